@@ -1,0 +1,32 @@
+"""convmat: convolution as matrix multiplication, exact for every mode and boundary.
+
+``convmat.conv_matrix`` builds the (multilevel, doubly blocked) Toeplitz matrix
+of a kernel; ``convmat.conv2d``, ``correlate2d`` and ``conv_transpose2d``
+apply it to batches of images as one matmul, equal to ``scipy.signal``.
+"""
+
+from ._errors import MatrixTooLargeError, ResultOverflowError
+from .conv import conv2d, conv_transpose2d, correlate2d
+from .toeplitz import (
+    BlockStructure,
+    conv_matrix,
+    get_max_dense_bytes,
+    set_max_dense_bytes,
+    toeplitz_blocks,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlockStructure",
+    "MatrixTooLargeError",
+    "ResultOverflowError",
+    "__version__",
+    "conv2d",
+    "conv_matrix",
+    "conv_transpose2d",
+    "correlate2d",
+    "get_max_dense_bytes",
+    "set_max_dense_bytes",
+    "toeplitz_blocks",
+]

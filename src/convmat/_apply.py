@@ -1,0 +1,122 @@
+"""Apply a convolution matrix to a batch, with scipy's exact semantics.
+
+Three things make a plain ``A @ X`` differ from a direct convolution, and this
+module handles each:
+
+* integers: products are accumulated in 64 bits and checked against the result
+  dtype, so a result is exact or refused, never wrapped;
+* non-finite values: the sparse pattern is the kernel's footprint, so NaN and
+  inf stay local; where the boundary folds two taps into one entry, the input
+  is applied tap by tap instead, as a direct convolution does;
+* ``fillvalue``: the padded values enter as a constant offset per output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._build import Plan, build_csr, build_unfolded_coo, compute_dtype, outside_sum
+from ._errors import ResultOverflowError
+from .toeplitz import check_sparse_fits
+
+__all__: list[str] = []
+
+
+def _abs_max(arr: np.ndarray) -> float:
+    if arr.size == 0:
+        return 0.0
+    return float(np.abs(arr.astype(np.float64)).max())
+
+
+def _check_integer_range(
+    result: np.ndarray, estimate: np.ndarray | None, dtype: np.dtype, bound: float
+) -> None:
+    """Refuse integer results that wrapped or do not fit `dtype`."""
+    info = np.iinfo(dtype)
+    if bound <= min(float(info.max), -float(info.min) if info.min else float(info.max)) * 0.999:
+        return  # no result can reach the ends of the range
+    if estimate is not None:
+        # the 64-bit sums may have wrapped: a float estimate tells
+        wrapped = np.abs(result.astype(np.float64) - estimate) > 2.0**62
+        if wrapped.any() or (np.abs(estimate) >= 2.0**63).any():
+            _raise_overflow(dtype)
+    if result.size and (result.min() < info.min or result.max() > info.max):
+        _raise_overflow(dtype)
+
+
+def _raise_overflow(dtype: np.dtype) -> None:
+    msg = (
+        f"the exact result does not fit the result dtype {dtype}; it is refused "
+        "rather than wrapped: convert the inputs to a wider integer or float dtype"
+    )
+    raise ResultOverflowError(msg)
+
+
+def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray:
+    """Per-output sum of ``kernel[j] * fill`` over the taps that read the padding.
+
+    Non-finite terms are counted, not summed, so that NaN and inf come out as
+    a direct convolution gives them, whatever the order of summation.
+    """
+    terms = kernel * fill
+    if terms.dtype.kind in "iu":
+        return outside_sum(terms, plan)
+    parts = [terms] if terms.dtype.kind == "f" else [terms.real, terms.imag]
+    sums = []
+    for part in parts:
+        finite = np.isfinite(part)
+        total = outside_sum(np.where(finite, part, 0), plan)
+        if not finite.all():
+            nan = outside_sum(np.isnan(part).astype(np.int64), plan) > 0
+            pos = outside_sum((part == np.inf).astype(np.int64), plan) > 0
+            neg = outside_sum((part == -np.inf).astype(np.int64), plan) > 0
+            total = np.where(pos, np.inf, np.where(neg, -np.inf, total))
+            total = np.where(nan | (pos & neg), np.nan, total)
+        sums.append(total)
+    if len(sums) == 1:
+        return sums[0]
+    return sums[0] + 1j * sums[1]
+
+
+def apply(
+    batch: np.ndarray,
+    kernel: np.ndarray,
+    plan: Plan,
+    dtype: np.dtype,
+    *,
+    transpose: bool = False,
+    fill: np.generic | None = None,
+) -> np.ndarray:
+    """Return ``batch @ A.T`` (or ``batch @ A`` with `transpose`) in `dtype`.
+
+    `batch` has shape ``(B, n)``; `A` is the matrix of `plan` built from
+    `kernel`; `fill` (boundary 'fill' only) adds the padding's offset.
+    """
+    work = compute_dtype(dtype)
+    check_sparse_fits(plan, work)
+    k = kernel.astype(work, copy=False)
+    x = batch.astype(work, copy=False)
+    nonfinite = work.kind in "fc" and not (np.isfinite(x).all() and np.isfinite(k).all())
+    matrix: sp.csr_array | sp.coo_array
+    if nonfinite and plan.folded:
+        matrix = build_unfolded_coo(k, plan)
+    else:
+        matrix = build_csr(k, plan)
+    op = matrix if transpose else matrix.T
+    out = np.asarray(x @ op)
+    if fill is not None and (fill != 0 or not np.isfinite(k).all()):
+        out = out + _fill_offset(k, np.asarray(fill).astype(work)[()], plan)
+    if work.kind in "iu":
+        k_abs = float(np.abs(k.astype(np.float64)).sum())
+        if transpose:
+            k_abs = float(abs(matrix).astype(np.float64).sum(axis=0).max(initial=0))
+        bound = _abs_max(x) * k_abs + (abs(float(fill)) * k_abs if fill is not None else 0.0)
+        estimate = None
+        if bound >= 2.0**62:
+            xf = batch.astype(np.float64)
+            estimate = np.asarray(xf @ (matrix if transpose else matrix.T).astype(np.float64))
+            if fill is not None and fill != 0:
+                estimate = estimate + _fill_offset(k.astype(np.float64), np.float64(fill), plan)
+        _check_integer_range(out, estimate, dtype, bound)
+    return out.astype(dtype, copy=False)

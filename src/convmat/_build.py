@@ -1,0 +1,228 @@
+"""Assemble the CSR arrays of an N-D convolution matrix from per-axis maps.
+
+The matrix of an N-D convolution is the tensor product of its axes' 1-D
+structures: row ``(o_0, ..., o_{D-1})`` has a nonzero in column
+``(p_0, ..., p_{D-1})`` exactly when every axis ``d`` has ``p_d`` among the
+columns of row ``o_d``. Entries are laid out in a padded array of shape
+``(L_0, ..., L_{D-1}, w_0, ..., w_{D-1})``, which in C order *is* CSR order;
+dropping the padding gives ``data`` and ``indices`` without any sort.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._index import AxisMap, axis_map
+from ._validate import Boundary, Mode, check_boundary
+
+__all__: list[str] = []
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Shapes and per-axis maps of one convolution matrix."""
+
+    maps: tuple[AxisMap, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(mp.n for mp in self.maps)
+
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        return tuple(mp.m for mp in self.maps)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(mp.length for mp in self.maps)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return math.prod(self.output_shape), math.prod(self.input_shape)
+
+    @property
+    def nnz(self) -> int:
+        return math.prod(mp.nnz for mp in self.maps)
+
+    @property
+    def padded_size(self) -> int:
+        return math.prod(mp.length * mp.width for mp in self.maps)
+
+    @property
+    def folded(self) -> bool:
+        return any(mp.folded for mp in self.maps)
+
+    def index_dtype(self) -> type[np.signedinteger]:
+        """int32 when every index and the nnz fit, int64 beyond."""
+        big = max(self.nnz, *self.shape)
+        return np.int32 if big < 2**31 else np.int64
+
+
+def make_plan(
+    input_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    mode: Mode,
+    boundary: Boundary,
+    *,
+    corr: bool = False,
+) -> Plan:
+    """Return the plan of a convolution with validated shapes, mode and boundary.
+
+    With `corr`, 'same' mode is centred as scipy centres correlation (the
+    caller passes the flipped, conjugated kernel).
+    """
+    canon = check_boundary(boundary)
+    maps = tuple(
+        axis_map(n, m, mode, canon, corr) for n, m in zip(input_shape, kernel_shape, strict=True)
+    )
+    return Plan(maps)
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype entries are computed in: exact integers, float16 as float32."""
+    if dtype.kind == "b" or dtype.kind == "i":
+        return np.dtype(np.int64)
+    if dtype.kind == "u":
+        return np.dtype(np.uint64)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    return dtype
+
+
+def _padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
+    """Entries in the padded layout ``(L_0, ..., w_0, ...)``."""
+    ndim = len(plan.maps)
+    if not plan.folded:
+        index = []
+        for d, mp in enumerate(plan.maps):
+            shape = [1] * (2 * ndim)
+            shape[d] = mp.length
+            shape[ndim + d] = mp.width
+            index.append(mp.taps.reshape(shape))
+        return kernel[tuple(index)]
+    arr = kernel
+    for d, mp in enumerate(plan.maps):
+        moved = np.moveaxis(arr, d, 0)
+        rest = moved.shape[1:]
+        mixed = mp.gather(kernel.dtype) @ moved.reshape(mp.m, -1)
+        arr = np.moveaxis(np.asarray(mixed).reshape(mp.length * mp.width, *rest), 0, d)
+    split = []
+    for mp in plan.maps:
+        split += [mp.length, mp.width]
+    arr = arr.reshape(split)
+    return arr.transpose([*range(0, 2 * ndim, 2), *range(1, 2 * ndim, 2)])
+
+
+def _padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarray:
+    ndim = len(plan.maps)
+    total: np.ndarray = np.zeros((1,) * (2 * ndim), dtype=index_dtype)
+    stride = 1
+    for d in reversed(range(ndim)):
+        mp = plan.maps[d]
+        shape = [1] * (2 * ndim)
+        shape[d] = mp.length
+        shape[ndim + d] = mp.width
+        total = total + (mp.cols.astype(index_dtype) * stride).reshape(shape)
+        stride *= mp.n
+    return total
+
+
+def _padding_mask(plan: Plan) -> np.ndarray | None:
+    """Boolean mask of real entries in the padded layout, None if there is no padding."""
+    if all(bool((mp.counts == mp.width).all()) for mp in plan.maps):
+        return None
+    ndim = len(plan.maps)
+    mask: np.ndarray = np.ones((1,) * (2 * ndim), dtype=bool)
+    for d, mp in enumerate(plan.maps):
+        shape = [1] * (2 * ndim)
+        shape[d] = mp.length
+        shape[ndim + d] = mp.width
+        real = np.arange(mp.width)[None, :] < mp.counts[:, None]
+        mask = mask & real.reshape(shape)
+    return mask
+
+
+def build_csr(kernel: np.ndarray, plan: Plan) -> sp.csr_array:
+    """Return the convolution matrix as CSR, entries of ``kernel.dtype``.
+
+    The sparsity pattern is the kernel's footprint: taps whose value is zero
+    are stored as explicit zeros, so that NaN and inf in the input spread to
+    the same outputs as in a direct convolution.
+    """
+    idx = plan.index_dtype()
+    values = _padded_values(kernel, plan)
+    columns = _padded_columns(plan, idx)
+    mask = _padding_mask(plan)
+    if mask is None:
+        data = np.ascontiguousarray(values).reshape(-1)
+        indices = np.broadcast_to(columns, values.shape).reshape(-1)
+    else:
+        data = values[mask]
+        indices = np.broadcast_to(columns, mask.shape)[mask]
+    counts = np.ones(1, dtype=np.int64)
+    for mp in plan.maps:
+        counts = np.multiply.outer(counts, mp.counts).reshape(-1)
+    indptr = np.zeros(counts.size + 1, dtype=idx)
+    np.cumsum(counts, out=indptr[1:])
+    out = sp.csr_array((data, indices, indptr), shape=plan.shape)
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
+def build_unfolded_coo(kernel: np.ndarray, plan: Plan) -> sp.coo_array:
+    """The matrix with one stored entry per tap (duplicates kept, not summed).
+
+    Applying it adds ``k[j] * x[p]`` term by term, exactly as a direct
+    convolution does, which matters only for inf in the input of a folded
+    (symmetric or wrapped) matrix.
+    """
+    ndim = len(plan.maps)
+    rows: np.ndarray = np.zeros((1,) * (2 * ndim), dtype=np.int64)
+    cols: np.ndarray = np.zeros((1,) * (2 * ndim), dtype=np.int64)
+    inside: np.ndarray = np.ones((1,) * (2 * ndim), dtype=bool)
+    row_stride = col_stride = 1
+    for d in reversed(range(ndim)):
+        mp = plan.maps[d]
+        shape = [1] * (2 * ndim)
+        shape[d] = mp.length
+        shape[ndim + d] = mp.m
+        rows = rows + (np.arange(mp.length)[:, None] * row_stride).reshape(shape[:ndim] + [1] * ndim)
+        cols = cols + (mp.raw * col_stride).reshape(shape)
+        inside = inside & (mp.raw >= 0).reshape(shape)
+        row_stride *= mp.length
+        col_stride *= mp.n
+    full = [mp.length for mp in plan.maps] + [mp.m for mp in plan.maps]
+    vals = np.broadcast_to(kernel.reshape([1] * ndim + list(kernel.shape)), full)[
+        np.broadcast_to(inside, full)
+    ]
+    r = np.broadcast_to(rows, full)[np.broadcast_to(inside, full)]
+    c = np.broadcast_to(cols, full)[np.broadcast_to(inside, full)]
+    return sp.coo_array((vals, (r, c)), shape=plan.shape)
+
+
+def outside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
+    """For each output, the sum of ``values[j]`` over taps that read the fill padding.
+
+    ``values`` has the kernel's shape. The sum over all taps minus the sum over
+    taps inside is a tensor contraction with one small matrix per axis.
+    """
+    inside_sum = values
+    for d, mp in enumerate(plan.maps):
+        inside = (mp.raw >= 0).astype(values.dtype)
+        inside_sum = np.moveaxis(np.tensordot(inside, inside_sum, axes=([1], [d])), 0, d)
+    total = values.sum()
+    return np.asarray(total - inside_sum).reshape(-1)
+
+
+def machine_memory() -> int:
+    """Total physical memory in bytes (16 GiB when the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 16 * 2**30

@@ -1,0 +1,181 @@
+"""Argument checks shared by every public function.
+
+Each check runs before any work is done and raises a ``ValueError`` or
+``TypeError`` whose message names the argument, the value received and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from typing import Literal, cast
+
+import numpy as np
+import numpy.typing as npt
+
+__all__: list[str] = []
+
+Mode = Literal["full", "same", "valid"]
+Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
+Format = Literal["dense", "csr", "csc", "coo"]
+
+_MODES = ("full", "same", "valid")
+_BOUNDARIES = {
+    "fill": "fill",
+    "pad": "fill",
+    "wrap": "wrap",
+    "circular": "wrap",
+    "symm": "symm",
+    "symmetric": "symm",
+}
+_FORMATS = ("dense", "csr", "csc", "coo")
+
+
+def _short(value: object) -> str:
+    """Return a ``repr`` of `value` cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_mode(mode: object) -> Mode:
+    """Return `mode` if it is one of 'full', 'same', 'valid'."""
+    if not isinstance(mode, str) or mode not in _MODES:
+        msg = f"`mode` must be one of 'full', 'same', 'valid', got {_short(mode)}"
+        raise ValueError(msg)
+    return cast("Mode", mode)
+
+
+def check_boundary(boundary: object) -> Literal["fill", "wrap", "symm"]:
+    """Return the canonical name of `boundary` (scipy's aliases accepted)."""
+    if not isinstance(boundary, str) or boundary not in _BOUNDARIES:
+        msg = (
+            "`boundary` must be one of 'fill', 'wrap', 'symm' "
+            f"(or 'pad', 'circular', 'symmetric'), got {_short(boundary)}"
+        )
+        raise ValueError(msg)
+    return cast("Literal['fill', 'wrap', 'symm']", _BOUNDARIES[boundary])
+
+
+def check_format(fmt: object) -> Format:
+    """Return `fmt` if it is one of 'dense', 'csr', 'csc', 'coo'."""
+    if not isinstance(fmt, str) or fmt not in _FORMATS:
+        msg = f"`format` must be one of 'dense', 'csr', 'csc', 'coo', got {_short(fmt)}"
+        raise ValueError(msg)
+    return cast("Format", fmt)
+
+
+def check_array(
+    value: object, name: str, *, ndim: int | None = None, min_ndim: int = 1
+) -> np.ndarray:
+    """Return `value` as a numeric ndarray, refusing what scipy cannot convolve.
+
+    The array is not copied; callers never write to it.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        msg = (
+            f"`{name}` must not be a masked array (its mask would be ignored); "
+            "fill it first, e.g. with `{name}.filled(0)`"
+        )
+        raise TypeError(msg.replace("{name}", name))
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        msg = f"`{name}` must be a numeric array, got {_short(value)} ({exc})"
+        raise TypeError(msg) from None
+    if arr.dtype.kind not in "biufc":
+        msg = (
+            f"`{name}` must have a numeric dtype (bool, integer, float or complex), "
+            f"got dtype {arr.dtype}"
+        )
+        raise TypeError(msg)
+    if ndim is not None and arr.ndim != ndim:
+        msg = f"`{name}` must be {ndim}-D, got an array of shape {arr.shape}"
+        raise ValueError(msg)
+    if arr.ndim < min_ndim:
+        msg = f"`{name}` must have at least {min_ndim} dimension(s), got shape {arr.shape}"
+        raise ValueError(msg)
+    return arr
+
+
+def check_nonempty(shape: tuple[int, ...], name: str) -> None:
+    """Refuse a shape with a zero-length axis."""
+    if any(s == 0 for s in shape):
+        msg = f"`{name}` must not be empty, got shape {shape}"
+        raise ValueError(msg)
+
+
+def check_shape(value: object, name: str, ndim: int) -> tuple[int, ...]:
+    """Return `value` as a tuple of `ndim` positive Python ints."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        msg = f"`{name}` must be a sequence of {ndim} positive integers, got {_short(value)}"
+        raise TypeError(msg)
+    items = list(cast("list[object]", value))
+    if len(items) != ndim:
+        msg = (
+            f"`{name}` must have {ndim} entries (one per kernel axis), "
+            f"got {_short(value)} with {len(items)}"
+        )
+        raise ValueError(msg)
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
+            msg = f"`{name}` must hold integers, got {_short(value)}"
+            raise TypeError(msg)
+        size = operator.index(item)
+        if size <= 0:
+            msg = f"`{name}` must hold positive integers, got {_short(value)}"
+            raise ValueError(msg)
+        out.append(size)
+    return tuple(out)
+
+
+def check_valid_shapes(mode: Mode, in_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> None:
+    """Raise scipy's error when 'valid' mode has no input that contains the other."""
+    if mode != "valid":
+        return
+    if all(n >= m for n, m in zip(in_shape, k_shape, strict=True)):
+        return
+    if all(m >= n for n, m in zip(in_shape, k_shape, strict=True)):
+        return
+    msg = (
+        "For 'valid' mode, one must be at least as large as the other in every "
+        f"dimension: got input shape {in_shape} and kernel shape {k_shape}"
+    )
+    raise ValueError(msg)
+
+
+def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
+    """Return `value` as a scalar of `dtype`, refusing any cast that loses information."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+        msg = f"`fillvalue` must be a real or complex scalar, got {_short(value)}"
+        raise TypeError(msg)
+    try:
+        cast_value = np.array(value).astype(dtype)[()]
+        with np.errstate(invalid="ignore"):
+            exact = np.array(cast_value == value).item() or (
+                np.isnan(cast_value) and np.isnan(value)  # type: ignore[arg-type]
+            )
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        msg = (
+            f"`fillvalue` {value!r} cannot be represented exactly in the result "
+            f"dtype {dtype}; pass a value of that dtype or convert the arrays first"
+        )
+        raise ValueError(msg)
+    return cast("np.generic", cast_value)
+
+
+def result_dtype(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic], what: str) -> np.dtype:
+    """Return scipy's result dtype for convolving `a` with `b`."""
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype == np.bool_:
+        msg = (
+            f"{what} of two boolean arrays is not defined (scipy refuses it too); "
+            "convert one of them to an integer dtype, e.g. `.astype(np.int64)`"
+        )
+        raise TypeError(msg)
+    return dtype

@@ -1,0 +1,65 @@
+"""Shared test helpers: references built from scipy and numpy, dtype-scaled checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal as ss
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+MODES = ("full", "same", "valid")
+BOUNDARIES = ("fill", "wrap", "symm")
+DTYPES = (np.float32, np.float64, np.complex128, np.int64)
+_PAD = {"wrap": "wrap", "symm": "symmetric"}
+
+
+def reference_nd(x: np.ndarray, k: np.ndarray, mode: str, boundary: str) -> np.ndarray:
+    """N-D convolution with a boundary: numpy's pad, then scipy's direct 'valid'."""
+    if mode == "valid" or boundary == "fill":
+        return ss.convolve(x, k, mode, method="direct")
+    pad = [(m - 1, m - 1) for m in k.shape]
+    full = ss.convolve(np.pad(x, pad, mode=_PAD[boundary]), k, "valid", method="direct")
+    if mode == "full":
+        return full
+    start = [(m - 1) // 2 for m in k.shape]
+    return full[tuple(slice(s, s + n) for s, n in zip(start, x.shape, strict=True))]
+
+
+def valid_ok(n: tuple[int, ...], m: tuple[int, ...]) -> bool:
+    """Whether 'valid' mode accepts these shapes (one contains the other)."""
+    return all(a >= b for a, b in zip(n, m, strict=True)) or all(
+        a <= b for a, b in zip(n, m, strict=True)
+    )
+
+
+def elements(dtype: type) -> st.SearchStrategy:
+    """Moderate values of `dtype`: exact sums for integers, no cancellation blow-up."""
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        return st.integers(-50, 50) if dt.kind == "i" else st.integers(0, 50)
+    if dt.kind == "c":
+        part = st.floats(-4, 4, width=64)
+        return st.builds(complex, part, part)
+    return st.floats(-4, 4, width=32 if dt == np.float32 else 64)
+
+
+def arrays(dtype: type, shape: tuple[int, ...]) -> st.SearchStrategy:
+    return hnp.arrays(dtype, shape, elements=elements(dtype))
+
+
+def assert_conv_equal(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    x: np.ndarray,
+    k: np.ndarray,
+    fill: complex = 0,
+) -> None:
+    """Exact for integers; for floats within a few eps of the largest partial sum."""
+    np.testing.assert_equal(actual.shape, expected.shape)
+    np.testing.assert_equal(actual.dtype, expected.dtype)
+    if actual.dtype.kind in "iub":
+        np.testing.assert_array_equal(actual, expected)
+        return
+    eps = np.finfo(actual.dtype).eps
+    scale = (np.abs(x).max(initial=0) + abs(fill)) * np.abs(k).sum()
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=16 * eps * float(scale) + 1e-300)
