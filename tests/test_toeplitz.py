@@ -10,11 +10,11 @@ import pytest
 import scipy.linalg as sl
 import scipy.signal as ss
 import scipy.sparse as sp
-from helpers import BOUNDARIES, DTYPES, MODES, arrays, assert_conv_equal, reference_nd, valid_ok
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmat
+from helpers import BOUNDARIES, DTYPES, MODES, arrays, assert_conv_equal, reference_nd, valid_ok
 
 shapes2 = st.tuples(st.integers(1, 7), st.integers(1, 7))
 kshapes2 = st.tuples(st.integers(1, 9), st.integers(1, 9))
@@ -70,7 +70,9 @@ def test_3d_matches_scipy_convolve(n, m, mode, boundary, data):
     assert_conv_equal((a @ x.ravel()).reshape(expected.shape), expected, x, k)
 
 
-@pytest.mark.parametrize(("alias", "name"), [("pad", "fill"), ("circular", "wrap"), ("symmetric", "symm")])
+@pytest.mark.parametrize(
+    ("alias", "name"), [("pad", "fill"), ("circular", "wrap"), ("symmetric", "symm")]
+)
 def test_boundary_aliases(alias, name):
     k = np.arange(6.0).reshape(2, 3)
     np.testing.assert_array_equal(
@@ -283,7 +285,18 @@ class TestBadInput:
             ({"input_shape": 3}, TypeError, r"`input_shape`"),
             ({"input_shape": "33"}, TypeError, r"`input_shape`"),
         ],
-        ids=["mode", "boundary", "format", "length", "zero", "negative", "float", "bool", "int", "str"],
+        ids=[
+            "mode",
+            "boundary",
+            "format",
+            "length",
+            "zero",
+            "negative",
+            "float",
+            "bool",
+            "int",
+            "str",
+        ],
     )
     def test_messages(self, kwargs, exc, match):
         args = {"kernel": np.ones((2, 2)), "input_shape": (3, 3), **kwargs}

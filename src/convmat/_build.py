@@ -11,12 +11,12 @@ dropping the padding gives ``data`` and ``indices`` without any sort.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._errors import ResultOverflowError
 from ._index import AxisMap, axis_map
 from ._validate import Boundary, Mode, check_boundary
 
@@ -85,7 +85,7 @@ def make_plan(
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype entries are computed in: exact integers, float16 as float32."""
-    if dtype.kind == "b" or dtype.kind == "i":
+    if dtype.kind in {"b", "i"}:
         return np.dtype(np.int64)
     if dtype.kind == "u":
         return np.dtype(np.uint64)
@@ -104,7 +104,7 @@ def _padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
             shape[d] = mp.length
             shape[ndim + d] = mp.width
             index.append(mp.taps.reshape(shape))
-        return kernel[tuple(index)]
+        return np.asarray(kernel[tuple(index)])
     arr = kernel
     for d, mp in enumerate(plan.maps):
         moved = np.moveaxis(arr, d, 0)
@@ -115,7 +115,7 @@ def _padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
     for mp in plan.maps:
         split += [mp.length, mp.width]
     arr = arr.reshape(split)
-    return arr.transpose([*range(0, 2 * ndim, 2), *range(1, 2 * ndim, 2)])
+    return np.asarray(arr.transpose([*range(0, 2 * ndim, 2), *range(1, 2 * ndim, 2)]))
 
 
 def _padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarray:
@@ -192,7 +192,9 @@ def build_unfolded_coo(kernel: np.ndarray, plan: Plan) -> sp.coo_array:
         shape = [1] * (2 * ndim)
         shape[d] = mp.length
         shape[ndim + d] = mp.m
-        rows = rows + (np.arange(mp.length)[:, None] * row_stride).reshape(shape[:ndim] + [1] * ndim)
+        rows = rows + (np.arange(mp.length)[:, None] * row_stride).reshape(
+            shape[:ndim] + [1] * ndim
+        )
         cols = cols + (mp.raw * col_stride).reshape(shape)
         inside = inside & (mp.raw >= 0).reshape(shape)
         row_stride *= mp.length
@@ -220,9 +222,31 @@ def outside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
     return np.asarray(total - inside_sum).reshape(-1)
 
 
-def machine_memory() -> int:
-    """Total physical memory in bytes (16 GiB when the platform does not say)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return 16 * 2**30
+def matrix_dtype(kernel_dtype: np.dtype) -> np.dtype:
+    """The dtype of a matrix built from a kernel: the kernel's, bool as uint8."""
+    return np.dtype(np.uint8) if kernel_dtype == np.bool_ else kernel_dtype
+
+
+def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_array:
+    """The CSR matrix, entries computed exactly and checked to fit `dtype`.
+
+    The entries are of `dtype`, except float16, which scipy.sparse cannot
+    store: those stay float32 (already rounded to float16 values).
+    """
+    work = compute_dtype(dtype)
+    csr = build_csr(kernel.astype(work, copy=False), plan)
+    if work != dtype:
+        if dtype.kind in "iu" and csr.data.size:
+            info = np.iinfo(dtype)
+            low, high = csr.data.min(), csr.data.max()
+            if low < info.min or high > info.max:
+                msg = (
+                    f"matrix entries (sums of kernel taps folded by the boundary) reach "
+                    f"{high if high > info.max else low}, outside the range of the "
+                    f"matrix dtype {dtype}; pass a kernel of a wider dtype"
+                )
+                raise ResultOverflowError(msg)
+        csr.data = csr.data.astype(dtype).astype(
+            np.float32 if dtype == np.float16 else dtype, copy=False
+        )
+    return csr

@@ -11,6 +11,10 @@ class MatrixTooLargeError(MemoryError, ValueError):
     It is a ``MemoryError`` and a ``ValueError``, so either ``except`` catches it.
     """
 
+    __module__ = "convmat"
+
 
 class ResultOverflowError(OverflowError, ValueError):
     """An integer result does not fit its dtype; it is refused rather than wrapped."""
+
+    __module__ = "convmat"

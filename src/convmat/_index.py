@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 __all__: list[str] = []
 
-_PAD_MODE = {"wrap": "wrap", "symm": "symmetric"}
+_PAD_MODE: dict[str, Literal["wrap", "symmetric"]] = {"wrap": "wrap", "symm": "symmetric"}
 
 
 @dataclass(frozen=True)

@@ -152,12 +152,18 @@ def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
         msg = f"`fillvalue` must be a real or complex scalar, got {_short(value)}"
         raise TypeError(msg)
+    arr = np.asarray(value)
+    exact = True
+    if arr.dtype.kind == "c" and dtype.kind != "c":
+        exact = bool(arr.imag == 0)
+        arr = arr.real
     try:
-        cast_value = np.array(value).astype(dtype)[()]
-        with np.errstate(invalid="ignore"):
-            exact = np.array(cast_value == value).item() or (
-                np.isnan(cast_value) and np.isnan(value)  # type: ignore[arg-type]
+        with np.errstate(invalid="ignore", over="ignore"):
+            cast_value = arr.astype(dtype)[()]
+            same = np.array(cast_value == arr).item() or bool(
+                np.isnan(cast_value) and np.isnan(arr)
             )
+        exact = exact and bool(same)
     except (TypeError, ValueError, OverflowError):
         exact = False
     if not exact:

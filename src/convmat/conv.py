@@ -194,7 +194,9 @@ def correlate2d(
     return _forward(image, kernel, mode, boundary, fillvalue, corr=True)
 
 
-def _infer_input_shape(out_shape: tuple[int, ...], k_shape: tuple[int, ...], mode: Mode) -> tuple[int, ...]:
+def _infer_input_shape(
+    out_shape: tuple[int, ...], k_shape: tuple[int, ...], mode: Mode
+) -> tuple[int, ...]:
     if mode == "full":
         shape = tuple(o - m + 1 for o, m in zip(out_shape, k_shape, strict=True))
     elif mode == "same":

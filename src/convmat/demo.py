@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.signal import convolve2d
 
 from .toeplitz import conv_matrix, toeplitz_blocks
@@ -47,9 +48,7 @@ def run_demo(seed: int = 0) -> tuple[str, bool]:
     blocks, _, layout = toeplitz_blocks(kernel, image.shape)
     for row, block in enumerate(blocks):
         out.append(_show(f"Toeplitz block T{row} (from filter row {row}: {kernel[row]}):", block))
-    grid = "\n".join(
-        " ".join(f"T{j}" if j >= 0 else " 0" for j in row) for row in layout.tolist()
-    )
+    grid = "\n".join(" ".join(f"T{j}" if j >= 0 else " 0" for j in row) for row in layout.tolist())
     out.append(f"block layout (which block sits where; 0 = zero block):\n{grid}\n")
     matrix = conv_matrix(kernel, image.shape)
     out.append(_show(f"doubly blocked Toeplitz matrix A {matrix.shape}:", matrix))
@@ -68,12 +67,13 @@ def run_demo(seed: int = 0) -> tuple[str, bool]:
     big_image = rng.standard_normal((10, 13))
     big_kernel = rng.standard_normal((30, 70))
     big = conv_matrix(big_kernel, big_image.shape, format="csr")
+    assert isinstance(big, sp.csr_array)
     got = (big @ big_image.ravel()).reshape(39, 82)
     ref = convolve2d(big_image, big_kernel)
     diff = float(np.abs(got - ref).max())
     scale = float(np.abs(big_image).max() * np.abs(big_kernel).sum())
     tol = 64 * np.finfo(np.float64).eps * scale
-    second = diff <= tol
+    second = bool(diff <= tol)
     out.append("second example: random 10x13 image, random 30x70 filter, 'full' mode")
     out.append(f"A: {big.shape} CSR with {big.nnz} nonzeros; output {got.shape}")
     out.append(f"max |A @ x - convolve2d| = {diff:.3e} (tolerance {tol:.1e}): {second}")

@@ -8,15 +8,21 @@ block Toeplitz matrix whose blocks are the Toeplitz matrices of the kernel rows.
 
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from ._build import Plan, build_csr, compute_dtype, machine_memory, make_plan
-from ._errors import MatrixTooLargeError, ResultOverflowError
+from ._budget import (
+    check_dense_fits,
+    check_sparse_fits,
+    get_max_dense_bytes,
+    human_bytes,
+    set_max_dense_bytes,
+)
+from ._build import compute_dtype, kernel_entries, make_plan, matrix_dtype
+from ._errors import MatrixTooLargeError
 from ._validate import (
     Boundary,
     Format,
@@ -36,132 +42,6 @@ __all__ = [
     "set_max_dense_bytes",
     "toeplitz_blocks",
 ]
-
-_DEFAULT_MAX_DENSE_BYTES = 2**30
-_max_dense_bytes = _DEFAULT_MAX_DENSE_BYTES
-
-
-def get_max_dense_bytes() -> int:
-    """Return the largest dense matrix, in bytes, that :func:`conv_matrix` builds.
-
-    Examples
-    --------
-    >>> import convmat
-    >>> convmat.get_max_dense_bytes()
-    1073741824
-    """
-    return _max_dense_bytes
-
-
-def set_max_dense_bytes(nbytes: int | None) -> int:
-    """Set the dense-matrix budget for the whole process; return the previous one.
-
-    Parameters
-    ----------
-    nbytes : int or None
-        The new budget in bytes (a non-negative integer), or None to restore
-        the default of 1 GiB.
-
-    Returns
-    -------
-    int
-        The budget that was in force before the call.
-
-    Examples
-    --------
-    >>> import convmat
-    >>> previous = convmat.set_max_dense_bytes(1000)
-    >>> convmat.conv_matrix([[1, 2], [3, 4]], (30, 30))
-    Traceback (most recent call last):
-    ...
-    convmat._errors.MatrixTooLargeError: a dense (961, 900) int64 matrix needs 6,919,200 bytes (6.6 MiB), over the budget of 1,000 bytes (1000 B); pass format="csr" for a sparse matrix with 3,600 nonzeros (about 0.0 MiB), or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()
-    >>> convmat.set_max_dense_bytes(previous)
-    1000
-    """
-    global _max_dense_bytes  # noqa: PLW0603
-    previous = _max_dense_bytes
-    _max_dense_bytes = _DEFAULT_MAX_DENSE_BYTES if nbytes is None else _check_budget(nbytes)
-    return previous
-
-
-def _check_budget(nbytes: object) -> int:
-    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
-        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {nbytes!r}"
-        raise TypeError(msg)
-    value = operator.index(nbytes)
-    if value < 0:
-        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {value}"
-        raise ValueError(msg)
-    return value
-
-
-def _human(nbytes: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= size:
-            return f"{nbytes / size:.1f} {unit}"
-    return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
-
-
-def matrix_dtype(kernel_dtype: np.dtype) -> np.dtype:
-    """The dtype of a matrix built from a kernel: the kernel's, bool as uint8."""
-    return np.dtype(np.uint8) if kernel_dtype == np.bool_ else kernel_dtype
-
-
-def check_sparse_fits(plan: Plan, dtype: np.dtype) -> None:
-    """Refuse a sparse build that could not fit in this machine's memory."""
-    idx = np.dtype(plan.index_dtype()).itemsize
-    final = plan.nnz * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
-    # the build holds the padded values and columns next to the result
-    peak = final + plan.padded_size * (dtype.itemsize + idx + 1)
-    limit = machine_memory()
-    if peak > limit:
-        msg = (
-            f"a sparse {plan.shape} matrix with {plan.nnz:,} nonzeros needs about "
-            f"{peak:,} bytes ({_human(peak)}) to build, more than this machine's "
-            f"{limit:,} bytes ({_human(limit)}); use a smaller input or kernel"
-        )
-        raise MatrixTooLargeError(msg)
-
-
-def check_dense_fits(plan: Plan, dtype: np.dtype, max_dense_bytes: int | None) -> None:
-    """Refuse a dense matrix over the budget, before anything is allocated."""
-    budget = _max_dense_bytes if max_dense_bytes is None else _check_budget(max_dense_bytes)
-    rows, cols = plan.shape
-    need = rows * cols * dtype.itemsize
-    if need > budget:
-        sparse = plan.nnz * (dtype.itemsize + np.dtype(plan.index_dtype()).itemsize)
-        msg = (
-            f"a dense ({rows}, {cols}) {dtype} matrix needs {need:,} bytes ({_human(need)}), "
-            f"over the budget of {budget:,} bytes ({_human(budget)}); pass format=\"csr\" "
-            f"for a sparse matrix with {plan.nnz:,} nonzeros (about {sparse / 2**20:.1f} MiB), "
-            "or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()"
-        )
-        raise MatrixTooLargeError(msg)
-
-
-def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_array:
-    """The CSR matrix, entries computed exactly and checked to fit `dtype`.
-
-    The entries are of `dtype`, except float16, which scipy.sparse cannot
-    store: those stay float32 (already rounded to float16 values).
-    """
-    work = compute_dtype(dtype)
-    csr = build_csr(kernel.astype(work, copy=False), plan)
-    if work != dtype:
-        if dtype.kind in "iu" and csr.data.size:
-            info = np.iinfo(dtype)
-            low, high = csr.data.min(), csr.data.max()
-            if low < info.min or high > info.max:
-                msg = (
-                    f"matrix entries (sums of kernel taps folded by the boundary) reach "
-                    f"{high if high > info.max else low}, outside the range of the "
-                    f"matrix dtype {dtype}; pass a kernel of a wider dtype"
-                )
-                raise ResultOverflowError(msg)
-        csr.data = csr.data.astype(dtype).astype(
-            np.float32 if dtype == np.float16 else dtype, copy=False
-        )
-    return csr
 
 
 def conv_matrix(
@@ -366,18 +246,18 @@ def toeplitz_blocks(
     dtype = matrix_dtype(k.dtype)
     rows, cols = plan.maps
     need = k.shape[0] * (cols.length * cols.n * dtype.itemsize + rows.length * rows.n * 8)
-    budget = _max_dense_bytes
+    budget = get_max_dense_bytes()
     if need > budget:
         msg = (
             f"the blocks and placement of a {k.shape} kernel over {shape} need {need:,} "
-            f"bytes ({_human(need)}), over the budget of {budget:,} bytes; use a smaller "
+            f"bytes ({human_bytes(need)}), over the budget of {budget:,} bytes; use a smaller "
             "example or convmat.set_max_dense_bytes()"
         )
         raise MatrixTooLargeError(msg)
     work = compute_dtype(dtype)
     blocks = np.zeros((k.shape[0], cols.length, cols.n), dtype=work)
     o, j = np.nonzero(cols.raw >= 0)
-    np.add.at(blocks, (slice(None), o, cols.raw[o, j]), k[:, j].astype(work))
+    np.add.at(blocks, (slice(None), o, cols.raw[o, j]), k[:, j].astype(work))  # type: ignore[arg-type]
     placement = np.zeros((k.shape[0], rows.length, rows.n), dtype=np.int64)
     o, j = np.nonzero(rows.raw >= 0)
     placement[j, o, rows.raw[o, j]] = 1

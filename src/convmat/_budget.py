@@ -1,0 +1,117 @@
+"""The memory budget: sizes computed with Python ints, refused before allocating."""
+
+from __future__ import annotations
+
+import operator
+import os
+
+import numpy as np
+
+from ._build import Plan
+from ._errors import MatrixTooLargeError
+
+__all__ = ["get_max_dense_bytes", "set_max_dense_bytes"]
+
+_DEFAULT_MAX_DENSE_BYTES = 2**30
+_max_dense_bytes = _DEFAULT_MAX_DENSE_BYTES
+
+
+def get_max_dense_bytes() -> int:
+    """Return the largest dense matrix, in bytes, that :func:`conv_matrix` builds.
+
+    Examples
+    --------
+    >>> import convmat
+    >>> convmat.get_max_dense_bytes()
+    1073741824
+    """
+    return _max_dense_bytes
+
+
+def set_max_dense_bytes(nbytes: int | None) -> int:
+    """Set the dense-matrix budget for the whole process; return the previous one.
+
+    Parameters
+    ----------
+    nbytes : int or None
+        The new budget in bytes (a non-negative integer), or None to restore
+        the default of 1 GiB.
+
+    Returns
+    -------
+    int
+        The budget that was in force before the call.
+
+    Examples
+    --------
+    >>> import convmat
+    >>> previous = convmat.set_max_dense_bytes(1000)
+    >>> convmat.conv_matrix([[1, 2], [3, 4]], (30, 30))
+    Traceback (most recent call last):
+    ...
+    convmat.MatrixTooLargeError: a dense (961, 900) int64 matrix needs 6,919,200 bytes (6.6 MiB), over the budget of 1,000 bytes (1000 B); pass format="csr" for a sparse matrix with 3,600 nonzeros (about 0.0 MiB), or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()
+    >>> convmat.set_max_dense_bytes(previous)
+    1000
+    """
+    global _max_dense_bytes  # noqa: PLW0603
+    previous = _max_dense_bytes
+    _max_dense_bytes = _DEFAULT_MAX_DENSE_BYTES if nbytes is None else _check_budget(nbytes)
+    return previous
+
+
+def _check_budget(nbytes: object) -> int:
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {nbytes!r}"
+        raise TypeError(msg)
+    value = operator.index(nbytes)
+    if value < 0:
+        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {value}"
+        raise ValueError(msg)
+    return value
+
+
+def human_bytes(nbytes: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
+
+
+def check_sparse_fits(plan: Plan, dtype: np.dtype) -> None:
+    """Refuse a sparse build that could not fit in this machine's memory."""
+    idx = np.dtype(plan.index_dtype()).itemsize
+    final = plan.nnz * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
+    # the build holds the padded values and columns next to the result
+    peak = final + plan.padded_size * (dtype.itemsize + idx + 1)
+    limit = machine_memory()
+    if peak > limit:
+        msg = (
+            f"a sparse {plan.shape} matrix with {plan.nnz:,} nonzeros needs about "
+            f"{peak:,} bytes ({human_bytes(peak)}) to build, more than this machine's "
+            f"{limit:,} bytes ({human_bytes(limit)}); use a smaller input or kernel"
+        )
+        raise MatrixTooLargeError(msg)
+
+
+def check_dense_fits(plan: Plan, dtype: np.dtype, max_dense_bytes: int | None) -> None:
+    """Refuse a dense matrix over the budget, before anything is allocated."""
+    budget = _max_dense_bytes if max_dense_bytes is None else _check_budget(max_dense_bytes)
+    rows, cols = plan.shape
+    need = rows * cols * dtype.itemsize
+    if need > budget:
+        sparse = plan.nnz * (dtype.itemsize + np.dtype(plan.index_dtype()).itemsize)
+        msg = (
+            f"a dense ({rows}, {cols}) {dtype} matrix needs {need:,} bytes ({human_bytes(need)}), "
+            f'over the budget of {budget:,} bytes ({human_bytes(budget)}); pass format="csr" '
+            f"for a sparse matrix with {plan.nnz:,} nonzeros (about {sparse / 2**20:.1f} MiB), "
+            "or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()"
+        )
+        raise MatrixTooLargeError(msg)
+
+
+def machine_memory() -> int:
+    """Total physical memory in bytes (16 GiB when the platform does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 16 * 2**30

@@ -1,0 +1,343 @@
+"""conv2d, correlate2d and conv_transpose2d against scipy, and the adjoint identity."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import convmat
+from helpers import BOUNDARIES, DTYPES, MODES, arrays, assert_conv_equal, valid_ok
+
+shapes2 = st.tuples(st.integers(1, 7), st.integers(1, 7))
+kshapes2 = st.tuples(st.integers(1, 9), st.integers(1, 9))
+FILLS = {np.dtype(np.int64): [0, 3, -2], np.dtype(np.float32): [0, 1.5, -0.25]}
+
+
+def _fills(dtype):
+    return st.sampled_from(FILLS.get(np.dtype(dtype), [0, 1.5, -2.0]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@given(data=st.data(), n=shapes2, m=kshapes2)
+def test_conv2d_matches_scipy(data, n, m, mode, boundary, dtype):
+    assume(mode != "valid" or valid_ok(n, m))
+    x = data.draw(arrays(dtype, n))
+    k = data.draw(arrays(dtype, m))
+    fill = data.draw(_fills(dtype))
+    expected = ss.convolve2d(x, k, mode, boundary, fill)
+    assert_conv_equal(convmat.conv2d(x, k, mode, boundary, fill), expected, x, k, fill)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@given(data=st.data(), n=shapes2, m=kshapes2)
+def test_correlate2d_matches_scipy(data, n, m, mode, boundary, dtype):
+    assume(mode != "valid" or valid_ok(n, m))
+    x = data.draw(arrays(dtype, n))
+    k = data.draw(arrays(dtype, m))
+    fill = data.draw(_fills(dtype))
+    got = convmat.correlate2d(x, k, mode, boundary, fill)
+    if mode == "valid" and np.dtype(dtype).kind == "c" and n != m and valid_ok(m, n):
+        # scipy.signal.correlate2d is wrong here; scipy.signal.correlate is right
+        expected = ss.correlate(x, k, "valid", method="direct")
+    else:
+        expected = ss.correlate2d(x, k, mode, boundary, fill)
+    assert_conv_equal(got, expected, x, k, fill)
+
+
+def test_correlate2d_valid_complex_swapped_is_a_block_of_full():
+    x = np.array([[1 + 2j, 3 - 1j]])
+    k = np.array([[1j, 2, 1 - 1j]])
+    full = convmat.correlate2d(x, k, "full")
+    valid = convmat.correlate2d(x, k, "valid")
+    np.testing.assert_allclose(valid, full[:, 1:3])
+    np.testing.assert_allclose(valid, ss.correlate(x, k, "valid"))
+    assert not np.allclose(ss.correlate2d(x, k, "valid"), full[:, 1:3])
+
+
+@given(data=st.data(), n=shapes2, m=kshapes2, batch=st.tuples(st.integers(0, 3), st.integers(1, 2)))
+def test_batches_equal_per_image(data, n, m, batch):
+    x = data.draw(arrays(np.float64, (*batch, *n)))
+    k = data.draw(arrays(np.float64, m))
+    mode = data.draw(st.sampled_from(["full", "same"]))
+    boundary = data.draw(st.sampled_from(BOUNDARIES))
+    got = convmat.conv2d(x, k, mode, boundary)
+    single = convmat.conv2d(np.ones(n), k, mode, boundary)
+    assert got.shape == (*batch, *single.shape)
+    for idx in np.ndindex(*batch):
+        assert_conv_equal(got[idx], ss.convolve2d(x[idx], k, mode, boundary), x[idx], k)
+
+
+def _dot_test(op, adj, u, v, dtype):
+    lhs = np.vdot(op(u), v)
+    rhs = np.vdot(u, adj(v))
+    eps = np.finfo(dtype).eps
+    scale = np.abs(op(u)).sum() * np.abs(v).max() + np.abs(u).sum() * np.abs(adj(v)).max()
+    np.testing.assert_allclose(
+        lhs,
+        rhs,
+        rtol=0,
+        atol=64 * eps * scale + 64 * np.finfo(dtype).tiny,
+        err_msg=f"<Au, v> = {lhs}, <u, A^H v> = {rhs}",
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@given(data=st.data(), n=shapes2, m=kshapes2)
+def test_transpose_dot_test(data, n, m, mode, boundary, dtype):
+    assume(mode != "valid" or valid_ok(n, m))
+    k = data.draw(arrays(dtype, m))
+    u = data.draw(arrays(dtype, n))
+    out_shape = convmat.conv2d(u, k, mode, boundary).shape
+    v = data.draw(arrays(dtype, out_shape))
+
+    def op(z):
+        return convmat.conv2d(z, k, mode, boundary)
+
+    def adj(z):
+        got = convmat.conv_transpose2d(z.conj(), k, mode, boundary, input_shape=n)
+        return got.conj()
+
+    _dot_test(op, adj, u, v, dtype)
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@given(data=st.data(), n=shapes2, m=kshapes2)
+def test_transpose_is_the_matrix_transpose(data, n, m, mode, boundary):
+    assume(mode != "valid" or valid_ok(n, m))
+    k = data.draw(arrays(np.int64, m))
+    a = convmat.conv_matrix(k, n, mode, boundary)
+    out_shape = convmat.conv2d(np.ones(n, dtype=np.int64), k, mode, boundary).shape
+    y = data.draw(arrays(np.int64, (2, *out_shape)))
+    got = convmat.conv_transpose2d(y, k, mode, boundary, input_shape=n)
+    np.testing.assert_array_equal(got.reshape(2, -1), y.reshape(2, -1) @ a)
+
+
+@pytest.mark.parametrize(("mode", "n"), [("full", (4, 5)), ("same", (4, 5)), ("valid", (4, 5))])
+def test_transpose_infers_input_shape(mode, n):
+    k = np.arange(6.0).reshape(2, 3)
+    y = convmat.conv2d(np.ones(n), k, mode)
+    assert convmat.conv_transpose2d(y, k, mode).shape == n
+
+
+def test_transpose_rejects_inconsistent_shapes():
+    k = np.ones((3, 3))
+    with pytest.raises(ValueError, match=r"`output` must end in shape \(6, 6\)"):
+        convmat.conv_transpose2d(np.ones((5, 5)), k, input_shape=(4, 4))
+    with pytest.raises(ValueError, match="cannot come from a 'full' convolution"):
+        convmat.conv_transpose2d(np.ones((2, 5)), k)
+
+
+class TestNonFinite:
+    @pytest.mark.parametrize("boundary", BOUNDARIES)
+    @pytest.mark.parametrize("mode", MODES)
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+    def test_stays_local_as_in_scipy(self, bad, mode, boundary):
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((7, 8))
+        x[0, 0] = bad
+        x[4, 5] = -bad
+        k = rng.standard_normal((3, 2))
+        k[1, 0] = 0.0  # zero taps still spread NaN, as in scipy
+        k[0, 1] = -k[2, 1]  # opposite taps folded by symm: inf - inf
+        got = convmat.conv2d(x, k, mode, boundary)
+        with np.errstate(invalid="ignore"):
+            expected = ss.convolve2d(x, k, mode, boundary)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+        finite = np.isfinite(expected)
+        assert finite.sum() > 0
+        np.testing.assert_allclose(got[finite], expected[finite], atol=1e-12)
+
+    def test_folded_inf_with_opposite_taps(self):
+        x = np.array([[np.inf, 1.0, 2.0]])
+        k = np.array([[2.0, 1.0, -1.0]])
+        with np.errstate(invalid="ignore"):
+            expected = ss.convolve2d(x, k, "same", "symm")
+        np.testing.assert_array_equal(convmat.conv2d(x, k, "same", "symm"), expected)
+
+    @pytest.mark.parametrize("fill", [np.nan, np.inf])
+    def test_nonfinite_fillvalue(self, fill):
+        x = np.arange(12.0).reshape(3, 4)
+        k = np.array([[1.0, -1.0], [0.0, 2.0]])
+        with np.errstate(invalid="ignore"):
+            expected = ss.convolve2d(x, k, "same", fillvalue=fill)
+        np.testing.assert_array_equal(convmat.conv2d(x, k, "same", fillvalue=fill), expected)
+
+    def test_nonfinite_kernel_with_zero_fill(self):
+        x = np.ones((3, 3))
+        k = np.array([[np.inf, 1.0], [1.0, 1.0]])
+        with np.errstate(invalid="ignore"):
+            expected = ss.convolve2d(x, k, "full")
+        np.testing.assert_array_equal(convmat.conv2d(x, k, "full"), expected)
+
+    def test_complex_nan_local(self):
+        x = np.zeros((5, 5), dtype=complex)
+        x[2, 2] = complex(np.nan, 0)
+        got = convmat.conv2d(x, np.ones((3, 3), dtype=complex), "same", "symm")
+        assert np.isnan(got).sum() == 9
+
+
+class TestIntegers:
+    @given(data=st.data(), n=shapes2, m=kshapes2)
+    def test_exact(self, data, n, m):
+        x = data.draw(arrays(np.int64, n))
+        k = data.draw(arrays(np.int64, m))
+        np.testing.assert_array_equal(
+            convmat.conv2d(x, k, "same", "symm"), ss.convolve2d(x, k, "same", "symm")
+        )
+
+    def test_large_int64_exact(self):
+        x = np.array([[2**40, -(2**40)], [3, 2**41]], dtype=np.int64)
+        k = np.array([[2**20, 1], [-1, 2**21]], dtype=np.int64)
+        np.testing.assert_array_equal(convmat.conv2d(x, k), ss.convolve2d(x, k))
+
+    @pytest.mark.parametrize(
+        ("dtype", "value"), [(np.int8, 100), (np.uint8, 200), (np.int64, 2**62), (np.uint64, 2**63)]
+    )
+    def test_overflow_refused_not_wrapped(self, dtype, value):
+        x = np.full((2, 2), value, dtype=dtype)
+        k = np.full((2, 2), 2, dtype=dtype)
+        with pytest.raises(convmat.ResultOverflowError, match=np.dtype(dtype).name):
+            convmat.conv2d(x, k)
+
+    def test_near_the_top_of_int64_is_exact(self):
+        x = np.array([[2**62, 2**62 - 1]], dtype=np.int64)
+        k = np.array([[1, 1]], dtype=np.int64)
+        got = convmat.conv2d(x, k, "valid")
+        assert got.tolist() == [[2**63 - 1]]
+
+    def test_transpose_overflow_refused(self):
+        y = np.full((3, 3), 100, dtype=np.int8)
+        with pytest.raises(convmat.ResultOverflowError):
+            convmat.conv_transpose2d(y, np.ones((2, 2), dtype=np.int8))
+
+    @pytest.mark.parametrize(
+        ("a", "b"),
+        [
+            (np.int8, np.int8),
+            (np.uint8, np.int8),
+            (np.int16, np.float32),
+            (np.int64, np.complex64),
+            (np.bool_, np.int32),
+        ],
+    )
+    def test_result_dtype_is_scipys(self, a, b):
+        x = np.ones((3, 3), dtype=a)
+        k = np.ones((2, 2), dtype=b)
+        assert convmat.conv2d(x, k).dtype == ss.convolve2d(x, k).dtype
+        assert convmat.correlate2d(x, k).dtype == ss.correlate2d(x, k).dtype
+
+    def test_float16_computed_in_float32(self):
+        x = np.arange(9, dtype=np.float16).reshape(3, 3)
+        got = convmat.conv2d(x, np.ones((2, 2), dtype=np.float16))
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(
+            got, ss.convolve2d(x.astype(np.float32), np.ones((2, 2))).astype(np.float16)
+        )
+
+
+def test_inputs_are_never_written():
+    x = np.arange(12.0).reshape(3, 4)
+    k = np.arange(4.0).reshape(2, 2)
+    x.flags.writeable = False
+    k.flags.writeable = False
+    for func in (convmat.conv2d, convmat.correlate2d):
+        func(x, k, "same", "symm", 1.0)
+    convmat.conv_transpose2d(x, k)
+    np.testing.assert_array_equal(x, np.arange(12.0).reshape(3, 4))
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("image", "kernel", "kwargs", "exc", "match"),
+        [
+            (np.ones(3), np.ones((2, 2)), {}, ValueError, "`image` must have at least 2"),
+            (np.ones((3, 3)), np.ones(2), {}, ValueError, "`kernel` must be 2-D"),
+            (np.ones((3, 0)), np.ones((2, 2)), {}, ValueError, "`image` must not be empty"),
+            (np.ones((3, 3)), np.ones((0, 2)), {}, ValueError, "`kernel` must not be empty"),
+            (np.ones((3, 3)), np.ones((2, 2)), {"mode": "wide"}, ValueError, "`mode`.*'wide'"),
+            (np.ones((3, 3)), np.ones((2, 2)), {"boundary": 0}, ValueError, "`boundary`.*0"),
+            (np.array([["a"]]), np.ones((2, 2)), {}, TypeError, "`image`.*numeric.*<U1"),
+            (np.ones((3, 3)), np.ones((2, 2), dtype=object), {}, TypeError, "`kernel`.*object"),
+            (np.ma.ones((3, 3)), np.ones((2, 2)), {}, TypeError, "`image`.*masked"),
+            (np.ones((3, 3), bool), np.ones((2, 2), bool), {}, TypeError, "two boolean"),
+            (
+                np.ones((3, 3)),
+                np.ones((2, 2)),
+                {"fillvalue": [1, 2]},
+                TypeError,
+                "`fillvalue`.*scalar.*\\[1, 2\\]",
+            ),
+            (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": "3"}, TypeError, "`fillvalue`"),
+            (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": None}, TypeError, "`fillvalue`.*None"),
+            (
+                np.ones((3, 3)),
+                np.ones((2, 2)),
+                {"fillvalue": 1j},
+                ValueError,
+                "`fillvalue` 1j.*float64",
+            ),
+            (
+                np.ones((3, 3), int),
+                np.ones((2, 2), int),
+                {"fillvalue": 1.5},
+                ValueError,
+                "`fillvalue` 1.5.*int64",
+            ),
+            (
+                np.ones((3, 3), np.uint8),
+                np.ones((2, 2), np.uint8),
+                {"fillvalue": -1},
+                ValueError,
+                "uint8",
+            ),
+            (np.ones((2, 5)), np.ones((3, 3)), {"mode": "valid"}, ValueError, "For 'valid' mode"),
+        ],
+        ids=[
+            "image-1d",
+            "kernel-1d",
+            "image-empty",
+            "kernel-empty",
+            "mode",
+            "boundary",
+            "image-str",
+            "kernel-object",
+            "masked",
+            "bools",
+            "fill-list",
+            "fill-str",
+            "fill-none",
+            "fill-complex",
+            "fill-fraction-int",
+            "fill-negative-uint",
+            "valid-mixed",
+        ],
+    )
+    @pytest.mark.parametrize("func", [convmat.conv2d, convmat.correlate2d], ids=["conv", "corr"])
+    def test_messages(self, func, image, kernel, kwargs, exc, match):
+        with pytest.raises(exc, match=match):
+            func(image, kernel, **kwargs)
+
+    def test_zero_d_fillvalue_accepted(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = convmat.conv2d(np.ones((2, 2)), np.ones((2, 2)), fillvalue=np.array(2.0))
+        np.testing.assert_array_equal(
+            got, ss.convolve2d(np.ones((2, 2)), np.ones((2, 2)), fillvalue=2.0)
+        )
+
+    def test_transpose_bad_input_shape(self):
+        with pytest.raises(ValueError, match=r"`input_shape`.*positive"):
+            convmat.conv_transpose2d(np.ones((3, 3)), np.ones((2, 2)), input_shape=(0, 2))

@@ -1,0 +1,45 @@
+"""Per-axis index maps: the structure every matrix is built from."""
+
+import numpy as np
+import pytest
+
+from convmat._index import axis_map, output_length
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+@pytest.mark.parametrize(("n", "m"), [(5, 3), (3, 5), (1, 7), (6, 6), (4, 1)])
+def test_map_is_consistent(n, m, mode, boundary):
+    mp = axis_map(n, m, mode, boundary)
+    assert mp.raw.shape == (output_length(n, m, mode), m)
+    assert ((mp.raw >= -1) & (mp.raw < n)).all()
+    for o in range(mp.length):
+        inside = mp.raw[o][mp.raw[o] >= 0]
+        cols = mp.cols[o, : mp.counts[o]]
+        np.testing.assert_array_equal(cols, np.unique(inside))
+        for j in range(m):
+            if mp.raw[o, j] >= 0:
+                assert mp.cols[o, mp.slot[o, j]] == mp.raw[o, j]
+            else:
+                assert mp.slot[o, j] == -1
+    assert mp.folded == any(len(np.unique(r[r >= 0])) != (r >= 0).sum() for r in mp.raw)
+
+
+def test_symm_folds_and_fill_does_not():
+    assert axis_map(5, 3, "same", "symm").folded
+    assert not axis_map(5, 3, "same", "fill").folded
+    assert not axis_map(5, 3, "same", "wrap").folded
+    assert axis_map(2, 5, "same", "wrap").folded
+
+
+def test_valid_ignores_boundary():
+    a = axis_map(6, 3, "valid", "symm")
+    b = axis_map(6, 3, "valid", "fill")
+    np.testing.assert_array_equal(a.raw, b.raw)
+
+
+def test_cached_and_read_only():
+    a = axis_map(7, 3, "full", "fill")
+    assert a is axis_map(7, 3, "full", "fill")
+    with pytest.raises(ValueError, match="read-only"):
+        a.raw[0, 0] = 5

@@ -1,0 +1,49 @@
+"""The public surface: every name exported, documented, with a runnable example."""
+
+import inspect
+
+import pytest
+
+import convmat
+from convmat import conv, toeplitz
+
+PUBLIC = [
+    "BlockStructure",
+    "MatrixTooLargeError",
+    "ResultOverflowError",
+    "__version__",
+    "conv2d",
+    "conv_matrix",
+    "conv_transpose2d",
+    "correlate2d",
+    "get_max_dense_bytes",
+    "set_max_dense_bytes",
+    "toeplitz_blocks",
+]
+
+
+def test_all_is_pinned():
+    assert sorted(convmat.__all__) == PUBLIC
+
+
+@pytest.mark.parametrize("module", [conv, toeplitz], ids=lambda m: m.__name__)
+def test_module_all_lists_its_public_functions(module):
+    public = {
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == module.__name__
+    }
+    assert public <= set(module.__all__)
+    for name in module.__all__:
+        assert name in vars(module)
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n != "__version__"])
+def test_documented(name):
+    doc = inspect.getdoc(getattr(convmat, name))
+    assert doc
+    if inspect.isfunction(getattr(convmat, name)):
+        assert "Examples" in doc
+        assert ">>>" in doc
