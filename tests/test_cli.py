@@ -2,13 +2,21 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+import convmat
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convmat", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "convmat", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
 
 
@@ -19,15 +27,123 @@ def test_demo_exits_zero_and_prints_the_check():
     assert "max |A @ x - convolve2d|" in result.stdout
 
 
-@pytest.mark.parametrize("args", [(), ("nonsense",), ("demo", "--seed", "x")])
-def test_bad_arguments_exit_2_without_traceback(args):
-    result = _run(*args)
-    assert result.returncode == 2
+def test_explain_prints_the_matrix_structure():
+    result = _run(
+        "explain",
+        "--image-shape",
+        "3",
+        "4",
+        "--kernel",
+        "1 2; 3 4",
+        "--mode",
+        "same",
+        "--boundary",
+        "symm",
+    )
+    assert result.returncode == 0, result.stderr
+    csr = convmat.conv_matrix(np.array([[1, 2], [3, 4]]), (3, 4), "same", "symm", format="csr")
+    assert f"nnz: {csr.nnz} of 144 entries" in result.stdout
+    lines = result.stdout.split("matrix A (blocks separated):\n")[1].split("\n\n")[0].splitlines()
+    rows = [line.replace("|", " ").split() for line in lines if not line.startswith("-")]
+    np.testing.assert_array_equal(np.array(rows, dtype=int), csr.toarray())
+
+
+@pytest.mark.parametrize("extra", [["--random"], ["--image", "1 2 3; 4 5 6"]])
+def test_explain_with_an_image_checks_against_scipy(extra):
+    result = _run("explain", "--image-shape", "2", "3", "--kernel", "1 2; 3 4", *extra)
+    assert result.returncode == 0, result.stderr
+    assert "scipy.signal.convolve2d(x, kernel):" in result.stdout
+    assert result.stdout.rstrip().endswith("equal: True")
+
+
+def test_plot_writes_png(tmp_path: Path):
+    out = tmp_path / "matrix.png"
+    result = _run("plot", "--image-shape", "4", "5", "--kernel", "1 2; 3 4", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1000
+    assert result.stdout.strip() == f"wrote {out}"
+
+
+def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path):
+    fake = tmp_path / "matplotlib"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n"
+    )
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    result = _run(
+        "plot", "--image-shape", "4", "5", "--kernel", "1 2", "-o", str(tmp_path / "m.png"), env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        'convmat plot needs matplotlib: pip install "convmat[plot]" (or pip install matplotlib)'
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("nonsense",),
+        ("demo", "--seed", "x"),
+        ("explain", "--kernel", "1 2"),
+        ("explain", "--image-shape", "0", "3", "--kernel", "1"),
+        ("explain", "--image-shape", "2", "3", "--kernel", "1 2; 3"),
+        ("explain", "--image-shape", "2", "3", "--kernel", "a"),
+        ("explain", "--image-shape", "2", "3", "--kernel", "1", "--mode", "wide"),
+        (
+            "explain",
+            "--image-shape",
+            "2",
+            "5",
+            "--kernel",
+            "1 1 1; 1 1 1; 1 1 1",
+            "--mode",
+            "valid",
+        ),
+        ("explain", "--image-shape", "2", "2", "--kernel", "1", "--image", "1 2 3"),
+        ("plot", "--image-shape", "200", "200", "--kernel", "1 2; 3 4"),
+    ],
+    ids=[
+        "none",
+        "unknown",
+        "seed",
+        "no-shape",
+        "zero",
+        "ragged",
+        "nan-kernel",
+        "mode",
+        "valid",
+        "image-shape",
+        "too-big",
+    ],
+)
+def test_bad_arguments_one_line_exit_2(args, tmp_path):
+    result = _run(*args, "-o", str(tmp_path / "m.png")) if args[:1] == ("plot",) else _run(*args)
+    assert result.returncode == 2, result.stdout
     assert "Traceback" not in result.stderr
-    assert "usage:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "error:" in result.stderr
 
 
-def test_help():
-    result = _run("--help")
+@pytest.mark.parametrize("command", ["demo", "explain", "plot"])
+def test_every_command_has_help(command):
+    result = _run(command, "--help")
     assert result.returncode == 0
-    assert "demo" in result.stdout
+    assert "usage:" in result.stdout
+
+
+def test_console_script_matches_module():
+    script = Path(sys.executable).with_name("convmat")
+    if not script.exists():
+        pytest.skip(
+            "the convmat console script is installed by `pip install`; not in this environment"
+        )
+    a = subprocess.run(
+        [str(script), "explain", "--image-shape", "2", "2", "--kernel", "1 2"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    b = _run("explain", "--image-shape", "2", "2", "--kernel", "1 2")
+    assert a.stdout == b.stdout

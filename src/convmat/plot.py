@@ -1,0 +1,170 @@
+"""Draw a 2-D convolution matrix with matplotlib: blocks, and which tap each entry holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ._build import build_unfolded_coo, make_plan
+from ._validate import (
+    Boundary,
+    Mode,
+    check_array,
+    check_mode,
+    check_nonempty,
+    check_shape,
+    check_valid_shapes,
+)
+
+__all__ = ["MAX_SIDE", "figure_pixels", "plot_matrix"]
+
+MAX_SIDE = 5000  # rows or columns drawn at the most
+MAX_LEGEND = 20  # taps shown one colour each; more get a colour scale
+_DPI = 100
+
+
+def figure_pixels(rows: int, cols: int) -> tuple[int, int]:
+    """Width and height in pixels of the picture of a ``rows x cols`` matrix.
+
+    At least one pixel per matrix row and column, plus room for the legend.
+
+    Examples
+    --------
+    >>> from convmat.plot import figure_pixels
+    >>> figure_pixels(12, 6)
+    (1200, 900)
+    """
+    height = max(900, rows + 200)
+    width = max(1200, cols + 500)
+    return width, height
+
+
+def plot_matrix(
+    kernel: npt.ArrayLike,
+    image_shape: tuple[int, int],
+    mode: Mode = "full",
+    boundary: Boundary = "fill",
+    *,
+    output: str | Path = "matrix.png",
+) -> Path:
+    """Draw the convolution matrix of a 2-D kernel to a PNG file.
+
+    Each nonzero is coloured by the kernel entry it holds (a legend names them
+    for up to 20 taps; larger kernels get a colour scale of the values);
+    entries where the boundary folds several taps together are black; the
+    block grid of the doubly blocked Toeplitz structure is drawn.
+
+    Parameters
+    ----------
+    kernel : array_like, 2-D
+        The filter (real).
+    image_shape : tuple of int
+        ``(H, W)`` of the images.
+    mode, boundary
+        As in :func:`convmat.conv_matrix`.
+    output : str or Path
+        Where to write the PNG.
+
+    Returns
+    -------
+    Path
+        The file written; its size in pixels is :func:`figure_pixels`.
+
+    Raises
+    ------
+    ImportError
+        matplotlib is not installed (``pip install "convmat[plot]"``).
+    ValueError
+        A matrix with more than 5000 rows or columns, or the errors of
+        :func:`convmat.conv_matrix`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from convmat.plot import plot_matrix
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = plot_matrix([[1, 2], [3, 4]], (2, 3), output=pathlib.Path(tmp, "a.png"))
+    ...     path.stat().st_size > 0
+    True
+    """
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    k = check_array(kernel, "kernel", ndim=2)
+    check_nonempty(k.shape, "kernel")
+    if k.dtype.kind == "c":
+        msg = f"`kernel` must be real to be drawn, got dtype {k.dtype}"
+        raise TypeError(msg)
+    shape = check_shape(image_shape, "image_shape", 2)
+    mode = check_mode(mode)
+    plan = make_plan(shape, k.shape, mode, boundary)
+    check_valid_shapes(mode, shape, k.shape)
+    rows, cols = plan.shape
+    if max(rows, cols) > MAX_SIDE:
+        msg = f"the matrix is {rows} x {cols}; only up to {MAX_SIDE} rows and columns are drawn"
+        raise ValueError(msg)
+    taps = k.size
+    coo = build_unfolded_coo(np.arange(1, taps + 1, dtype=np.int64).reshape(k.shape), plan)
+    tap = np.zeros((rows, cols), dtype=np.int64)
+    hits = np.zeros((rows, cols), dtype=np.int64)
+    np.add.at(hits, (coo.row, coo.col), 1)
+    tap[coo.row, coo.col] = coo.data
+    folded = hits > 1
+    values = k.ravel().astype(np.float64)
+
+    width, height = figure_pixels(rows, cols)
+    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    ax = fig.add_axes((0.06, 0.06, 0.66, 0.86))
+    labels = [
+        f"k[{j0},{j1}] = {v:g}" for (j0, j1), v in zip(np.ndindex(k.shape), values, strict=True)
+    ]
+    if taps <= MAX_LEGEND:
+        tab20 = mpl.colormaps["tab20"]
+        palette = [(1.0, 1.0, 1.0, 1.0), *(tab20(i) for i in range(taps)), (0.0, 0.0, 0.0, 1.0)]
+        image = np.where(folded, taps + 1, tap)
+        ax.imshow(
+            image, cmap=ListedColormap(palette), vmin=0, vmax=taps + 1, interpolation="nearest"
+        )
+        handles = [Patch(color=palette[i + 1], label=labels[i]) for i in range(taps)]
+        if folded.any():
+            handles.append(Patch(color="black", label="folded: sum of taps"))
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="entry holds"
+        )
+    else:
+        entry = np.full((rows, cols), np.nan)
+        entry[coo.row, coo.col] = 0.0
+        np.add.at(entry, (coo.row, coo.col), values[coo.data - 1])
+        masked = np.ma.masked_invalid(entry)
+        shown = ax.imshow(masked, cmap="viridis", interpolation="nearest")
+        bar = fig.colorbar(shown, ax=ax, fraction=0.05, pad=0.02)
+        bar.set_label("kernel value held by the entry")
+        if folded.any():
+            ax.imshow(np.ma.masked_where(~folded, folded), cmap=ListedColormap(["black"]))
+    row_block, col_block = plan.maps[1].length, plan.maps[1].n
+    if rows // row_block <= 200 and cols // col_block <= 200:
+        for r in range(row_block, rows, row_block):
+            ax.axhline(r - 0.5, color="0.6", linewidth=0.6)
+        for c in range(col_block, cols, col_block):
+            ax.axvline(c - 0.5, color="0.6", linewidth=0.6)
+    ax.set_title(
+        f"convolution matrix {rows} x {cols}: {k.shape} kernel over {shape} images, "
+        f"mode '{mode}', boundary '{boundary}'\nblocks of {row_block} x {col_block}; "
+        f"{int((hits > 0).sum())} nonzeros ({100 * (hits > 0).mean():.1f}%)",
+        fontsize=10,
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("column: input pixel (C order)")
+    ax.set_ylabel("row: output pixel (C order)")
+    path = Path(output)
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
