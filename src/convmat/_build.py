@@ -94,16 +94,24 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return dtype
 
 
+def _on_axis(arr: np.ndarray, ndim: int, d: int) -> np.ndarray:
+    """Reshape a per-axis ``(rows, slots)`` array to broadcast in the padded layout.
+
+    The padded layout has shape ``(L_0, ..., L_{D-1}, w_0, ..., w_{D-1})``;
+    axis ``d``'s rows go to position ``d`` and its slots to ``ndim + d``.
+    """
+    shape = [1] * (2 * ndim)
+    shape[d], shape[ndim + d] = arr.shape
+    return arr.reshape(shape)
+
+
 def _padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
     """Entries in the padded layout ``(L_0, ..., w_0, ...)``."""
     ndim = len(plan.maps)
     if not plan.folded:
         index = []
         for d, mp in enumerate(plan.maps):
-            shape = [1] * (2 * ndim)
-            shape[d] = mp.length
-            shape[ndim + d] = mp.width
-            index.append(mp.taps.reshape(shape))
+            index.append(_on_axis(mp.taps, ndim, d))
         return np.asarray(kernel[tuple(index)])
     arr = kernel
     for d, mp in enumerate(plan.maps):
@@ -124,10 +132,7 @@ def _padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarr
     stride = 1
     for d in reversed(range(ndim)):
         mp = plan.maps[d]
-        shape = [1] * (2 * ndim)
-        shape[d] = mp.length
-        shape[ndim + d] = mp.width
-        total = total + (mp.cols.astype(index_dtype) * stride).reshape(shape)
+        total = total + _on_axis(mp.cols.astype(index_dtype) * stride, ndim, d)
         stride *= mp.n
     return total
 
@@ -139,11 +144,8 @@ def _padding_mask(plan: Plan) -> np.ndarray | None:
     ndim = len(plan.maps)
     mask: np.ndarray = np.ones((1,) * (2 * ndim), dtype=bool)
     for d, mp in enumerate(plan.maps):
-        shape = [1] * (2 * ndim)
-        shape[d] = mp.length
-        shape[ndim + d] = mp.width
         real = np.arange(mp.width)[None, :] < mp.counts[:, None]
-        mask = mask & real.reshape(shape)
+        mask = mask & _on_axis(real, ndim, d)
     return mask
 
 
@@ -189,14 +191,9 @@ def build_unfolded_coo(kernel: np.ndarray, plan: Plan) -> sp.coo_array:
     row_stride = col_stride = 1
     for d in reversed(range(ndim)):
         mp = plan.maps[d]
-        shape = [1] * (2 * ndim)
-        shape[d] = mp.length
-        shape[ndim + d] = mp.m
-        rows = rows + (np.arange(mp.length)[:, None] * row_stride).reshape(
-            shape[:ndim] + [1] * ndim
-        )
-        cols = cols + (mp.raw * col_stride).reshape(shape)
-        inside = inside & (mp.raw >= 0).reshape(shape)
+        rows = rows + _on_axis(np.arange(mp.length)[:, None] * row_stride, ndim, d)
+        cols = cols + _on_axis(mp.raw * col_stride, ndim, d)
+        inside = inside & _on_axis(mp.raw >= 0, ndim, d)
         row_stride *= mp.length
         col_stride *= mp.n
     full = [mp.length for mp in plan.maps] + [mp.m for mp in plan.maps]
