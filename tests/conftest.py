@@ -11,5 +11,5 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow],
 }
 settings.register_profile("default", max_examples=60, **_COMMON)
-settings.register_profile("ci", max_examples=300, **_COMMON)
+settings.register_profile("ci", max_examples=200, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -5,10 +5,11 @@ import inspect
 import pytest
 
 import convmat
-from convmat import conv, toeplitz
+from convmat import conv, linop, toeplitz
 
 PUBLIC = [
     "BlockStructure",
+    "ConvOperator",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",
@@ -26,7 +27,7 @@ def test_all_is_pinned():
     assert sorted(convmat.__all__) == PUBLIC
 
 
-@pytest.mark.parametrize("module", [conv, toeplitz], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [conv, linop, toeplitz], ids=lambda m: m.__name__)
 def test_module_all_lists_its_public_functions(module):
     public = {
         name

@@ -7,6 +7,7 @@ apply it to batches of images as one matmul, equal to ``scipy.signal``.
 
 from ._errors import MatrixTooLargeError, ResultOverflowError
 from .conv import conv2d, conv_transpose2d, correlate2d
+from .linop import ConvOperator
 from .toeplitz import (
     BlockStructure,
     conv_matrix,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockStructure",
+    "ConvOperator",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",

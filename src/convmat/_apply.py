@@ -3,24 +3,32 @@
 Three things make a plain ``A @ X`` differ from a direct convolution, and this
 module handles each:
 
-* integers: products are accumulated in 64 bits and checked against the result
-  dtype, so a result is exact or refused, never wrapped;
-* non-finite values: the sparse pattern is the kernel's footprint, so NaN and
-  inf stay local; where the boundary folds two taps into one entry, the input
-  is applied tap by tap instead, as a direct convolution does;
+* integers: products are accumulated in 64 bits (by an exact method: sparse or
+  shift) and checked against the result dtype, so a result is exact or
+  refused, never wrapped;
+* non-finite values: dense and FFT products would spread NaN everywhere, so a
+  batch holding NaN or inf always goes through the sparse matrix, whose
+  pattern is the kernel's footprint; where the boundary folds two taps into
+  one entry, the input is applied tap by tap instead, as a direct convolution
+  does;
 * ``fillvalue``: the padded values enter as a constant offset per output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-import scipy.sparse as sp
 
 from ._budget import check_sparse_fits
-from ._build import Plan, build_csr, build_unfolded_coo, compute_dtype, outside_sum
+from ._build import Plan, build_unfolded_coo, compute_dtype, outside_sum
+from ._cost import choose_method
+from ._engine import Engine, Method
 from ._errors import ResultOverflowError
 
 __all__: list[str] = []
+
+EngineSource = Callable[[np.dtype], Engine]
 
 
 def _abs_max(arr: np.ndarray) -> float:
@@ -79,42 +87,81 @@ def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray
     return sums[0] + 1j * sums[1]
 
 
+def _fold_multiplicity(plan: Plan) -> int:
+    """Most outputs through which one tap reads one input (1 unless folded)."""
+    most = 1
+    for mp in plan.maps:
+        if not mp.folded:
+            continue
+        per_axis = 1
+        for j in range(mp.m):
+            col = mp.raw[:, j]
+            col = col[col >= 0]
+            if col.size:
+                per_axis = max(per_axis, int(np.bincount(col).max()))
+        most *= per_axis
+    return most
+
+
+def resolve_method(engine: Engine, batch: int, method: Method | str, *, amortized: bool) -> Method:
+    """The method to use: the requested one, or the cost model's for 'auto'.
+
+    Integers never go through 'dense' or 'fft' (neither is exact); a request
+    for them raises before this is reached.
+    """
+    if method == "auto":
+        return choose_method(engine, batch, amortized=amortized)
+    return method  # type: ignore[return-value]
+
+
 def apply(
     batch: np.ndarray,
-    kernel: np.ndarray,
-    plan: Plan,
+    engines: EngineSource,
     dtype: np.dtype,
     *,
     transpose: bool = False,
     fill: np.generic | None = None,
+    method: Method | str = "auto",
+    amortized: bool = False,
 ) -> np.ndarray:
     """Return ``batch @ A.T`` (or ``batch @ A`` with `transpose`) in `dtype`.
 
-    `batch` has shape ``(B, n)``; `A` is the matrix of `plan` built from
-    `kernel`; `fill` (boundary 'fill' only) adds the padding's offset.
+    `batch` has shape ``(B, n)``; `engines(work)` gives the engine of the
+    matrix in the working dtype; `fill` (boundary 'fill' only) adds the
+    padding's offset; `method` is a method name or 'auto'.
     """
     work = compute_dtype(dtype)
-    check_sparse_fits(plan, work)
-    k = kernel.astype(work, copy=False)
+    engine = engines(work)
+    plan, k = engine.plan, engine.kernel
+    if batch.shape[0] == 0:
+        return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
     x = batch.astype(work, copy=False)
-    nonfinite = work.kind in "fc" and not (np.isfinite(x).all() and np.isfinite(k).all())
-    matrix: sp.csr_array | sp.coo_array = (
-        build_unfolded_coo(k, plan) if nonfinite and plan.folded else build_csr(k, plan)
-    )
-    op = matrix if transpose else matrix.T
-    out = np.asarray(x @ op)
+    finite = work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
+    if not finite:
+        check_sparse_fits(plan, work)
+        if plan.folded:
+            coo = build_unfolded_coo(k, plan)
+            out = np.asarray(x @ (coo if transpose else coo.T))
+        else:
+            out = engine.transpose(x, "sparse") if transpose else engine.forward(x, "sparse")
+    else:
+        chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
+        if chosen == "sparse":
+            check_sparse_fits(plan, work)
+        out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         out = out + _fill_offset(k, work.type(fill), plan)
     if work.kind in "iu":
         k_abs = float(np.abs(k.astype(np.float64)).sum())
         if transpose:
-            k_abs = float(abs(matrix).astype(np.float64).sum(axis=0).max(initial=0))
+            k_abs *= _fold_multiplicity(plan)
         bound = _abs_max(x) * k_abs + (abs(float(fill)) * k_abs if fill is not None else 0.0)
         estimate = None
         if bound >= 2.0**62:
+            wide = engines(np.dtype(np.float64))
             xf = batch.astype(np.float64)
-            estimate = np.asarray(xf @ (matrix if transpose else matrix.T).astype(np.float64))
+            estimate = wide.transpose(xf, "sparse") if transpose else wide.forward(xf, "sparse")
             if fill is not None and fill != 0:
-                estimate = estimate + _fill_offset(k.astype(np.float64), np.float64(fill), plan)
+                estimate = estimate + _fill_offset(wide.kernel, np.float64(fill), plan)
         _check_integer_range(out, estimate, dtype, bound)
     return out.astype(dtype, copy=False)

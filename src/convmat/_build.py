@@ -25,9 +25,13 @@ __all__: list[str] = []
 
 @dataclass(frozen=True)
 class Plan:
-    """Shapes and per-axis maps of one convolution matrix."""
+    """Shapes and per-axis maps of one convolution matrix.
+
+    `key` names it: (input shape, kernel shape, mode, boundary, correlation).
+    """
 
     maps: tuple[AxisMap, ...]
+    key: tuple[object, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -80,7 +84,7 @@ def make_plan(
     maps = tuple(
         axis_map(n, m, mode, canon, corr) for n, m in zip(input_shape, kernel_shape, strict=True)
     )
-    return Plan(maps)
+    return Plan(maps, (tuple(input_shape), tuple(kernel_shape), mode, canon, corr))
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:

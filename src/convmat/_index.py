@@ -43,6 +43,10 @@ class AxisMap:
     taps
         ``(length, width)`` the tap that fills each slot (meaningful only
         when not `folded`; padding slots hold 0).
+    window
+        ``(length + m - 1,)`` input index of each position of the extended
+        input that the outputs read (``-1`` in the fill padding): output ``o``
+        is ``sum_j k[j] * x_ext[window[o + m - 1 - j]]``.
     folded
         True when two taps of one row land on the same column (the symmetric
         boundary, or wrap with a kernel longer than the input), so that
@@ -58,6 +62,7 @@ class AxisMap:
     counts: np.ndarray
     slot: np.ndarray
     taps: np.ndarray
+    window: np.ndarray
     folded: bool
 
     @property
@@ -150,5 +155,6 @@ def axis_map(
         counts=_readonly(counts),
         slot=_readonly(slot),
         taps=_readonly(taps),
+        window=_readonly(padded[start : start + length + m - 1].copy()),
         folded=folded,
     )

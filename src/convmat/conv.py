@@ -23,6 +23,7 @@ import numpy.typing as npt
 from ._apply import apply
 from ._build import make_plan
 from ._index import output_length
+from ._plans import engine_for, trim
 from ._validate import (
     Boundary,
     Mode,
@@ -64,7 +65,8 @@ def _forward(
     plan = make_plan(in_shape, k.shape, mode, canon, corr=corr)
     batch = x.reshape(-1, math.prod(in_shape))
     use_fill = fill if canon == "fill" and mode != "valid" else None
-    out = apply(batch, k, plan, dtype, fill=use_fill)
+    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill)
+    trim()
     return out.reshape(*x.shape[:-2], *plan.output_shape)
 
 
@@ -285,5 +287,6 @@ def conv_transpose2d(
         raise ValueError(msg)
     plan = make_plan(shape, k.shape, mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
-    out = apply(batch, k, plan, dtype, transpose=True)
+    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True)
+    trim()
     return out.reshape(*y.shape[:-2], *shape)

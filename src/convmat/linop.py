@@ -1,0 +1,262 @@
+"""ConvOperator: build a convolution once, apply it many times, fast.
+
+A :class:`ConvOperator` is a :class:`scipy.sparse.linalg.LinearOperator`, so
+``lsqr``, ``cg`` and friends accept it, and it applies itself to whole batches
+of arrays, choosing per call the fastest exact method by a cost model (see
+``convmat._cost``) unless told which to use.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator
+
+from ._apply import apply, resolve_method
+from ._build import compute_dtype, make_plan, matrix_dtype
+from ._engine import METHODS, Engine, Method
+from ._validate import (
+    Boundary,
+    Format,
+    Mode,
+    check_array,
+    check_mode,
+    check_nonempty,
+    check_shape,
+    check_valid_shapes,
+    result_dtype,
+)
+from .toeplitz import conv_matrix
+
+__all__ = ["ConvOperator"]
+
+MethodArg = Literal["auto", "sparse", "dense", "shift", "fft"]
+
+
+class ConvOperator(LinearOperator):  # type: ignore[misc]
+    """The convolution with a fixed kernel over inputs of a fixed shape, as an operator.
+
+    Parameters
+    ----------
+    kernel : array_like
+        The filter, of any number of dimensions.
+    input_shape : tuple of int
+        Shape of one input; one entry per kernel axis.
+    mode, boundary
+        As in :func:`convmat.conv_matrix`.
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+        How products are computed; all give ``A @ x`` up to rounding.
+        'sparse': the CSR matrix. 'dense': the dense matrix and BLAS.
+        'shift': shift-and-add, one vectorised pass per nonzero tap.
+        'fft': the Toeplitz product diagonalised by the FFT, with the kernel's
+        spectrum computed once (float and complex kernels only: integers stay
+        exact). 'auto' picks per call by a cost model in flops and bytes.
+        Inputs holding NaN or inf always use the sparse matrix, so that they
+        stay local as in a direct convolution.
+
+    Attributes
+    ----------
+    input_shape, output_shape : tuple of int
+        Shapes of one input and one output.
+    shape : tuple of int
+        ``(prod(output_shape), prod(input_shape))``.
+    dtype : numpy.dtype
+        The working dtype (the kernel's; int64 for integer kernels, float32
+        for float16).
+    nbytes : int
+        Bytes held now (kernel, and the matrix or spectrum once built).
+    method : str
+        The method asked for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.signal import convolve2d
+    >>> from scipy.sparse.linalg import lsqr
+    >>> import convmat
+    >>> k = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> op = convmat.ConvOperator(k, (5, 6), "same", "symm")
+    >>> op.shape, op.output_shape
+    ((30, 30), (5, 6))
+    >>> batch = np.arange(2 * 5 * 6, dtype=float).reshape(2, 5, 6)
+    >>> np.allclose(op(batch)[1], convolve2d(batch[1], k, "same", "symm"))
+    True
+    >>> np.allclose(op.T(op(batch)), convmat.conv_transpose2d(op(batch), k, "same", "symm"))
+    True
+    >>> blur = convmat.ConvOperator(k, (5, 6))  # 'full' with zero fill: injective
+    >>> x = lsqr(blur, blur @ batch[0].ravel(), atol=1e-12, btol=1e-12)[0]
+    >>> np.allclose(x, batch[0].ravel())
+    True
+    """
+
+    def __init__(
+        self,
+        kernel: npt.ArrayLike,
+        input_shape: tuple[int, ...] | list[int],
+        mode: Mode = "full",
+        boundary: Boundary = "fill",
+        *,
+        method: MethodArg = "auto",
+    ) -> None:
+        k = check_array(kernel, "kernel")
+        check_nonempty(k.shape, "kernel")
+        shape = check_shape(input_shape, "input_shape", k.ndim)
+        mode = check_mode(mode)
+        if not isinstance(method, str) or method not in ("auto", *METHODS):
+            msg = (
+                f"`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', got {method!r}"
+            )
+            raise ValueError(msg)
+        work = compute_dtype(matrix_dtype(k.dtype))
+        if method in ("fft", "dense") and work.kind in "iu":
+            msg = (
+                f"`method` {method!r} is not exact for the integer kernel dtype {k.dtype}; "
+                "use 'sparse', 'shift' or 'auto', or a float kernel"
+            )
+            raise ValueError(msg)
+        plan = make_plan(shape, k.shape, mode, boundary)
+        check_valid_shapes(mode, shape, k.shape)
+        super().__init__(dtype=work, shape=plan.shape)
+        self._kernel = k.astype(work)  # our own copy: later changes to `kernel` do not leak in
+        self._kernel.flags.writeable = False
+        self._plan = plan
+        self._mode, self._boundary = mode, boundary
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+        self.input_shape: tuple[int, ...] = plan.input_shape
+        self.output_shape: tuple[int, ...] = plan.output_shape
+        self.method: str = method
+
+    # -- engines ----------------------------------------------------------------
+    def _engine(self, work: np.dtype) -> Engine:
+        work = compute_dtype(work)
+        with self._lock:
+            engine = self._engines.get(work.str)
+            if engine is None:
+                engine = Engine(self._kernel.astype(work), self._plan)
+                self._engines[work.str] = engine
+            return engine
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the kernel and whatever matrices or spectra were built."""
+        return self._kernel.nbytes + sum(e.nbytes for e in self._engines.values())
+
+    def method_for(self, batch: int = 1, dtype: npt.DTypeLike | None = None) -> Method:
+        """The method used for a batch of `batch` finite inputs of `dtype`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.ones((31, 31)), (512, 512), "same")
+        >>> op.method_for(1)
+        'fft'
+        >>> convmat.ConvOperator(np.ones((3, 3)), (64, 64), method="shift").method_for(8)
+        'shift'
+        """
+        work = self.dtype if dtype is None else np.result_type(self.dtype, np.dtype(dtype))
+        method = resolve_method(self._engine(work), batch, self.method, amortized=True)
+        if method in ("fft", "dense") and compute_dtype(np.dtype(work)).kind in "iu":
+            return "sparse"
+        return method
+
+    # -- application --------------------------------------------------------------
+    def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool) -> np.ndarray:
+        dtype = result_dtype(arr, self._kernel, "convolution")
+        method: str = self.method
+        if method in ("fft", "dense") and compute_dtype(dtype).kind in "iu":
+            method = "sparse"  # exactness first: integer data with an integer kernel
+        batch = arr.reshape(-1, n_in)
+        return apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
+
+    def __call__(self, x: npt.ArrayLike) -> np.ndarray:
+        """Apply to ``x`` of shape ``(..., *input_shape)``; return ``(..., *output_shape)``."""
+        arr = check_array(x, "x", min_ndim=len(self.input_shape))
+        nd = len(self.input_shape)
+        if arr.shape[arr.ndim - nd :] != self.input_shape:
+            msg = f"`x` must end in shape {self.input_shape}, got shape {arr.shape}"
+            raise ValueError(msg)
+        out = self._run(arr, math.prod(self.input_shape), transpose=False)
+        return out.reshape(*arr.shape[: arr.ndim - nd], *self.output_shape)
+
+    def apply_transpose(self, y: npt.ArrayLike) -> np.ndarray:
+        """Apply ``A.T`` to ``y`` of shape ``(..., *output_shape)``."""
+        arr = check_array(y, "y", min_ndim=len(self.output_shape))
+        nd = len(self.output_shape)
+        if arr.shape[arr.ndim - nd :] != self.output_shape:
+            msg = f"`y` must end in shape {self.output_shape}, got shape {arr.shape}"
+            raise ValueError(msg)
+        out = self._run(arr, math.prod(self.output_shape), transpose=True)
+        return out.reshape(*arr.shape[: arr.ndim - nd], *self.input_shape)
+
+    def _matmat(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._run(np.asarray(x).T, self.shape[1], transpose=False).T)
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._run(np.asarray(x).reshape(1, -1), self.shape[1], transpose=False).reshape(-1)
+
+    def _rmatmat(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        return np.asarray(self._run(y.T.conj(), self.shape[0], transpose=True).conj().T)
+
+    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y).reshape(1, -1)
+        return np.asarray(self._run(y.conj(), self.shape[0], transpose=True).conj().reshape(-1))
+
+    def _transpose(self) -> _TransposedOperator:
+        return _TransposedOperator(self, conjugate=False)
+
+    def _adjoint(self) -> _TransposedOperator:
+        return _TransposedOperator(self, conjugate=True)
+
+    def matrix(self, format: Format = "csr") -> np.ndarray | sp.sparray:  # noqa: A002
+        """The explicit matrix, as :func:`convmat.conv_matrix` builds it."""
+        return conv_matrix(
+            self._kernel, self.input_shape, self._mode, self._boundary, format=format
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ConvOperator {self.shape[0]}x{self.shape[1]}: kernel {self._kernel.shape} over "
+            f"{self.input_shape}, mode '{self._mode}', boundary '{self._boundary}', "
+            f"method '{self.method}', dtype {self.dtype}>"
+        )
+
+
+class _TransposedOperator(LinearOperator):  # type: ignore[misc]
+    """``A.T`` (or ``A.H`` with `conjugate`) of a :class:`ConvOperator`."""
+
+    def __init__(self, parent: ConvOperator, *, conjugate: bool) -> None:
+        super().__init__(dtype=parent.dtype, shape=(parent.shape[1], parent.shape[0]))
+        self._parent = parent
+        self._conjugate = conjugate and np.dtype(parent.dtype).kind == "c"
+        self.input_shape = parent.output_shape
+        self.output_shape = parent.input_shape
+
+    def __call__(self, y: npt.ArrayLike) -> np.ndarray:
+        if self._conjugate:
+            return np.asarray(self._parent.apply_transpose(np.conj(y)).conj())
+        return self._parent.apply_transpose(y)
+
+    def _matvec(self, y: np.ndarray) -> np.ndarray:
+        return self(np.asarray(y).reshape(self.input_shape)).reshape(-1)
+
+    def _matmat(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y)
+        return np.asarray(self(y.T.reshape(-1, *self.input_shape)).reshape(y.shape[1], -1).T)
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        fwd = self._parent._matvec(np.conj(x) if not self._conjugate else x)
+        return fwd if self._conjugate else np.conj(fwd)
+
+    def _transpose(self) -> LinearOperator:
+        return self._parent if not self._conjugate else self._parent.conj()
+
+    def _adjoint(self) -> LinearOperator:
+        return self._parent if self._conjugate else self._parent.conj()

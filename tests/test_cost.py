@@ -1,0 +1,47 @@
+"""The cost model: counts from shapes, and choices that follow from them."""
+
+import numpy as np
+import pytest
+
+from convmat._build import make_plan
+from convmat._cost import DENSE_LIMIT, choose_method, method_costs
+from convmat._engine import Engine
+
+
+def _engine(k, n, mode="same"):
+    return Engine(np.asarray(k), make_plan(n, np.shape(k), mode, "fill"))
+
+
+def test_integer_engines_offer_exact_methods_only():
+    costs = method_costs(_engine(np.ones((3, 3), np.int64), (32, 32)), 4, amortized=True)
+    assert set(costs) == {"sparse", "shift"}
+
+
+def test_dense_offered_only_within_its_limit():
+    small = method_costs(_engine(np.ones((3, 3)), (16, 16)), 1, amortized=True)
+    assert "dense" in small
+    big = method_costs(_engine(np.ones((3, 3)), (200, 200)), 1, amortized=True)
+    assert DENSE_LIMIT < 200**4 * 8
+    assert "dense" not in big
+
+
+def test_sparse_cost_grows_with_nnz_and_batch():
+    e = _engine(np.ones((5, 5)), (64, 64))
+    one = method_costs(e, 1, amortized=True)["sparse"]
+    many = method_costs(e, 10, amortized=True)["sparse"]
+    assert many == pytest.approx(10 * one)
+
+
+def test_building_is_charged_for_one_shot_calls():
+    e = _engine(np.ones((5, 5)), (64, 64))
+    assert (
+        method_costs(e, 1, amortized=False)["sparse"] > method_costs(e, 1, amortized=True)["sparse"]
+    )
+
+
+def test_large_kernels_go_to_fft_and_sparse_kernels_to_shift():
+    assert choose_method(_engine(np.ones((31, 31)), (512, 512)), 1, amortized=True) == "fft"
+    spiky = np.zeros((7, 7))
+    spiky[3, 3] = 1.0
+    spiky[0, 0] = -1.0
+    assert choose_method(_engine(spiky, (128, 128)), 16, amortized=True) == "shift"

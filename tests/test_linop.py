@@ -1,0 +1,174 @@
+"""ConvOperator: every method equals the explicit matrix; transpose, adjoint, solvers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from scipy.sparse.linalg import LinearOperator, lsqr
+
+import convmat
+from helpers import BOUNDARIES, MODES, arrays, valid_ok
+
+shapes2 = st.tuples(st.integers(1, 6), st.integers(1, 6))
+kshapes2 = st.tuples(st.integers(1, 7), st.integers(1, 7))
+METHODS = ("sparse", "dense", "shift", "fft")
+
+
+def _tol(method: str, dtype, x, k, size: int) -> float:
+    eps = np.finfo(dtype).eps
+    scale = float(np.abs(x).max(initial=0) * np.abs(k).sum())
+    growth = np.log2(max(size, 2)) * 4 if method == "fft" else 1
+    return 16 * eps * scale * growth + 16 * float(np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@given(data=st.data(), n=shapes2, m=kshapes2, batch=st.integers(1, 3))
+def test_every_method_equals_the_matrix(data, n, m, batch, mode, boundary, method):
+    assume(mode != "valid" or valid_ok(n, m))
+    dtype = data.draw(st.sampled_from([np.float64, np.complex128]))
+    k = data.draw(arrays(dtype, m))
+    x = data.draw(arrays(dtype, (batch, *n)))
+    op = convmat.ConvOperator(k, n, mode, boundary, method=method)
+    a = convmat.conv_matrix(k, n, mode, boundary)
+    got = op(x)
+    assert got.shape == (batch, *op.output_shape)
+    expected = x.reshape(batch, -1) @ a.T
+    tol = _tol(method, dtype, x, k, a.size)
+    np.testing.assert_allclose(got.reshape(batch, -1), expected, rtol=0, atol=tol)
+    y = data.draw(arrays(dtype, (batch, *op.output_shape)))
+    got_t = op.T(y)
+    assert got_t.shape == (batch, *n)
+    tol_t = _tol(method, dtype, y, k, a.size) * max(1, a.shape[0] // max(a.shape[1], 1) + 1)
+    np.testing.assert_allclose(
+        got_t.reshape(batch, -1), y.reshape(batch, -1) @ a, rtol=0, atol=tol_t
+    )
+
+
+@pytest.mark.parametrize("method", ["sparse", "shift"])
+@given(data=st.data(), n=shapes2, m=kshapes2)
+def test_integer_methods_are_exact(data, n, m, method):
+    k = data.draw(arrays(np.int64, m))
+    x = data.draw(arrays(np.int64, (2, *n)))
+    op = convmat.ConvOperator(k, n, "same", "symm", method=method)
+    a = convmat.conv_matrix(k, n, "same", "symm")
+    np.testing.assert_array_equal(op(x).reshape(2, -1), x.reshape(2, -1) @ a.T)
+    np.testing.assert_array_equal(op.T(op(x)).reshape(2, -1), (x.reshape(2, -1) @ a.T) @ a)
+
+
+@pytest.mark.parametrize("method", ["fft", "dense"])
+def test_inexact_methods_refused_for_integer_kernels(method):
+    with pytest.raises(ValueError, match=f"`method` '{method}' is not exact"):
+        convmat.ConvOperator(np.ones((2, 2), dtype=int), (4, 4), method=method)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_adjoint_dot_test(method, boundary):
+    rng = np.random.default_rng(7)
+    k = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    op = convmat.ConvOperator(k, (6, 5), "same", boundary, method=method)
+    u = rng.standard_normal(op.shape[1]) + 1j * rng.standard_normal(op.shape[1])
+    v = rng.standard_normal(op.shape[0]) + 1j * rng.standard_normal(op.shape[0])
+    lhs, rhs = np.vdot(op.matvec(u), v), np.vdot(u, op.rmatvec(v))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-12, err_msg=f"<Au, v> = {lhs}, <u, A^H v> = {rhs}")
+    lhs_h = np.vdot(op.H.matvec(v), u)
+    np.testing.assert_allclose(lhs_h, np.vdot(v, op.matvec(u)), rtol=1e-12)
+    np.testing.assert_allclose(op.H(v.reshape(op.output_shape)).ravel(), op.rmatvec(v), rtol=1e-12)
+
+
+def test_transpose_equals_conv_transpose2d():
+    rng = np.random.default_rng(1)
+    k = rng.standard_normal((3, 2))
+    op = convmat.ConvOperator(k, (7, 8), "valid")
+    y = rng.standard_normal((4, *op.output_shape))
+    np.testing.assert_allclose(op.T(y), convmat.conv_transpose2d(y, k, "valid"), atol=1e-12)
+    assert op.T.T is op
+    assert op.T.shape == (op.shape[1], op.shape[0])
+
+
+def test_linear_operator_protocol():
+    rng = np.random.default_rng(2)
+    k = rng.standard_normal((2, 3))
+    op = convmat.ConvOperator(k, (4, 5), "full", "wrap")
+    assert isinstance(op, LinearOperator)
+    a = convmat.conv_matrix(k, (4, 5), "full", "wrap")
+    x = rng.standard_normal((20, 3))
+    np.testing.assert_allclose(op @ x, a @ x, atol=1e-12)
+    np.testing.assert_allclose(op.matvec(x[:, 0]), a @ x[:, 0], atol=1e-12)
+    np.testing.assert_allclose(op.rmatmat(a @ x), a.T @ (a @ x), atol=1e-12)
+    np.testing.assert_allclose(op.T @ (a @ x), a.T @ (a @ x), atol=1e-12)
+    np.testing.assert_array_equal(op.matrix("dense"), a)
+
+
+def test_lsqr_recovers_a_blurred_image():
+    rng = np.random.default_rng(3)
+    image = rng.standard_normal((12, 10))
+    blur = np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 20
+    op = convmat.ConvOperator(blur, image.shape, "full")
+    blurred = op(image)
+    x = lsqr(op, blurred.ravel(), atol=1e-14, btol=1e-14, iter_lim=2000)[0]
+    np.testing.assert_allclose(x.reshape(image.shape), image, atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["dense", "fft", "shift", "auto"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_inputs_stay_local_whatever_the_method(method, bad):
+    k = np.arange(1.0, 10.0).reshape(3, 3)
+    x = np.zeros((2, 9, 9))
+    x[0, 4, 4] = bad
+    op = convmat.ConvOperator(k, (9, 9), "same", "symm", method=method)
+    got = op(x)
+    expected = np.stack([ss.convolve2d(xi, k, "same", "symm") for xi in x])
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(expected))
+    assert np.isfinite(got[1]).all()
+
+
+def test_kernel_copied_at_construction():
+    k = np.ones((2, 2))
+    op = convmat.ConvOperator(k, (3, 3))
+    before = op(np.ones((3, 3)))
+    k[:] = 5
+    np.testing.assert_array_equal(op(np.ones((3, 3))), before)
+
+
+def test_attributes_and_nbytes():
+    op = convmat.ConvOperator(np.ones((3, 3), dtype=np.float32), (16, 16), "same", method="sparse")
+    assert op.input_shape == (16, 16)
+    assert op.output_shape == (16, 16)
+    assert op.shape == (256, 256)
+    assert op.dtype == np.float32
+    assert op.method == "sparse"
+    small = op.nbytes
+    op(np.ones((16, 16), dtype=np.float32))
+    assert op.nbytes > small
+    assert "ConvOperator 256x256" in repr(op)
+
+
+def test_auto_picks_fft_for_large_kernels_and_sparse_for_small():
+    assert convmat.ConvOperator(np.ones((31, 31)), (256, 256), "same").method_for(1) == "fft"
+    assert convmat.ConvOperator(np.ones((3, 3)), (64, 64), "same").method_for(64) == "sparse"
+    assert convmat.ConvOperator(np.ones((3, 3), int), (64, 64)).method_for(1) in ("sparse", "shift")
+
+
+def test_float32_stays_float32():
+    op = convmat.ConvOperator(np.ones((3, 3), np.float32), (8, 8), method="fft")
+    assert op(np.ones((8, 8), np.float32)).dtype == np.float32
+    assert op(np.ones((8, 8))).dtype == np.float64
+
+
+class TestBadInput:
+    def test_method(self):
+        with pytest.raises(ValueError, match=r"`method`.*'fast'"):
+            convmat.ConvOperator(np.ones((2, 2)), (3, 3), method="fast")
+
+    def test_input_shape_mismatch(self):
+        op = convmat.ConvOperator(np.ones((2, 2)), (3, 3))
+        with pytest.raises(ValueError, match=r"`x` must end in shape \(3, 3\)"):
+            op(np.ones((4, 3)))
+        with pytest.raises(ValueError, match=r"`y` must end in shape \(4, 4\)"):
+            op.T(np.ones((3, 3)))
