@@ -25,5 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
+# torch (CPU build, 2.13.0) is optional: the benchmarks compare against it when present
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: benchmarking without it"
+	$(BIN)/python benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

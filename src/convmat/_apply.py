@@ -146,7 +146,7 @@ def apply(
             out = engine.transpose(x, "sparse") if transpose else engine.forward(x, "sparse")
     else:
         chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
-        if chosen == "sparse":
+        if chosen == "sparse" and not engine.has_csr:
             check_sparse_fits(plan, work)
         out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +24,7 @@ from ._validate import Boundary, Mode, check_boundary
 __all__: list[str] = []
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Plan:
     """Shapes and per-axis maps of one convolution matrix.
 
@@ -33,31 +34,31 @@ class Plan:
     maps: tuple[AxisMap, ...]
     key: tuple[object, ...] = ()
 
-    @property
+    @cached_property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(mp.n for mp in self.maps)
 
-    @property
+    @cached_property
     def kernel_shape(self) -> tuple[int, ...]:
         return tuple(mp.m for mp in self.maps)
 
-    @property
+    @cached_property
     def output_shape(self) -> tuple[int, ...]:
         return tuple(mp.length for mp in self.maps)
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, int]:
         return math.prod(self.output_shape), math.prod(self.input_shape)
 
-    @property
+    @cached_property
     def nnz(self) -> int:
         return math.prod(mp.nnz for mp in self.maps)
 
-    @property
+    @cached_property
     def padded_size(self) -> int:
         return math.prod(mp.length * mp.width for mp in self.maps)
 
-    @property
+    @cached_property
     def folded(self) -> bool:
         return any(mp.folded for mp in self.maps)
 

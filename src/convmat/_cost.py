@@ -4,18 +4,27 @@ Each method's time is estimated from what it must do, counted from the
 shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
 
 * ``sparse``: one unit per stored entry and image, plus a pass over the batch
-  to lay it out column-wise and back.
+  to lay it out column-wise and back, plus streaming the matrix (value and
+  index) from memory once per call. A batch is split over the cores.
 * ``shift``: two units per nonzero tap and output pixel (a vectorised
-  multiply and an add, each a streamed pass over the batch).
+  multiply and an add); when one image and its output do not fit the
+  cache-sized block, each pass also streams three arrays from memory.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
-  ``N`` (the classic count), at two flops per unit: FFT kernels are
+  ``N`` (the classic count), at four flops per unit: FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
 * ``dense``: ``n_out * n_in`` multiply-adds per image at sixteen per unit
   (BLAS: vector units and all cores), only for a matrix within 64 MiB.
 
-Building a resource that an engine does not hold yet is charged too (one
-unit per entry written, one transform for the spectrum) unless the cost is
-to be amortised over many calls, as a :class:`convmat.ConvOperator` does.
+Memory traffic is charged at ``BYTE_UNITS`` per byte streamed (a quarter
+unit: main memory delivers a few bytes in the time of one scalar
+multiply-add). Every call into numpy or scipy also has a fixed cost, charged as
+``CALL_UNITS`` per call made (shift makes two per tap and block of images).
+For a one-shot call (``amortized=False``) building the method's resource is
+charged too, whether or not a cached engine holds it already, so that the
+choice, and with it the rounding of the result, never depends on what ran
+before: thirty units per stored entry of the CSR matrix (computing, masking
+and writing values and indices), one transform for the spectrum. A
+:class:`convmat.ConvOperator` amortises its resources over many calls.
 These ratios describe kinds of code, not one machine: the benchmarks
 (``benchmarks/run.py``) show how the choice fares against every method.
 """
@@ -26,12 +35,15 @@ import math
 
 import numpy as np
 
-from ._engine import Engine, Method
+from ._engine import CACHE_BYTES, PARALLEL_WORK, THREADS, Engine, Method
 
 __all__: list[str] = []
 
 DENSE_LIMIT = 64 * 2**20
-_FFT_FLOPS_PER_UNIT = 2.0
+CALL_UNITS = 1500.0
+BYTE_UNITS = 0.25
+_BUILD_UNITS_PER_ENTRY = 30.0
+_FFT_FLOPS_PER_UNIT = 4.0
 _BLAS_FLOPS_PER_UNIT = 16.0
 
 
@@ -45,23 +57,42 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     n_out, n_in = plan.shape
     exact_only = engine.dtype.kind in "iub"
     costs: dict[Method, float] = {}
-    costs["sparse"] = float(plan.nnz) * batch + 2.0 * batch * (n_in + n_out)
-    if not amortized and engine._csr is None:
-        costs["sparse"] += 4.0 * plan.nnz
-    nonzero_taps = int(np.count_nonzero(engine.kernel))
-    costs["shift"] = 2.0 * max(nonzero_taps, 1) * n_out * batch + batch * math.prod(
-        engine.window_shape
+    entry_bytes = engine.dtype.itemsize + np.dtype(plan.index_dtype()).itemsize
+    # sparse and shift split a batch over the cores (their loops release the GIL)
+    sparse_threads = THREADS if batch >= 2 and plan.nnz * batch >= PARALLEL_WORK else 1
+    costs["sparse"] = (
+        (float(plan.nnz) * batch + 2.0 * batch * (n_in + n_out)) / sparse_threads
+        + BYTE_UNITS * plan.nnz * entry_bytes
+        + 8 * CALL_UNITS
     )
+    if not amortized:
+        costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz
+    nonzero_taps = max(int(np.count_nonzero(engine.kernel)), 1)
+    blocks = math.ceil(batch / engine.block(batch))
+    streamed = (
+        engine.block(batch) == 1
+        and (math.prod(engine.window_shape) + n_out) * engine.dtype.itemsize > CACHE_BYTES
+    )
+    per_pass = 2.0 + (BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0)
+    shift_work = nonzero_taps * n_out * batch
+    shift_threads = THREADS if batch >= 2 and shift_work >= PARALLEL_WORK else 1
+    costs["shift"] = (
+        per_pass * shift_work + batch * math.prod(engine.window_shape)
+    ) / shift_threads + (2 * nonzero_taps * blocks + 4) * CALL_UNITS
     if not exact_only:
         size = math.prod(engine.fft_shape)
-        costs["fft"] = batch * (2 * _fft_size_cost(size) + 3.0 * size)
-        if not amortized and not engine._spectra:
+        costs["fft"] = batch * (2 * _fft_size_cost(size) + 3.0 * size) + 16 * CALL_UNITS
+        if not amortized:
             costs["fft"] += _fft_size_cost(size)
         dense_bytes = n_out * n_in * engine.dtype.itemsize
         if dense_bytes <= DENSE_LIMIT:
-            costs["dense"] = n_out * n_in * batch * 2 / _BLAS_FLOPS_PER_UNIT
-            if not amortized and engine._dense is None:
-                costs["dense"] += 4.0 * plan.nnz + n_out * n_in / 4
+            costs["dense"] = (
+                n_out * n_in * batch * 2 / _BLAS_FLOPS_PER_UNIT
+                + BYTE_UNITS * dense_bytes
+                + 2 * CALL_UNITS
+            )
+            if not amortized:
+                costs["dense"] += _BUILD_UNITS_PER_ENTRY * plan.nnz + n_out * n_in / 4
     return costs
 
 

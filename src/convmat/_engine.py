@@ -21,9 +21,13 @@ built lazily, once, under a lock, and kept read-only.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -36,7 +40,38 @@ __all__: list[str] = []
 
 Method = Literal["sparse", "dense", "shift", "fft"]
 METHODS: tuple[Method, ...] = ("sparse", "dense", "shift", "fft")
-_CACHE_BYTES = 2**20  # batch block of the shift method
+CACHE_BYTES = 2**20  # batch block of the shift method
+THREADS = max(1, min(8, os.cpu_count() or 1))
+PARALLEL_WORK = 2_000_000  # multiply-adds below which one thread is faster
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _split_batch(
+    fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, width: int, dtype: np.dtype, work: float
+) -> np.ndarray:
+    """``fn`` applied to row blocks of ``x``, on every core when the work is worth it.
+
+    scipy.sparse's products and numpy's ufuncs release the GIL, so threads
+    run them in parallel; each block is computed and laid out independently.
+    """
+    batch = x.shape[0]
+    if THREADS == 1 or batch < 2 or work < PARALLEL_WORK:
+        return fn(x)
+    global _pool  # noqa: PLW0603
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="convmat")
+    out = np.empty((batch, width), dtype=dtype)
+    bounds = np.linspace(0, batch, min(THREADS, batch) + 1).astype(int)
+
+    def run(lo: int, hi: int) -> None:
+        out[lo:hi] = fn(x[lo:hi])
+
+    futures = [_pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+    for future in futures:
+        future.result()
+    return out
 
 
 def _batched(index: Iterable[slice | None]) -> tuple[slice | None, ...]:
@@ -63,6 +98,11 @@ class Engine:
         self._folds: list[sp.csr_array | slice | None] | None = None
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         self.fft_shape = tuple(sfft.next_fast_len(w, real=True) for w in self.window_shape)
+
+    @property
+    def has_csr(self) -> bool:
+        """Whether the CSR matrix is built already."""
+        return self._csr is not None
 
     @property
     def nbytes(self) -> int:
@@ -166,25 +206,48 @@ class Engine:
     # -- the products -------------------------------------------------------------
     def forward(self, x: np.ndarray, method: Method) -> np.ndarray:
         """``A @ x`` for each row of ``x`` (shape ``(B, n_in)``), shape ``(B, n_out)``."""
+        n_out = self.plan.shape[0]
+        out_dtype = np.result_type(x.dtype, self.dtype)
         if method == "sparse":
-            return np.asarray(np.asarray(self.csr() @ x.T).T)
+            csr = self.csr()
+            return _split_batch(
+                lambda b: np.asarray(csr @ b.T).T, x, n_out, out_dtype, self.plan.nnz * x.shape[0]
+            )
         if method == "dense":
             return np.asarray(x @ self.dense().T)
+        if method == "shift":
+            taps = len(self._taps) * n_out * x.shape[0]
+            return _split_batch(self._shift_flat, x, n_out, out_dtype, taps)
         xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
-        out = self._shift(xw) if method == "shift" else self._fft(xw, transpose=False)
-        return out.reshape(x.shape[0], -1)
+        return self._fft(xw, transpose=False).reshape(x.shape[0], -1)
+
+    def _shift_flat(self, x: np.ndarray) -> np.ndarray:
+        xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
+        return self._shift(xw).reshape(x.shape[0], -1)
+
+    def _shift_t_flat(self, y: np.ndarray) -> np.ndarray:
+        z = self._shift_t(y.reshape(y.shape[0], *self.plan.output_shape))
+        return self.fold(z).reshape(y.shape[0], -1)
 
     def transpose(self, y: np.ndarray, method: Method) -> np.ndarray:
         """``A.T @ y`` for each row of ``y`` (shape ``(B, n_out)``), shape ``(B, n_in)``."""
+        n_in = self.plan.shape[1]
+        out_dtype = np.result_type(y.dtype, self.dtype)
         if method == "sparse":
-            return np.asarray(np.asarray(self.csr().T @ y.T).T)
+            csc = self.csr().T
+            return _split_batch(
+                lambda b: np.asarray(csc @ b.T).T, y, n_in, out_dtype, self.plan.nnz * y.shape[0]
+            )
         if method == "dense":
             return np.asarray(y @ self.dense())
+        if method == "shift":
+            taps = len(self._taps) * self.plan.shape[0] * y.shape[0]
+            return _split_batch(self._shift_t_flat, y, n_in, out_dtype, taps)
         ys = y.reshape(y.shape[0], *self.plan.output_shape)
-        z = self._shift_t(ys) if method == "shift" else self._fft(ys, transpose=True)
-        return self.fold(z).reshape(y.shape[0], -1)
+        return self.fold(self._fft(ys, transpose=True)).reshape(y.shape[0], -1)
 
-    def _tap_slices(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
+    @cached_property
+    def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
         taps = []
         for j in np.ndindex(*self.kernel.shape):
             value = self.kernel[j]
@@ -201,18 +264,19 @@ class Engine:
             )
         return taps
 
-    def _block(self, batch: int) -> int:
+    def block(self, batch: int) -> int:
+        """Images per block of the shift method: a block of input and output fits 1 MiB."""
         per_item = (math.prod(self.window_shape) + math.prod(self.plan.output_shape)) * (
             self.dtype.itemsize
         )
-        return max(1, min(batch, _CACHE_BYTES // max(per_item, 1)))
+        return max(1, min(batch, CACHE_BYTES // max(per_item, 1)))
 
     def _shift(self, xw: np.ndarray) -> np.ndarray:
         batch = xw.shape[0]
         out = np.zeros((batch, *self.plan.output_shape), dtype=xw.dtype)
-        tmp = np.empty((self._block(batch), *self.plan.output_shape), dtype=xw.dtype)
-        taps = self._tap_slices()
-        step = self._block(batch)
+        tmp = np.empty((self.block(batch), *self.plan.output_shape), dtype=xw.dtype)
+        taps = self._taps
+        step = self.block(batch)
         for b0 in range(0, batch, step):
             blk = slice(b0, min(b0 + step, batch))
             o = out[blk]
@@ -225,9 +289,9 @@ class Engine:
     def _shift_t(self, y: np.ndarray) -> np.ndarray:
         batch = y.shape[0]
         z = np.zeros((batch, *self.window_shape), dtype=y.dtype)
-        step = self._block(batch)
+        step = self.block(batch)
         tmp = np.empty((step, *self.plan.output_shape), dtype=y.dtype)
-        taps = self._tap_slices()
+        taps = self._taps
         for b0 in range(0, batch, step):
             blk = slice(b0, min(b0 + step, batch))
             yb = y[blk]
@@ -251,12 +315,14 @@ class Engine:
             emb[_batched(slice(mp.m - 1, mp.m - 1 + mp.length) for mp in self.plan.maps)] = a
             a = emb
         spec = self._spectrum(transpose, real)
+        # threads pay off only on large transforms
+        workers = THREADS if a.shape[0] * math.prod(self.fft_shape) >= 2**18 else 1
         if real:
-            prod = sfft.rfftn(a, s=self.fft_shape, axes=axes, workers=-1) * spec
-            full = sfft.irfftn(prod, s=self.fft_shape, axes=axes, workers=-1)
+            prod = sfft.rfftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
+            full = sfft.irfftn(prod, s=self.fft_shape, axes=axes, workers=workers)
         else:
-            prod = sfft.fftn(a, s=self.fft_shape, axes=axes, workers=-1) * spec
-            full = sfft.ifftn(prod, s=self.fft_shape, axes=axes, workers=-1)
+            prod = sfft.fftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
+            full = sfft.ifftn(prod, s=self.fft_shape, axes=axes, workers=workers)
         if transpose:
             out = full[_batched(slice(0, w) for w in self.window_shape)]
             return np.asarray(out.conj() if complex_kernel else out)
