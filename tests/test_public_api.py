@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import convmat
-from convmat import conv, linop, toeplitz
+from convmat import conv, linop, nn, toeplitz
 
 PUBLIC = [
     "BlockStructure",
@@ -18,6 +18,7 @@ PUBLIC = [
     "conv_transpose2d",
     "correlate2d",
     "get_max_dense_bytes",
+    "nn",
     "set_max_dense_bytes",
     "toeplitz_blocks",
 ]
@@ -27,7 +28,7 @@ def test_all_is_pinned():
     assert sorted(convmat.__all__) == PUBLIC
 
 
-@pytest.mark.parametrize("module", [conv, linop, toeplitz], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [conv, linop, nn, toeplitz], ids=lambda m: m.__name__)
 def test_module_all_lists_its_public_functions(module):
     public = {
         name
@@ -41,10 +42,17 @@ def test_module_all_lists_its_public_functions(module):
         assert name in vars(module)
 
 
-@pytest.mark.parametrize("name", [n for n in PUBLIC if n != "__version__"])
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n not in ("__version__", "nn")])
 def test_documented(name):
     doc = inspect.getdoc(getattr(convmat, name))
     assert doc
     if inspect.isfunction(getattr(convmat, name)):
         assert "Examples" in doc
         assert ">>>" in doc
+
+
+@pytest.mark.parametrize("name", nn.__all__)
+def test_nn_documented(name):
+    doc = inspect.getdoc(getattr(nn, name))
+    assert doc
+    assert ">>>" in doc

@@ -5,6 +5,7 @@ of a kernel; ``convmat.conv2d``, ``correlate2d`` and ``conv_transpose2d``
 apply it to batches of images as one matmul, equal to ``scipy.signal``.
 """
 
+from . import nn
 from ._errors import MatrixTooLargeError, ResultOverflowError
 from .conv import conv2d, conv_transpose2d, correlate2d
 from .linop import ConvOperator
@@ -29,6 +30,7 @@ __all__ = [
     "conv_transpose2d",
     "correlate2d",
     "get_max_dense_bytes",
+    "nn",
     "set_max_dense_bytes",
     "toeplitz_blocks",
 ]

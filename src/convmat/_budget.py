@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import operator
 import os
+from typing import Protocol
 
 import numpy as np
 
-from ._build import Plan
 from ._errors import MatrixTooLargeError
 
 __all__ = ["get_max_dense_bytes", "set_max_dense_bytes"]
+
+
+class MatrixSize(Protocol):
+    """What the checks need to know of a matrix before it exists."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    def nnz(self) -> int: ...
+
+    @property
+    def padded_size(self) -> int: ...
+
+    def index_dtype(self) -> type[np.signedinteger]: ...
+
 
 _DEFAULT_MAX_DENSE_BYTES = 2**30
 _max_dense_bytes = _DEFAULT_MAX_DENSE_BYTES
@@ -77,7 +93,7 @@ def human_bytes(nbytes: int) -> str:
     return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
 
 
-def check_sparse_fits(plan: Plan, dtype: np.dtype) -> None:
+def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
     """Refuse a sparse build that could not fit in this machine's memory."""
     idx = np.dtype(plan.index_dtype()).itemsize
     final = plan.nnz * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
@@ -93,7 +109,7 @@ def check_sparse_fits(plan: Plan, dtype: np.dtype) -> None:
         raise MatrixTooLargeError(msg)
 
 
-def check_dense_fits(plan: Plan, dtype: np.dtype, max_dense_bytes: int | None) -> None:
+def check_dense_fits(plan: MatrixSize, dtype: np.dtype, max_dense_bytes: int | None) -> None:
     """Refuse a dense matrix over the budget, before anything is allocated."""
     budget = _max_dense_bytes if max_dense_bytes is None else _check_budget(max_dense_bytes)
     rows, cols = plan.shape

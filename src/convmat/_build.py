@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -110,28 +111,34 @@ def _on_axis(arr: np.ndarray, ndim: int, d: int) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def _padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
-    """Entries in the padded layout ``(L_0, ..., w_0, ...)``."""
+def padded_values(kernel: np.ndarray, plan: Plan) -> np.ndarray:
+    """Entries in the padded layout ``(*lead, L_0, ..., w_0, ...)``.
+
+    `kernel` has shape ``(*lead, m_0, ..., m_{D-1})``: leading axes hold
+    several kernels (the channel pairs of a CNN layer) built at once.
+    """
     ndim = len(plan.maps)
+    lead = kernel.ndim - ndim
     if not plan.folded:
-        index = []
-        for d, mp in enumerate(plan.maps):
-            index.append(_on_axis(mp.taps, ndim, d))
-        return np.asarray(kernel[tuple(index)])
+        index: tuple[Any, ...] = (Ellipsis,)
+        index += tuple(_on_axis(mp.taps, ndim, d) for d, mp in enumerate(plan.maps))
+        return np.asarray(kernel[index])
     arr = kernel
     for d, mp in enumerate(plan.maps):
-        moved = np.moveaxis(arr, d, 0)
+        moved = np.moveaxis(arr, lead + d, 0)
         rest = moved.shape[1:]
         mixed = mp.gather(kernel.dtype) @ moved.reshape(mp.m, -1)
-        arr = np.moveaxis(np.asarray(mixed).reshape(mp.length * mp.width, *rest), 0, d)
-    split = []
+        arr = np.moveaxis(np.asarray(mixed).reshape(mp.length * mp.width, *rest), 0, lead + d)
+    split = list(kernel.shape[:lead])
     for mp in plan.maps:
         split += [mp.length, mp.width]
     arr = arr.reshape(split)
-    return np.asarray(arr.transpose([*range(0, 2 * ndim, 2), *range(1, 2 * ndim, 2)]))
+    evens = [lead + 2 * d for d in range(ndim)]
+    odds = [lead + 2 * d + 1 for d in range(ndim)]
+    return np.asarray(arr.transpose([*range(lead), *evens, *odds]))
 
 
-def _padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarray:
+def padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarray:
     ndim = len(plan.maps)
     total: np.ndarray = np.zeros((1,) * (2 * ndim), dtype=index_dtype)
     stride = 1
@@ -142,7 +149,7 @@ def _padded_columns(plan: Plan, index_dtype: type[np.signedinteger]) -> np.ndarr
     return total
 
 
-def _padding_mask(plan: Plan) -> np.ndarray | None:
+def padding_mask(plan: Plan) -> np.ndarray | None:
     """Boolean mask of real entries in the padded layout, None if there is no padding."""
     if all(bool((mp.counts == mp.width).all()) for mp in plan.maps):
         return None
@@ -162,9 +169,9 @@ def build_csr(kernel: np.ndarray, plan: Plan) -> sp.csr_array:
     the same outputs as in a direct convolution.
     """
     idx = plan.index_dtype()
-    values = _padded_values(kernel, plan)
-    columns = _padded_columns(plan, idx)
-    mask = _padding_mask(plan)
+    values = padded_values(kernel, plan)
+    columns = padded_columns(plan, idx)
+    mask = padding_mask(plan)
     if mask is None:
         data = np.ascontiguousarray(values).reshape(-1)
         indices = np.broadcast_to(columns, values.shape).reshape(-1)

@@ -126,7 +126,20 @@ def axis_map(
     # full-output position i = o + start reads extended input i - j,
     # which sits at i - j + (m - 1) in the padded index array.
     pos = np.arange(length)[:, None] + (start + m - 1) - np.arange(m)[None, :]
-    raw = padded[pos]
+    window = padded[start : start + length + m - 1].copy()
+    return axis_from_raw(padded[pos], n, start=start, window=window)
+
+
+def axis_from_raw(
+    raw: np.ndarray, n: int, *, start: int = 0, window: np.ndarray | None = None
+) -> AxisMap:
+    """The structure of the 1-D matrix whose row ``o`` reads input ``raw[o, j]`` through tap ``j``.
+
+    Any 1-D linear filter with one tap per (output, kernel index) fits: the
+    convolutions of scipy.signal, and the strided, dilated, padded correlations
+    of a CNN layer. ``-1`` in `raw` marks a tap that reads zero padding.
+    """
+    length, m = raw.shape
     order = np.argsort(raw, axis=1, kind="stable")
     sorted_raw = np.take_along_axis(raw, order, axis=1)
     inside = sorted_raw >= 0
@@ -135,7 +148,7 @@ def axis_map(
     slot_sorted = np.cumsum(new, axis=1) - 1
     slot_sorted[~inside] = -1
     counts = new.sum(axis=1)
-    width = int(counts.max())
+    width = max(int(counts.max(initial=0)), 1)
     cols = np.zeros((length, width), dtype=np.int64)
     r, c = np.nonzero(new)
     cols[r, slot_sorted[r, c]] = sorted_raw[r, c]
@@ -150,11 +163,11 @@ def axis_map(
         m=m,
         length=length,
         start=start,
-        raw=_readonly(raw),
+        raw=_readonly(np.ascontiguousarray(raw)),
         cols=_readonly(cols),
         counts=_readonly(counts),
         slot=_readonly(slot),
         taps=_readonly(taps),
-        window=_readonly(padded[start : start + length + m - 1].copy()),
+        window=_readonly(np.empty(0, dtype=np.int64) if window is None else window),
         folded=folded,
     )

@@ -1,0 +1,161 @@
+"""convmat.nn without torch: the layer matrix, its transpose, 1x1 layers, bad arguments."""
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+import scipy.sparse as sp
+
+from convmat import nn
+
+
+def test_one_by_one_convolution_is_a_channel_matmul():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 6, 7))
+    w = rng.standard_normal((4, 5, 1, 1))
+    expected = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x)
+    np.testing.assert_allclose(nn.conv2d(x, w), expected, atol=1e-12)
+    m = nn.conv2d_matrix(w, (5, 6, 7), format="dense")
+    np.testing.assert_allclose(m, np.kron(w[:, :, 0, 0], np.eye(42)), atol=0)
+
+
+def test_single_channel_layer_is_scipy_correlation():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 8, 9))
+    w = rng.standard_normal((1, 1, 3, 4))
+    got = nn.conv2d(x, w, padding="valid")[0]
+    np.testing.assert_allclose(got, ss.correlate2d(x[0], w[0, 0], "valid"), atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "circular", "reflect", "replicate"])
+def test_matrix_reproduces_the_layer_and_its_transpose(mode):
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((4, 1, 3, 2))
+    b = rng.standard_normal(4)
+    x = rng.standard_normal((2, 2, 7, 6))
+    m = nn.conv2d_matrix(
+        w, (2, 7, 6), stride=(2, 1), padding=1, dilation=(1, 2), groups=2, padding_mode=mode
+    )
+    assert isinstance(m, sp.csr_array)
+    got = nn.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2), groups=2, padding_mode=mode)
+    np.testing.assert_allclose(
+        got.reshape(2, -1), x.reshape(2, -1) @ m.T + np.repeat(b, got[0, 0].size), atol=1e-12
+    )
+    y = rng.standard_normal(got.shape)
+    out_pad = (7 - ((got.shape[2] - 1) * 2 - 2 + 2 + 1), 0)
+    back = nn.conv_transpose2d(
+        y,
+        w,
+        stride=(2, 1),
+        padding=1,
+        output_padding=out_pad,
+        groups=2,
+        dilation=(1, 2),
+        padding_mode=mode,
+    )
+    assert back.shape == x.shape
+    np.testing.assert_allclose(back.reshape(2, -1), y.reshape(2, -1) @ m, atol=1e-12)
+
+
+def test_unbatched_input():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    np.testing.assert_allclose(
+        nn.conv2d(x, w, padding="same"), nn.conv2d(x[None], w, padding="same")[0]
+    )
+    assert nn.conv_transpose2d(nn.conv2d(x, w), w).shape == (2, 5, 5)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csc", "coo"])
+def test_formats(fmt):
+    w = np.ones((1, 1, 2, 2), dtype=np.float32)
+    m = nn.conv2d_matrix(w, (1, 3, 3), format=fmt)
+    dense = nn.conv2d_matrix(w, (1, 3, 3), format="dense")
+    assert m.dtype == np.float32
+    np.testing.assert_array_equal(m if fmt == "dense" else m.toarray(), dense)
+
+
+def test_integer_layers_are_exact():
+    x = np.arange(2 * 4 * 4).reshape(1, 2, 4, 4)
+    w = np.arange(2 * 2 * 2 * 2).reshape(2, 2, 2, 2)
+    got = nn.conv2d(x, w, bias=[1, -1])
+    assert got.dtype == np.int64
+    expected = np.stack(
+        [sum(ss.correlate2d(x[0, c], w[o, c], "valid") for c in range(2)) for o in range(2)]
+    )
+    np.testing.assert_array_equal(got[0], expected + np.array([1, -1])[:, None, None])
+
+
+class TestBadArguments:
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"stride": 0}, r"`stride` must be at least 1, got 0"),
+            ({"dilation": (1, 0)}, r"`dilation` must be at least 1"),
+            ({"padding": -1}, r"`padding` must be non-negative, got -1"),
+            ({"padding": "full"}, r"`padding` must be an int, a pair of ints, 'same' or 'valid'"),
+            ({"padding": "same", "stride": 2}, r"padding='same' is not supported for strided"),
+            ({"groups": 2}, r"out_channels \(3\) must be divisible by groups \(2\)"),
+            ({"padding_mode": "mirror"}, r"`padding_mode` must be one of"),
+            ({"padding": 6, "padding_mode": "reflect"}, r"padding_mode 'reflect'"),
+            ({"dilation": 4}, r"Output size is too small"),
+        ],
+        ids=[
+            "stride",
+            "dilation",
+            "negative",
+            "full",
+            "same-strided",
+            "groups",
+            "mode",
+            "reflect-wide",
+            "empty",
+        ],
+    )
+    def test_conv2d(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), **kwargs)
+
+    def test_channels(self):
+        with pytest.raises(
+            ValueError,
+            match=r"Given groups=1, weight of size \[3, 2, 3, 3\], expected input with 2 channels, but got 4",
+        ):
+            nn.conv2d(np.ones((1, 4, 5, 5)), np.ones((3, 2, 3, 3)))
+
+    @pytest.mark.parametrize(
+        ("weight", "match"),
+        [
+            (np.ones((3, 2, 3)), "`weight` must be 4-D"),
+            (np.ones((3, 0, 3, 3)), "must not be empty"),
+        ],
+    )
+    def test_weight_shape(self, weight, match):
+        with pytest.raises(ValueError, match=match):
+            nn.conv2d(np.ones((1, 2, 5, 5)), weight)
+
+    def test_input_shape(self):
+        with pytest.raises(ValueError, match=r"`input` must be \(N, C, H, W\)"):
+            nn.conv2d(np.ones((5, 5)), np.ones((1, 1, 3, 3)))
+
+    def test_bias_shape(self):
+        with pytest.raises(ValueError, match="`bias` must have 3 entries"):
+            nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), bias=np.ones(2))
+
+    def test_output_padding(self):
+        with pytest.raises(
+            ValueError, match="output padding must be smaller than either stride or dilation"
+        ):
+            nn.conv_transpose2d(
+                np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), stride=2, output_padding=2
+            )
+
+    def test_transposed_channels(self):
+        with pytest.raises(ValueError, match="expected input with 2 channels, but got 1"):
+            nn.conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((2, 1, 3, 3)))
+
+    def test_bool_type(self):
+        with pytest.raises(TypeError, match="`groups` must be a positive int"):
+            nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), groups=True)
+        with pytest.raises(TypeError, match="`stride` must be an int or a pair"):
+            nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), stride=1.5)

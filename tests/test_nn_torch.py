@@ -1,0 +1,176 @@
+"""convmat.nn against torch.nn.functional on the CPU in float64, and torch autograd.
+
+torch is optional: these tests skip with a reason where it is not installed,
+and fail instead when CONVMAT_REQUIRE_TORCH is set (as CI sets it).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from convmat import nn
+
+try:
+    import torch
+except ImportError:
+    if os.environ.get("CONVMAT_REQUIRE_TORCH"):
+        raise
+    pytest.skip(
+        "torch is not installed (pip install torch==2.13.0 for the CPU build)",
+        allow_module_level=True,
+    )
+
+import torch.nn.functional as F
+
+MODES = ("zeros", "circular", "reflect", "replicate")
+
+
+@st.composite
+def layers(draw: st.DrawFn) -> dict:
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(
+        st.one_of(
+            st.integers(0, 3),
+            st.tuples(st.integers(0, 3), st.integers(0, 3)),
+            st.sampled_from(["same", "valid"]),
+        )
+    )
+    if padding == "same":
+        stride = (1, 1)
+    return {
+        "groups": groups,
+        "c_in": c_in,
+        "c_out": c_out,
+        "k": k,
+        "size": size,
+        "stride": stride,
+        "dilation": dilation,
+        "padding": padding,
+        "mode": draw(st.sampled_from(MODES)),
+        "bias": draw(st.booleans()),
+        "batch": draw(st.integers(1, 2)),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def _torch_conv(x, w, b, spec):
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    bt = None if b is None else torch.from_numpy(b)
+    if spec["mode"] == "zeros":
+        return F.conv2d(
+            xt, wt, bt, spec["stride"], spec["padding"], spec["dilation"], spec["groups"]
+        )
+    layer = torch.nn.Conv2d(
+        spec["c_in"],
+        spec["c_out"],
+        spec["k"],
+        spec["stride"],
+        spec["padding"],
+        spec["dilation"],
+        spec["groups"],
+        b is not None,
+        padding_mode=spec["mode"],
+        dtype=torch.float64,
+    )
+    with torch.no_grad():
+        layer.weight.copy_(wt)
+        if b is not None:
+            layer.bias.copy_(bt)
+    return layer(xt)
+
+
+@given(spec=layers())
+def test_conv2d_matches_torch(spec):
+    rng = np.random.default_rng(spec["seed"])
+    x = rng.standard_normal((spec["batch"], spec["c_in"], *spec["size"]))
+    w = rng.standard_normal((spec["c_out"], spec["c_in"] // spec["groups"], *spec["k"]))
+    b = rng.standard_normal(spec["c_out"]) if spec["bias"] else None
+    args = (spec["stride"], spec["padding"], spec["dilation"], spec["groups"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on even 'same' kernels
+            expected = _torch_conv(x, w, b, spec).detach().numpy()
+    except RuntimeError:
+        # torch refuses (empty output, padding wider than the input): so must we
+        with pytest.raises(ValueError, match=r"\w"):
+            nn.conv2d(x, w, b, *args, padding_mode=spec["mode"])
+        return
+    got = nn.conv2d(x, w, b, *args, padding_mode=spec["mode"])
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@given(spec=layers(), extra=st.tuples(st.integers(0, 2), st.integers(0, 2)))
+def test_conv_transpose2d_matches_torch(spec, extra):
+    assume(spec["padding"] not in ("same", "valid"))
+    rng = np.random.default_rng(spec["seed"])
+    s, d = spec["stride"], spec["dilation"]
+    out_pad = tuple(min(e, max(si, di) - 1) for e, si, di in zip(extra, s, d, strict=True))
+    y = rng.standard_normal((spec["batch"], spec["c_in"], *spec["size"]))
+    w = rng.standard_normal((spec["c_in"], spec["c_out"] // spec["groups"], *spec["k"]))
+    b = rng.standard_normal(spec["c_out"]) if spec["bias"] else None
+    args = (s, spec["padding"], out_pad, spec["groups"], d)
+    bt = None if b is None else torch.from_numpy(b)
+    try:
+        expected = F.conv_transpose2d(torch.from_numpy(y), torch.from_numpy(w), bt, *args).numpy()
+    except RuntimeError:
+        with pytest.raises(ValueError, match=r"\w"):
+            nn.conv_transpose2d(y, w, b, *args)
+        return
+    got = nn.conv_transpose2d(y, w, b, *args)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation"), [(1, 1, 1), (2, 1, 1), ((2, 1), (2, 0), (1, 2))]
+)
+def test_transpose_is_the_input_gradient(mode, stride, padding, dilation):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 8, dtype=torch.float64, requires_grad=True)
+    layer = torch.nn.Conv2d(
+        4,
+        6,
+        3,
+        stride,
+        padding,
+        dilation,
+        groups=2,
+        bias=False,
+        padding_mode=mode,
+        dtype=torch.float64,
+    )
+    out = layer(x)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    s = (stride, stride) if isinstance(stride, int) else stride
+    p = (padding, padding) if isinstance(padding, int) else padding
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    # the output_padding that gives back the input's size
+    out_pad = tuple(
+        x.shape[2 + a] - ((out.shape[2 + a] - 1) * s[a] - 2 * p[a] + d[a] * 2 + 1) for a in range(2)
+    )
+    got = nn.conv_transpose2d(
+        grad.numpy(),
+        layer.weight.detach().numpy(),
+        stride=s,
+        padding=p,
+        output_padding=out_pad,
+        groups=2,
+        dilation=d,
+        padding_mode=mode,
+    )
+    np.testing.assert_allclose(got, x.grad.numpy(), rtol=1e-12, atol=1e-12)
