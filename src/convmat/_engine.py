@@ -79,6 +79,19 @@ def _batched(index: Iterable[slice | None]) -> tuple[slice | None, ...]:
     return (slice(None), *index)
 
 
+def _zero_padded(window: np.ndarray, n: int) -> bool:
+    """Whether `window` reads the input in order, once, with only zero padding around it."""
+    inside = window[window >= 0]
+    return (
+        inside.size == n
+        and bool(np.array_equal(inside, np.arange(n)))
+        and bool(
+            (window[window.size - np.argmax(window[::-1] >= 0) :] < 0).all()
+            and (window[: np.argmax(window >= 0)] < 0).all()
+        )
+    )
+
+
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
@@ -97,7 +110,23 @@ class Engine:
         self._spectra: dict[tuple[bool, bool], np.ndarray] = {}
         self._folds: list[sp.csr_array | slice | None] | None = None
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
-        self.fft_shape = tuple(sfft.next_fast_len(w, real=True) for w in self.window_shape)
+        # zero padding only (boundary 'fill', or mode 'valid'): the FFT needs no extended
+        # input, only room for the full linear convolution, n + m - 1 per axis
+        self.linear = all(_zero_padded(mp.window, mp.n) for mp in plan.maps)
+        sizes = tuple(mp.n + mp.m - 1 for mp in plan.maps) if self.linear else self.window_shape
+        self.fft_shape = tuple(sfft.next_fast_len(w, real=True) for w in sizes)
+        # where the outputs sit in the FFT's result, and how long its input is
+        self._fft_out = tuple(
+            slice(start, start + mp.length)
+            for mp, start in zip(
+                plan.maps,
+                (mp.start if self.linear else mp.m - 1 for mp in plan.maps),
+                strict=True,
+            )
+        )
+        self._fft_in = tuple(
+            slice(0, w) for w in (plan.input_shape if self.linear else self.window_shape)
+        )
 
     @property
     def has_csr(self) -> bool:
@@ -218,7 +247,8 @@ class Engine:
         if method == "shift":
             taps = len(self._taps) * n_out * x.shape[0]
             return _split_batch(self._shift_flat, x, n_out, out_dtype, taps)
-        xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
+        images = x.reshape(x.shape[0], *self.plan.input_shape)
+        xw = images if self.linear else self.extend(images)
         return self._fft(xw, transpose=False).reshape(x.shape[0], -1)
 
     def _shift_flat(self, x: np.ndarray) -> np.ndarray:
@@ -244,7 +274,8 @@ class Engine:
             taps = len(self._taps) * self.plan.shape[0] * y.shape[0]
             return _split_batch(self._shift_t_flat, y, n_in, out_dtype, taps)
         ys = y.reshape(y.shape[0], *self.plan.output_shape)
-        return self.fold(self._fft(ys, transpose=True)).reshape(y.shape[0], -1)
+        z = self._fft(ys, transpose=True)
+        return (z if self.linear else self.fold(z)).reshape(y.shape[0], -1)
 
     @cached_property
     def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
@@ -312,7 +343,7 @@ class Engine:
             a = a.conj()
         if transpose:
             emb = np.zeros((a.shape[0], *self.fft_shape), dtype=a.dtype)
-            emb[_batched(slice(mp.m - 1, mp.m - 1 + mp.length) for mp in self.plan.maps)] = a
+            emb[_batched(self._fft_out)] = a
             a = emb
         spec = self._spectrum(transpose, real)
         # threads pay off only on large transforms
@@ -324,7 +355,6 @@ class Engine:
             prod = sfft.fftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
             full = sfft.ifftn(prod, s=self.fft_shape, axes=axes, workers=workers)
         if transpose:
-            out = full[_batched(slice(0, w) for w in self.window_shape)]
+            out = full[_batched(self._fft_in)]
             return np.asarray(out.conj() if complex_kernel else out)
-        window = _batched(slice(mp.m - 1, mp.m - 1 + mp.length) for mp in self.plan.maps)
-        return np.asarray(full[window])
+        return np.asarray(full[_batched(self._fft_out)])

@@ -127,6 +127,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         self._plan = plan
         self._mode, self._boundary = mode, boundary
         self._engines: dict[str, Engine] = {}
+        self._chosen: dict[tuple[int, str], Method] = {}
         self._lock = threading.Lock()
         self.input_shape: tuple[int, ...] = plan.input_shape
         self.output_shape: tuple[int, ...] = plan.output_shape
@@ -169,10 +170,11 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     # -- application --------------------------------------------------------------
     def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool) -> np.ndarray:
         dtype = result_dtype(arr, self._kernel, "convolution")
-        method: str = self.method
-        if method in ("fft", "dense") and compute_dtype(dtype).kind in "iu":
-            method = "sparse"  # exactness first: integer data with an integer kernel
         batch = arr.reshape(-1, n_in)
+        key = (batch.shape[0], dtype.str)
+        method = self._chosen.get(key)
+        if method is None:  # the choice depends on shapes only: decide once per batch size
+            method = self._chosen[key] = self.method_for(batch.shape[0], dtype)
         return apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
