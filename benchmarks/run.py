@@ -326,6 +326,22 @@ def write_results(cases: list[dict[str, Any]], env: dict[str, Any], path: Path) 
             f"- {c['n']}², {c['m']}², {c['mode']}, batch {c['batch']}, {c['dtype']}: {name} ({why})"
             for c, name, why in skipped
         ]
+    peak = env.get("peak")
+    if peak:
+        lines += [
+            "",
+            "## A 2048x2048 image with a 5x5 kernel ('same', CSR, float64, fresh process)",
+            "",
+            (
+                f"- build and first apply: {peak['build_and_apply_s']:.2f} s; apply alone: "
+                f"{_fmt(peak['apply_s'])}"
+            ),
+            (
+                f"- matrix: {peak['matrix_bytes']:,} bytes; peak resident memory: "
+                f"{peak['peak_rss_bytes']:,} bytes ({peak['peak_rss_bytes'] / 2**30:.2f} GiB)"
+            ),
+            f"- max |difference| against fftconvolve: {peak['max_error_vs_fftconvolve']:.2e}",
+        ]
     summary = summarise(cases)
     lines += ["", "## Targets", "", *summary, ""]
     path.write_text("\n".join(lines))
@@ -407,6 +423,34 @@ def plot(cases: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def peak_memory_case() -> dict[str, Any]:
+    """Build and apply the CSR operator of a 5x5 kernel over a 2048x2048 image; peak RSS.
+
+    Run in a fresh process (``--peak``), so that the peak is this case's alone.
+    """
+    import resource
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2048, 2048))
+    k = rng.standard_normal((5, 5))
+    start = time.perf_counter()
+    op = convmat.ConvOperator(k, x.shape, "same", method="sparse")
+    y = op(x)  # builds the CSR matrix, then applies it
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    y = op(x)
+    apply_s = time.perf_counter() - start
+    err = float(np.abs(y - ss.fftconvolve(x, k, "same")).max())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "build_and_apply_s": seconds,
+        "apply_s": apply_s,
+        "matrix_bytes": op.nbytes,
+        "peak_rss_bytes": peak,
+        "max_error_vs_fftconvolve": err,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[32, 128, 512, 2048])
@@ -416,7 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument(
+        "--peak", action="store_true", help="only the 2048x2048, 5x5 peak-memory case"
+    )
     args = parser.parse_args(argv)
+    if args.peak:
+        print(json.dumps(peak_memory_case()))
+        return 0
     env = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} CPUs",
@@ -455,6 +505,15 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "results.json").write_text(
             json.dumps({"env": env, "cases": cases}, indent=1, default=str)
         )
+    import subprocess
+
+    peak = json.loads(
+        subprocess.run(
+            [sys.executable, __file__, "--peak"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()[-1]
+    )
+    print(f"2048x2048 image, 5x5 kernel, CSR: {json.dumps(peak)}")
+    env["peak"] = peak
     summary = write_results(cases, env, args.out / "RESULTS.md")
     print("\n".join(summary))
     try:

@@ -208,6 +208,13 @@ def test_index_dtype_is_int32_when_it_fits():
     assert a.indptr.dtype == np.int32
 
 
+def test_index_dtype_is_int64_beyond_int32():
+    from convmat._build import make_plan
+
+    assert make_plan((60_000, 60_000), (1, 1), "full", "fill").index_dtype() is np.int64
+    assert make_plan((40_000, 40_000), (1, 1), "full", "fill").index_dtype() is np.int32
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_sparse_formats(fmt):
     a = convmat.conv_matrix(np.ones((2, 2)), (3, 3), format=fmt)
