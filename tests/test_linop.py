@@ -161,6 +161,15 @@ def test_float32_stays_float32():
     assert op(np.ones((8, 8))).dtype == np.float64
 
 
+def test_explicit_methods_refuse_matrices_that_cannot_fit():
+    with pytest.raises(convmat.MatrixTooLargeError, match='format="csr"'):
+        convmat.ConvOperator(np.ones((3, 3)), (512, 512), method="dense")
+    with pytest.raises(convmat.MatrixTooLargeError, match="nonzeros"):
+        convmat.ConvOperator(np.ones((2000, 2000)), (3000, 3000), method="sparse")
+    auto = convmat.ConvOperator(np.ones((2000, 2000)), (3000, 3000), "same")
+    assert auto.method_for(1) == "fft"  # auto goes where it fits
+
+
 class TestBadInput:
     def test_method(self):
         with pytest.raises(ValueError, match=r"`method`.*'fast'"):

@@ -138,16 +138,14 @@ def apply(
     x = batch.astype(work, copy=False)
     finite = work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
     if not finite:
-        check_sparse_fits(plan, work)
         if plan.folded:
+            check_sparse_fits(plan, work)
             coo = build_unfolded_coo(k, plan)
             out = np.asarray(x @ (coo if transpose else coo.T))
         else:
             out = engine.transpose(x, "sparse") if transpose else engine.forward(x, "sparse")
     else:
         chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
-        if chosen == "sparse" and not engine.has_csr:
-            check_sparse_fits(plan, work)
         out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         out = out + _fill_offset(k, work.type(fill), plan)

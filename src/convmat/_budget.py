@@ -93,12 +93,16 @@ def human_bytes(nbytes: int) -> str:
     return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
 
 
-def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
-    """Refuse a sparse build that could not fit in this machine's memory."""
+def sparse_build_bytes(plan: MatrixSize, dtype: np.dtype) -> int:
+    """Peak bytes of building a CSR matrix: the result and the padded values and columns."""
     idx = np.dtype(plan.index_dtype()).itemsize
     final = plan.nnz * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
-    # the build holds the padded values and columns next to the result
-    peak = final + plan.padded_size * (dtype.itemsize + idx + 1)
+    return final + plan.padded_size * (dtype.itemsize + idx + 1)
+
+
+def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
+    """Refuse a sparse build that could not fit in this machine's memory."""
+    peak = sparse_build_bytes(plan, dtype)
     limit = machine_memory()
     if peak > limit:
         msg = (

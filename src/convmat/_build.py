@@ -20,7 +20,16 @@ import scipy.sparse as sp
 
 from ._errors import ResultOverflowError
 from ._index import AxisMap, axis_map
-from ._validate import Boundary, Mode, check_boundary
+from ._validate import (
+    Boundary,
+    Mode,
+    check_array,
+    check_boundary,
+    check_mode,
+    check_nonempty,
+    check_shape,
+    check_valid_shapes,
+)
 
 __all__: list[str] = []
 
@@ -87,6 +96,24 @@ def make_plan(
         axis_map(n, m, mode, canon, corr) for n, m in zip(input_shape, kernel_shape, strict=True)
     )
     return Plan(maps, (tuple(input_shape), tuple(kernel_shape), mode, canon, corr))
+
+
+def checked_plan(
+    kernel: object,
+    input_shape: object,
+    mode: object,
+    boundary: object,
+    *,
+    ndim: int | None = None,
+    shape_name: str = "input_shape",
+) -> tuple[np.ndarray, Plan]:
+    """Validate a kernel, an input shape, a mode and a boundary; return the kernel and its plan."""
+    k = check_array(kernel, "kernel", ndim=ndim)
+    check_nonempty(k.shape, "kernel")
+    shape = check_shape(input_shape, shape_name, k.ndim)
+    checked_mode = check_mode(mode)
+    check_valid_shapes(checked_mode, shape, k.shape)
+    return k, make_plan(shape, k.shape, checked_mode, check_boundary(boundary))
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:

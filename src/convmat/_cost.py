@@ -35,6 +35,7 @@ import math
 
 import numpy as np
 
+from ._budget import machine_memory, sparse_build_bytes
 from ._engine import CACHE_BYTES, PARALLEL_WORK, THREADS, Engine, Method
 
 __all__: list[str] = []
@@ -57,6 +58,7 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     n_out, n_in = plan.shape
     exact_only = engine.dtype.kind in "iub"
     costs: dict[Method, float] = {}
+    fits = sparse_build_bytes(plan, engine.dtype) <= machine_memory() // 2
     entry_bytes = engine.dtype.itemsize + np.dtype(plan.index_dtype()).itemsize
     # sparse and shift split a batch over the cores (their loops release the GIL)
     sparse_threads = THREADS if batch >= 2 and plan.nnz * batch >= PARALLEL_WORK else 1
@@ -67,6 +69,8 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     )
     if not amortized:
         costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz
+    if not fits:
+        del costs["sparse"]  # a matrix that would take over half the memory is never chosen
     nonzero_taps = max(int(np.count_nonzero(engine.kernel)), 1)
     blocks = math.ceil(batch / engine.block(batch))
     streamed = (

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.sparse as sp
 
+from ._budget import check_dense_fits, check_sparse_fits
 from ._build import Plan, build_csr
 
 __all__: list[str] = []
@@ -146,8 +147,10 @@ class Engine:
 
     # -- resources, built once -------------------------------------------------
     def csr(self) -> sp.csr_array:
+        """The CSR matrix, refused beyond the machine's memory before anything is built."""
         with self._lock:
             if self._csr is None:
+                check_sparse_fits(self.plan, self.dtype)
                 csr = build_csr(self.kernel, self.plan)
                 for arr in (csr.data, csr.indices, csr.indptr):
                     _readonly(arr)
@@ -155,6 +158,8 @@ class Engine:
             return self._csr
 
     def dense(self) -> np.ndarray:
+        """The dense matrix, refused over the dense budget before anything is built."""
+        check_dense_fits(self.plan, self.dtype, None)
         csr = self.csr()
         with self._lock:
             if self._dense is None:

@@ -18,17 +18,14 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._apply import apply, resolve_method
-from ._build import compute_dtype, make_plan, matrix_dtype
+from ._budget import check_dense_fits, check_sparse_fits
+from ._build import checked_plan, compute_dtype, matrix_dtype
 from ._engine import METHODS, Engine, Method
 from ._validate import (
     Boundary,
     Format,
     Mode,
     check_array,
-    check_mode,
-    check_nonempty,
-    check_shape,
-    check_valid_shapes,
     result_dtype,
 )
 from .toeplitz import conv_matrix
@@ -103,10 +100,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         *,
         method: MethodArg = "auto",
     ) -> None:
-        k = check_array(kernel, "kernel")
-        check_nonempty(k.shape, "kernel")
-        shape = check_shape(input_shape, "input_shape", k.ndim)
-        mode = check_mode(mode)
+        k, plan = checked_plan(kernel, input_shape, mode, boundary)
         if not isinstance(method, str) or method not in ("auto", *METHODS):
             msg = (
                 f"`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', got {method!r}"
@@ -119,8 +113,10 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
                 "use 'sparse', 'shift' or 'auto', or a float kernel"
             )
             raise ValueError(msg)
-        plan = make_plan(shape, k.shape, mode, boundary)
-        check_valid_shapes(mode, shape, k.shape)
+        if method == "dense":
+            check_dense_fits(plan, work, None)
+        elif method == "sparse":
+            check_sparse_fits(plan, work)
         super().__init__(dtype=work, shape=plan.shape)
         self._kernel = k.astype(work)  # our own copy: later changes to `kernel` do not leak in
         self._kernel.flags.writeable = False
@@ -146,7 +142,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     @property
     def nbytes(self) -> int:
         """Bytes held: the kernel and whatever matrices or spectra were built."""
-        return self._kernel.nbytes + sum(e.nbytes for e in self._engines.values())
+        return int(self._kernel.nbytes) + sum(e.nbytes for e in self._engines.values())
 
     def method_for(self, batch: int = 1, dtype: npt.DTypeLike | None = None) -> Method:
         """The method used for a batch of `batch` finite inputs of `dtype`.
@@ -177,25 +173,28 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             method = self._chosen[key] = self.method_for(batch.shape[0], dtype)
         return apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
 
+    def _apply_shaped(self, arr_like: npt.ArrayLike, name: str, *, transpose: bool) -> np.ndarray:
+        """Apply ``A`` (or ``A.T``) to arrays ending in the input (or output) shape."""
+        shape_in, shape_out = (
+            (self.output_shape, self.input_shape)
+            if transpose
+            else (self.input_shape, self.output_shape)
+        )
+        nd = len(shape_in)
+        arr = check_array(arr_like, name, min_ndim=nd)
+        if arr.shape[arr.ndim - nd :] != shape_in:
+            msg = f"`{name}` must end in shape {shape_in}, got shape {arr.shape}"
+            raise ValueError(msg)
+        out = self._run(arr, math.prod(shape_in), transpose=transpose)
+        return out.reshape(*arr.shape[: arr.ndim - nd], *shape_out)
+
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
         """Apply to ``x`` of shape ``(..., *input_shape)``; return ``(..., *output_shape)``."""
-        arr = check_array(x, "x", min_ndim=len(self.input_shape))
-        nd = len(self.input_shape)
-        if arr.shape[arr.ndim - nd :] != self.input_shape:
-            msg = f"`x` must end in shape {self.input_shape}, got shape {arr.shape}"
-            raise ValueError(msg)
-        out = self._run(arr, math.prod(self.input_shape), transpose=False)
-        return out.reshape(*arr.shape[: arr.ndim - nd], *self.output_shape)
+        return self._apply_shaped(x, "x", transpose=False)
 
     def apply_transpose(self, y: npt.ArrayLike) -> np.ndarray:
         """Apply ``A.T`` to ``y`` of shape ``(..., *output_shape)``."""
-        arr = check_array(y, "y", min_ndim=len(self.output_shape))
-        nd = len(self.output_shape)
-        if arr.shape[arr.ndim - nd :] != self.output_shape:
-            msg = f"`y` must end in shape {self.output_shape}, got shape {arr.shape}"
-            raise ValueError(msg)
-        out = self._run(arr, math.prod(self.output_shape), transpose=True)
-        return out.reshape(*arr.shape[: arr.ndim - nd], *self.input_shape)
+        return self._apply_shaped(y, "y", transpose=True)
 
     def _matmat(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._run(np.asarray(x).T, self.shape[1], transpose=False).T)

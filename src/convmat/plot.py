@@ -7,15 +7,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ._build import build_unfolded_coo, make_plan
+from ._build import build_unfolded_coo, checked_plan
 from ._validate import (
     Boundary,
     Mode,
-    check_array,
-    check_mode,
-    check_nonempty,
-    check_shape,
-    check_valid_shapes,
 )
 
 __all__ = ["MAX_SIDE", "figure_pixels", "plot_matrix"]
@@ -97,15 +92,11 @@ def plot_matrix(
     from matplotlib.patches import Patch
     from matplotlib.ticker import MaxNLocator
 
-    k = check_array(kernel, "kernel", ndim=2)
-    check_nonempty(k.shape, "kernel")
+    k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
     if k.dtype.kind == "c":
         msg = f"`kernel` must be real to be drawn, got dtype {k.dtype}"
         raise TypeError(msg)
-    shape = check_shape(image_shape, "image_shape", 2)
-    mode = check_mode(mode)
-    plan = make_plan(shape, k.shape, mode, boundary)
-    check_valid_shapes(mode, shape, k.shape)
+    shape = plan.input_shape
     rows, cols = plan.shape
     if max(rows, cols) > MAX_SIDE:
         msg = f"the matrix is {rows} x {cols}; only up to {MAX_SIDE} rows and columns are drawn"

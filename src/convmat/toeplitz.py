@@ -21,18 +21,13 @@ from ._budget import (
     human_bytes,
     set_max_dense_bytes,
 )
-from ._build import compute_dtype, kernel_entries, make_plan, matrix_dtype
+from ._build import checked_plan, compute_dtype, kernel_entries, matrix_dtype
 from ._errors import MatrixTooLargeError
 from ._validate import (
     Boundary,
     Format,
     Mode,
-    check_array,
     check_format,
-    check_mode,
-    check_nonempty,
-    check_shape,
-    check_valid_shapes,
 )
 
 __all__ = [
@@ -145,13 +140,8 @@ def conv_matrix(
     >>> S.shape, S.nnz
     ((10000, 10000), 39601)
     """
-    k = check_array(kernel, "kernel")
-    check_nonempty(k.shape, "kernel")
-    shape = check_shape(input_shape, "input_shape", k.ndim)
-    mode = check_mode(mode)
+    k, plan = checked_plan(kernel, input_shape, mode, boundary)
     fmt = check_format(format)
-    plan = make_plan(shape, k.shape, mode, boundary)
-    check_valid_shapes(mode, shape, k.shape)
     dtype = matrix_dtype(k.dtype)
     if fmt == "dense":
         check_dense_fits(plan, dtype, max_dense_bytes)
@@ -237,12 +227,8 @@ def toeplitz_blocks(
     >>> np.array_equal(A, convmat.conv_matrix(k, (2, 3)))
     True
     """
-    k = check_array(kernel, "kernel", ndim=2)
-    check_nonempty(k.shape, "kernel")
-    shape = check_shape(input_shape, "input_shape", 2)
-    mode = check_mode(mode)
-    plan = make_plan(shape, k.shape, mode, boundary)
-    check_valid_shapes(mode, shape, k.shape)
+    k, plan = checked_plan(kernel, input_shape, mode, boundary, ndim=2)
+    shape = plan.input_shape
     dtype = matrix_dtype(k.dtype)
     rows, cols = plan.maps
     need = k.shape[0] * (cols.length * cols.n * dtype.itemsize + rows.length * rows.n * 8)
