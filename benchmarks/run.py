@@ -43,6 +43,10 @@ except ImportError:  # torch is optional
 
 HERE = Path(__file__).resolve().parent
 LIMIT_S = 20.0
+# One batch array at most this large: the peers hold several arrays of its size at once
+# (padded copies, spectra, outputs), and a 2 GiB batch of 2048^2 float64 images drove a
+# run past 24 GiB, where the kernel's OOM killer stopped it. Larger batches are cut to fit.
+MAX_BATCH_BYTES = 512 * 2**20
 DIRECT_MACS_PER_S = 2e8  # a pessimistic rate for direct loops, to skip hopeless cases unrun
 Peer = Callable[[], np.ndarray]
 
@@ -129,7 +133,7 @@ def run_case(n: int, m: int, mode: str, batch: int, dtype: type, repeats: int) -
     op = convmat.ConvOperator(k, (n, n), mode)
     method = op.method_for(batch)
     ref = op(x)  # builds the plan's resources, untimed
-    y = ref.copy()
+    y = ref  # the transposes read it, never write it
 
     def one_shot() -> np.ndarray:
         _plans.clear()  # a cold call: nothing cached
@@ -147,16 +151,20 @@ def run_case(n: int, m: int, mode: str, batch: int, dtype: type, repeats: int) -
     if torch_t is not None and "torch" in contenders:
         transpose_peers["torch conv_transpose2d"] = torch_t
     first: dict[str, float] = {}
+    ref_t = op.T(y)
     for name, fn in {**contenders, **transpose_peers}.items():
         start = time.perf_counter()
         got = fn()
         first[name] = time.perf_counter() - start
         if name in transpose_peers:
-            _check(name, got, op.T(y), y, k)
+            _check(name, got, ref_t, y, k)
         else:
             _check(name, got, ref, x, k)
+        del got  # large cases: one result alive at a time
+        gc.collect()
         if first[name] > LIMIT_S:
             skipped[name] = f"took {first[name]:.0f} s once"
+    del ref_t
     runs: dict[str, list[float]] = {name: [] for name in {**contenders, **transpose_peers}}
     slowest = max(first.values())
     reps = repeats if slowest < 1.0 else max(3, min(repeats, int(6 / slowest)))
@@ -319,6 +327,11 @@ def write_results(cases: list[dict[str, Any]], env: dict[str, Any], path: Path) 
                 f"| {c['n']}² | {c['m']}² | {c['mode']} | {b['bytes']:,} | {_fmt(b['seconds'])} | "
                 f"{_fmt(b['copy_seconds'])} | {b['seconds'] / b['copy_seconds']:.1f} |"
             )
+    cut = sorted(
+        {c["batch_note"] + f" for {c['n']}² {c['dtype']}" for c in cases if "batch_note" in c}
+    )
+    if cut:
+        lines += ["", "## Batches cut for memory", "", *[f"- {note}" for note in cut]]
     skipped = [(c, name, why) for c in cases for name, why in c["skipped"].items()]
     if skipped:
         lines += ["", "## Skipped", ""]
@@ -441,7 +454,14 @@ def peak_memory_case() -> dict[str, Any]:
     y = op(x)
     apply_s = time.perf_counter() - start
     err = float(np.abs(y - ss.fftconvolve(x, k, "same")).max())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM: this process's own high-water mark (ru_maxrss would carry over the
+    # resident set of the parent that forked it)
+    status = Path("/proc/self/status")
+    if status.exists():
+        line = next(ln for ln in status.read_text().splitlines() if ln.startswith("VmHWM:"))
+        peak = int(line.split()[1]) * 1024
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {
         "build_and_apply_s": seconds,
         "apply_s": apply_s,
@@ -462,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument(
         "--peak", action="store_true", help="only the 2048x2048, 5x5 peak-memory case"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the cases already in results.json, run the rest"
     )
     args = parser.parse_args(argv)
     if args.peak:
@@ -489,10 +512,22 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes
         for b in args.batches
     ]
-    cases = []
-    for i, (n, m, mode, b, d) in enumerate(grid, 1):
+    cases: list[dict[str, Any]] = []
+    done: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if args.resume and (args.out / "results.json").exists():
+        for case in json.loads((args.out / "results.json").read_text())["cases"]:
+            done[(case["n"], case["m"], case["mode"], case["batch"], case["dtype"])] = case
+    for i, (n, m, mode, b0, d) in enumerate(grid, 1):
         start = time.perf_counter()
+        b = max(1, min(b0, MAX_BATCH_BYTES // (n * n * np.dtype(d).itemsize)))
+        if (n, m, mode, b, d) in done:
+            cases.append(done[(n, m, mode, b, d)])
+            continue
         case = run_case(n, m, mode, b, getattr(np, d), args.repeats)
+        if b != b0:
+            case["batch_note"] = (
+                f"batch {b0} cut to {b} (a batch array at most {MAX_BATCH_BYTES // 2**20} MiB)"
+            )
         cases.append(case)
         r = _ratios(case)
         print(
