@@ -106,8 +106,8 @@ def _fold_multiplicity(plan: Plan) -> int:
 def resolve_method(engine: Engine, batch: int, method: Method | str, *, amortized: bool) -> Method:
     """The method to use: the requested one, or the cost model's for 'auto'.
 
-    Integers never go through 'dense' or 'fft' (neither is exact); a request
-    for them raises before this is reached.
+    Integers never go through 'dense' or 'fft' (neither is exact): the cost
+    model does not offer them, and ConvOperator refuses or replaces them.
     """
     if method == "auto":
         return choose_method(engine, batch, amortized=amortized)

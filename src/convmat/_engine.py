@@ -80,17 +80,18 @@ def _batched(index: Iterable[slice | None]) -> tuple[slice | None, ...]:
     return (slice(None), *index)
 
 
-def _zero_padded(window: np.ndarray, n: int) -> bool:
-    """Whether `window` reads the input in order, once, with only zero padding around it."""
-    inside = window[window >= 0]
-    return (
+def _input_slice(window: np.ndarray, n: int) -> slice | None:
+    """Where `window` holds the input, in order and once, if it holds nothing but zero
+    padding around it (boundary 'fill', or mode 'valid'); None otherwise."""
+    inside = np.flatnonzero(window >= 0)
+    first = int(inside[0])
+    if (
         inside.size == n
-        and bool(np.array_equal(inside, np.arange(n)))
-        and bool(
-            (window[window.size - np.argmax(window[::-1] >= 0) :] < 0).all()
-            and (window[: np.argmax(window >= 0)] < 0).all()
-        )
-    )
+        and int(inside[-1]) - first + 1 == n
+        and np.array_equal(window[inside], np.arange(n))
+    ):
+        return slice(first, first + n)
+    return None
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -109,11 +110,11 @@ class Engine:
         self._csr: sp.csr_array | None = None
         self._dense: np.ndarray | None = None
         self._spectra: dict[tuple[bool, bool], np.ndarray] = {}
-        self._folds: list[sp.csr_array | slice | None] | None = None
+        self._folds: list[sp.csr_array | slice] | None = None
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         # zero padding only (boundary 'fill', or mode 'valid'): the FFT needs no extended
         # input, only room for the full linear convolution, n + m - 1 per axis
-        self.linear = all(_zero_padded(mp.window, mp.n) for mp in plan.maps)
+        self.linear = all(_input_slice(mp.window, mp.n) is not None for mp in plan.maps)
         sizes = tuple(mp.n + mp.m - 1 for mp in plan.maps) if self.linear else self.window_shape
         self.fft_shape = tuple(sfft.next_fast_len(w, real=True) for w in sizes)
         # where the outputs sit in the FFT's result, and how long its input is
@@ -128,11 +129,6 @@ class Engine:
         self._fft_in = tuple(
             slice(0, w) for w in (plan.input_shape if self.linear else self.window_shape)
         )
-
-    @property
-    def has_csr(self) -> bool:
-        """Whether the CSR matrix is built already."""
-        return self._csr is not None
 
     @property
     def nbytes(self) -> int:
@@ -176,29 +172,20 @@ class Engine:
                 self._spectra[key] = _readonly(spec.conj() if transpose else spec)
             return self._spectra[key]
 
-    def _fold_ops(self) -> list[sp.csr_array | slice | None]:
+    def _fold_ops(self) -> list[sp.csr_array | slice]:
         """Per axis: how the window maps back onto the input (a slice, or a 0/1 matrix)."""
         with self._lock:
             if self._folds is None:
-                folds: list[sp.csr_array | slice | None] = []
+                folds: list[sp.csr_array | slice] = []
                 for mp in self.plan.maps:
                     w = mp.window
-                    inside = np.flatnonzero(w >= 0)
-                    first = int(inside[0])
-                    run = w[inside]
-                    if (
-                        run.size == mp.n
-                        and np.array_equal(run, np.arange(mp.n))
-                        and (inside[-1] - first + 1 == mp.n)
-                    ):
-                        folds.append(slice(first, first + mp.n))
-                    else:
-                        folds.append(
-                            sp.csr_array(
-                                (np.ones(inside.size), (inside, w[inside])),
-                                shape=(w.size, mp.n),
-                            )
+                    run = _input_slice(w, mp.n)
+                    if run is None:
+                        inside = np.flatnonzero(w >= 0)
+                        run = sp.csr_array(
+                            (np.ones(inside.size), (inside, w[inside])), shape=(w.size, mp.n)
                         )
+                    folds.append(run)
                 self._folds = folds
             return self._folds
 
@@ -230,7 +217,6 @@ class Engine:
                 index[d + 1] = fold
                 z = z[tuple(index)]
                 continue
-            assert fold is not None
             moved = np.moveaxis(z, d + 1, -1)
             flat = moved.reshape(-1, moved.shape[-1])
             folded = np.asarray(flat @ fold.astype(z.dtype))
