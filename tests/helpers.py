@@ -65,3 +65,56 @@ def assert_conv_equal(
     # a few eps of the largest partial sum, and a few of the smallest normal for subnormals
     atol = 16 * info.eps * float(scale) + 16 * float(info.tiny)
     np.testing.assert_allclose(actual, expected, rtol=0, atol=atol)
+
+
+def exact_conv(x: np.ndarray, k: np.ndarray, mode: str, boundary: str, fill: int = 0) -> np.ndarray:
+    """The N-D convolution in Python integers (object arrays): exact whatever the magnitudes.
+
+    scipy's rules: the input extended by ``m - 1`` per side by the boundary,
+    'same' centred at ``(m - 1) // 2``, 'valid' swapping the arrays when the
+    kernel is the larger one.
+    """
+    xo, ko = x.astype(object), k.astype(object)
+    if mode == "valid":
+        if not all(a >= b for a, b in zip(x.shape, k.shape, strict=True)):
+            xo, ko = ko, xo
+        boundary, fill = "fill", 0
+    pad = [(m - 1, m - 1) for m in ko.shape]
+    if boundary == "fill":
+        ext = np.pad(xo, pad, mode="constant", constant_values=fill)
+    else:
+        ext = np.pad(xo, pad, mode=_PAD[boundary])
+    full_shape = tuple(n + m - 1 for n, m in zip(xo.shape, ko.shape, strict=True))
+    ext = np.frompyfunc(int, 1, 1)(ext)  # np.pad stores its padding as numpy scalars
+    full = np.zeros(full_shape, dtype=object)
+    for j in np.ndindex(*ko.shape):
+        sl = tuple(
+            slice(m - 1 - jd, m - 1 - jd + length)
+            for m, jd, length in zip(ko.shape, j, full_shape, strict=True)
+        )
+        full = full + ko[j] * ext[sl]
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = [(m - 1) // 2 for m in k.shape]
+        out = x.shape
+    else:
+        start = [min(n, m) - 1 for n, m in zip(x.shape, k.shape, strict=True)]
+        out = tuple(abs(n - m) + 1 for n, m in zip(x.shape, k.shape, strict=True))
+    return full[tuple(slice(s, s + n) for s, n in zip(start, out, strict=True))]
+
+
+def exact_matrix(k: np.ndarray, shape: tuple[int, ...], mode: str, boundary: str) -> np.ndarray:
+    """The convolution matrix in Python integers: column ``i`` is the response to impulse ``i``."""
+    cols = []
+    for i in range(int(np.prod(shape))):
+        e = np.zeros(int(np.prod(shape)), dtype=np.int64)
+        e[i] = 1
+        cols.append(exact_conv(e.reshape(shape), k, mode, boundary).reshape(-1))
+    return np.stack(cols, axis=1)
+
+
+def fits(values: np.ndarray, dtype: type) -> bool:
+    """Whether every Python integer in `values` lies in the range of `dtype`."""
+    info = np.iinfo(dtype)
+    return all(info.min <= int(v) <= info.max for v in np.asarray(values).reshape(-1))

@@ -3,9 +3,10 @@
 Three things make a plain ``A @ X`` differ from a direct convolution, and this
 module handles each:
 
-* integers: products are accumulated in 64 bits (by an exact method: sparse or
-  shift) and checked against the result dtype, so a result is exact or
-  refused, never wrapped;
+* integers: products are accumulated in 64 bits by an exact method (sparse or
+  shift), in limbs when the magnitudes could leave the 64-bit range (see
+  ``convmat._exact``), and fitted to the result dtype: exact or refused,
+  never wrapped;
 * non-finite values: dense and FFT products would spread NaN everywhere, so a
   batch holding NaN or inf always goes through the sparse matrix, whose
   pattern is the kernel's footprint; where the boundary folds two taps into
@@ -24,40 +25,11 @@ from ._budget import check_sparse_fits
 from ._build import Plan, build_unfolded_coo, compute_dtype, outside_sum
 from ._cost import choose_method
 from ._engine import Engine, Method
-from ._errors import ResultOverflowError
+from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 
 __all__: list[str] = []
 
 EngineSource = Callable[[np.dtype], Engine]
-
-
-def _abs_max(arr: np.ndarray) -> float:
-    if arr.size == 0:
-        return 0.0
-    return float(np.abs(arr.astype(np.float64)).max())
-
-
-def _check_integer_range(
-    result: np.ndarray, estimate: np.ndarray | None, dtype: np.dtype, bound: float
-) -> None:
-    """Refuse integer results that wrapped or do not fit `dtype`."""
-    info = np.iinfo(dtype)
-    if bound <= min(float(info.max), -float(info.min) if info.min else float(info.max)) * 0.999:
-        return  # no result can reach the ends of the range
-    # the 64-bit sums may have wrapped, by a multiple of 2**64: a float
-    # estimate, off by far less than 2**62, tells
-    if estimate is not None and (np.abs(result.astype(np.float64) - estimate) > 2.0**62).any():
-        _raise_overflow(dtype)
-    if result.size and (result.min() < info.min or result.max() > info.max):
-        _raise_overflow(dtype)
-
-
-def _raise_overflow(dtype: np.dtype) -> None:
-    msg = (
-        f"the exact result does not fit the result dtype {dtype}; it is refused "
-        "rather than wrapped: convert the inputs to a wider integer or float dtype"
-    )
-    raise ResultOverflowError(msg)
 
 
 def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray:
@@ -87,20 +59,70 @@ def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray
     return sums[0] + 1j * sums[1]
 
 
-def _fold_multiplicity(plan: Plan) -> int:
-    """Most outputs through which one tap reads one input (1 unless folded)."""
+def _reads_per_input(plan: Plan) -> int:
+    """Most outputs through which one tap reads one input: 1 forward, more in a transpose.
+
+    Tap ``j`` of axis ``d`` reads window positions ``o + m - 1 - j`` for all
+    outputs ``o``, so no input is read through it more often than it appears
+    in the window (several times with boundary 'wrap' or 'symm').
+    """
     most = 1
     for mp in plan.maps:
-        if not mp.folded:
-            continue
-        per_axis = 1
-        for j in range(mp.m):
-            col = mp.raw[:, j]
-            col = col[col >= 0]
-            if col.size:
-                per_axis = max(per_axis, int(np.bincount(col).max()))
-        most *= per_axis
+        inside = mp.window[mp.window >= 0]
+        most *= int(np.bincount(inside).max()) if inside.size else 1
     return most
+
+
+def _apply_integer(
+    x: np.ndarray,
+    engine: Engine,
+    dtype: np.dtype,
+    method: Method,
+    *,
+    transpose: bool,
+    fill: np.generic | None,
+) -> np.ndarray:
+    """The exact integer product, or :class:`ResultOverflowError`; never a wrapped value.
+
+    When the magnitudes bound every sum below ``2**62``, the 64-bit product is
+    exact; otherwise the product is computed in limbs (see ``convmat._exact``).
+    """
+    plan, k = engine.plan, engine.kernel
+    reads = _reads_per_input(plan) if transpose else 1
+    k_sum = abs_sum(k)
+    fill_value = 0 if fill is None else int(fill)
+    bound = abs_max(x) * k_sum * reads + abs(fill_value) * k_sum
+    n_out = plan.shape[1] if transpose else plan.shape[0]
+
+    def product(eng: Engine, data: np.ndarray) -> np.ndarray:
+        return eng.transpose(data, method) if transpose else eng.forward(data, method)
+
+    if bound < SAFE:
+        out = product(engine, x)
+        if fill_value:
+            out = out + outside_sum(k * k.dtype.type(fill_value), plan)
+        if bound <= min(np.iinfo(dtype).max, -np.iinfo(dtype).min or np.iinfo(dtype).max):
+            return out.astype(dtype, copy=False)
+        return fit(out, dtype)
+    limb_engines: dict[bytes, Engine] = {}
+
+    def conv(k_limb: np.ndarray, x_limb: np.ndarray) -> np.ndarray:
+        key = k_limb.tobytes()
+        if key not in limb_engines:
+            limb_engines.clear()
+            limb_engines[key] = Engine(k_limb, plan)
+        return product(limb_engines[key], x_limb)
+
+    def offset(k_limb: np.ndarray, fill_limb: np.ndarray) -> np.ndarray:
+        return outside_sum(k_limb * fill_limb, plan)
+
+    terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(conv, k, x)]
+    if fill_value:
+        terms.append((offset, k, np.array(fill_value, dtype=k.dtype)))
+    values, fits = exact_sum(terms, k.size * reads, (x.shape[0], n_out), signed=k.dtype.kind == "i")
+    if not fits.all():
+        overflow(dtype)
+    return fit(values, dtype)
 
 
 def resolve_method(engine: Engine, batch: int, method: Method | str, *, amortized: bool) -> Method:
@@ -136,6 +158,9 @@ def apply(
     if batch.shape[0] == 0:
         return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
     x = batch.astype(work, copy=False)
+    if work.kind in "iu":
+        chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
+        return _apply_integer(x, engine, dtype, chosen, transpose=transpose, fill=fill)
     finite = work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
     if not finite:
         if plan.folded:
@@ -149,17 +174,4 @@ def apply(
         out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         out = out + _fill_offset(k, work.type(fill), plan)
-    if work.kind in "iu":
-        k_abs = float(np.abs(k.astype(np.float64)).sum())
-        if transpose:
-            k_abs *= _fold_multiplicity(plan)
-        bound = _abs_max(x) * k_abs + (abs(float(fill)) * k_abs if fill is not None else 0.0)
-        estimate = None
-        if bound >= 2.0**62:
-            wide = engines(np.dtype(np.float64))
-            xf = batch.astype(np.float64)
-            estimate = wide.transpose(xf, "sparse") if transpose else wide.forward(xf, "sparse")
-            if fill is not None and fill != 0:
-                estimate = estimate + _fill_offset(wide.kernel, np.float64(fill), plan)
-        _check_integer_range(out, estimate, dtype, bound)
     return out.astype(dtype, copy=False)

@@ -11,6 +11,7 @@ dropping the padding gives ``data`` and ``indices`` without any sort.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._errors import ResultOverflowError
+from ._exact import SAFE, abs_max, exact_sum, fit, overflow
 from ._index import AxisMap, axis_map
 from ._validate import (
     Boundary,
@@ -188,15 +189,17 @@ def padding_mask(plan: Plan) -> np.ndarray | None:
     return mask
 
 
-def build_csr(kernel: np.ndarray, plan: Plan) -> sp.csr_array:
+def build_csr(kernel: np.ndarray, plan: Plan, values: np.ndarray | None = None) -> sp.csr_array:
     """Return the convolution matrix as CSR, entries of ``kernel.dtype``.
 
     The sparsity pattern is the kernel's footprint: taps whose value is zero
     are stored as explicit zeros, so that NaN and inf in the input spread to
-    the same outputs as in a direct convolution.
+    the same outputs as in a direct convolution. `values`, when given, are the
+    entries in the padded layout, already computed.
     """
     idx = plan.index_dtype()
-    values = padded_values(kernel, plan)
+    if values is None:
+        values = padded_values(kernel, plan)
     columns = padded_columns(plan, idx)
     mask = padding_mask(plan)
     if mask is None:
@@ -263,6 +266,30 @@ def matrix_dtype(kernel_dtype: np.dtype) -> np.dtype:
     return np.dtype(np.uint8) if kernel_dtype == np.bool_ else kernel_dtype
 
 
+FOLDED = "matrix entries (sums of kernel taps folded by the boundary)"
+
+
+def folded_sums(
+    fold: Callable[[np.ndarray], np.ndarray], kernel: np.ndarray, taps: int
+) -> np.ndarray:
+    """``fold(kernel)`` for a map that adds up at most `taps` kernel entries per result.
+
+    Integer sums are exact: computed in 64 bits when the magnitudes allow it,
+    in limbs otherwise (see ``convmat._exact``), and refused by
+    :class:`ResultOverflowError` when they leave the 64-bit range.
+    """
+    if kernel.dtype.kind not in "iu" or abs_max(kernel) * taps < SAFE:
+        return fold(kernel)
+    one = np.array(1, dtype=kernel.dtype)
+    shape = np.shape(fold(np.zeros(kernel.shape, dtype=np.int64)))
+    values, fits = exact_sum(
+        [(lambda k, _: fold(k), kernel, one)], taps, shape, signed=kernel.dtype.kind == "i"
+    )
+    if not fits.all():
+        overflow(kernel.dtype, FOLDED)
+    return values
+
+
 def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_array:
     """The CSR matrix, entries computed exactly and checked to fit `dtype`.
 
@@ -270,18 +297,13 @@ def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_ar
     store: those stay float32 (already rounded to float16 values).
     """
     work = compute_dtype(dtype)
-    csr = build_csr(kernel.astype(work, copy=False), plan)
+    k = kernel.astype(work, copy=False)
+    taps = math.prod(mp.m for mp in plan.maps if mp.folded)
+    values = folded_sums(lambda kk: padded_values(kk, plan), k, taps) if plan.folded else None
+    csr = build_csr(k, plan, values)
     if work != dtype:
-        if dtype.kind in "iu" and csr.data.size:
-            info = np.iinfo(dtype)
-            low, high = csr.data.min(), csr.data.max()
-            if low < info.min or high > info.max:
-                msg = (
-                    f"matrix entries (sums of kernel taps folded by the boundary) reach "
-                    f"{high if high > info.max else low}, outside the range of the "
-                    f"matrix dtype {dtype}; pass a kernel of a wider dtype"
-                )
-                raise ResultOverflowError(msg)
+        if dtype.kind in "iu":
+            csr.data = fit(csr.data, dtype, FOLDED)
         csr.data = csr.data.astype(dtype).astype(
             np.float32 if dtype == np.float16 else dtype, copy=False
         )

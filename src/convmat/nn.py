@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal, cast
 
@@ -23,7 +24,16 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ._budget import check_dense_fits, check_sparse_fits
-from ._build import Plan, compute_dtype, padded_columns, padded_values, padding_mask
+from ._build import (
+    FOLDED,
+    Plan,
+    compute_dtype,
+    folded_sums,
+    padded_columns,
+    padded_values,
+    padding_mask,
+)
+from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 from ._index import AxisMap, axis_from_raw
 from ._validate import Format, check_array, check_format, check_nonempty, check_shape
 
@@ -192,7 +202,9 @@ class _Layer:
         """The layer's matrix; rows (c_out, oh, ow), columns (c_in, h, w), C order."""
         idx = self.index_dtype()
         plan = self.plan
-        values = padded_values(weight, plan)  # (c_out, c_group, Lh, Lw, wh, ww)
+        taps = math.prod(mp.m for mp in plan.maps if mp.folded)
+        values = folded_sums(lambda kk: padded_values(kk, plan), weight, taps)
+        # values: (c_out, c_group, Lh, Lw, wh, ww)
         values = values.transpose(0, 2, 3, 1, 4, 5)  # rows first, then columns in order
         spatial = padded_columns(plan, idx)  # broadcasts to (Lh, Lw, wh, ww)
         per_group = self.c_out // self.groups
@@ -227,6 +239,8 @@ def _matrix(
         check_dense_fits(layer, dtype, None)
     check_sparse_fits(layer, work)
     csr = layer.csr(weight.astype(work, copy=False))
+    if dtype.kind in "iu":
+        csr.data = fit(csr.data, dtype, FOLDED)
     if fmt == "dense":
         return csr.toarray().astype(dtype, copy=False)
     csr.data = csr.data.astype(dtype if dtype != np.float16 else np.float32, copy=False)
@@ -249,6 +263,64 @@ def _bias(bias: npt.ArrayLike | None, channels: int) -> np.ndarray | None:
         msg = f"`bias` must have {channels} entries (one per output channel), got shape {b.shape}"
         raise ValueError(msg)
     return b
+
+
+def _reads(mp: AxisMap) -> int:
+    """Most outputs that read one input through one tap (stride below the kernel, padding)."""
+    most = 1
+    for j in range(mp.m):
+        col = mp.raw[:, j]
+        col = col[col >= 0]
+        if col.size:
+            most = max(most, int(np.bincount(col).max()))
+    return most
+
+
+def _apply_layer(
+    matrix_of: Callable[[np.ndarray], sp.csr_array],
+    w: np.ndarray,
+    x: np.ndarray,
+    bias: np.ndarray | None,
+    dtype: np.dtype,
+    out_shape: tuple[int, ...],
+    *,
+    reads: int,
+) -> np.ndarray:
+    """``matrix_of(w) @ x`` per image plus the bias, in `dtype`; integers exact or refused.
+
+    `reads` bounds how often one tap reads one input (1 for a convolution).
+    """
+    work = compute_dtype(dtype)
+    flat = x.reshape(x.shape[0], -1).astype(work, copy=False)
+    k = w.astype(work, copy=False)
+    spatial = math.prod(out_shape[1:])
+    size = (flat.shape[0], math.prod(out_shape))
+
+    def product(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+        return np.asarray(np.asarray(matrix_of(weights) @ data.T).T)
+
+    def offset(b: np.ndarray, one: np.ndarray) -> np.ndarray:
+        return np.repeat(b * one, spatial)[None, :]
+
+    b = None if bias is None else bias.astype(work, copy=False)
+    if work.kind not in "iu":
+        out = product(k, flat)
+        if b is not None:
+            out = out + offset(b, np.ones((), dtype=work))
+        return out.astype(dtype, copy=False).reshape(x.shape[0], *out_shape)
+    bound = abs_max(flat) * abs_sum(k) * reads + (0 if b is None else abs_max(b))
+    if bound < SAFE:
+        out = product(k, flat)
+        if b is not None:
+            out = out + offset(b, np.ones((), dtype=work))
+    else:
+        terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(product, k, flat)]
+        if b is not None:
+            terms.append((offset, b, np.ones((), dtype=work)))
+        out, ok = exact_sum(terms, k.size * reads, size, signed=work.kind == "i")
+        if not ok.all():
+            overflow(dtype)
+    return fit(out, dtype).reshape(x.shape[0], *out_shape)
 
 
 def _dtype(*arrays: np.ndarray | None) -> np.dtype:
@@ -368,12 +440,11 @@ def conv2d(
         padding_mode,
     )
     dtype = _dtype(x, w, b)
-    m = cast("sp.csr_array", _matrix(w, layer, compute_dtype(dtype), "csr"))
-    flat = x.reshape(x.shape[0], -1).astype(compute_dtype(dtype), copy=False)
-    out = np.asarray(m @ flat.T).T.reshape(x.shape[0], *layer.output_shape)
-    if b is not None:
-        out = out + b.astype(out.dtype)[:, None, None]
-    out = out.astype(dtype, copy=False)
+
+    def matrix_of(weights: np.ndarray) -> sp.csr_array:
+        return cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
+
+    out = _apply_layer(matrix_of, w, x, b, dtype, layer.output_shape, reads=1)
     return np.asarray(out if batched else out[0])
 
 
@@ -468,18 +539,18 @@ def conv_transpose2d(
     b = _bias(bias, c_out)
     layer = _Layer(w, (c_out, size[0], size[1]), s, p, d, groups, padding_mode)
     dtype = _dtype(y, w, b)
-    work = compute_dtype(dtype)
-    m = cast("sp.csr_array", _matrix(w, layer, work, "csr"))
-    rows_h, rows_w = layer.output_shape[1:]
-    if (rows_h, rows_w) != y.shape[2:]:
+    keep: np.ndarray | None = None
+    if layer.output_shape[1:] != y.shape[2:]:
         # output_padding >= stride (allowed when below dilation): the forward
         # convolution has extra output positions, which receive no gradient
-        keep = np.zeros(layer.output_shape, dtype=bool)
-        keep[:, : y.shape[2], : y.shape[3]] = True
-        m = m[np.flatnonzero(keep.reshape(-1))]
-    flat = y.reshape(y.shape[0], -1).astype(work, copy=False)
-    out = np.asarray(m.T @ flat.T).T.reshape(y.shape[0], c_out, *size)
-    if b is not None:
-        out = out + b.astype(out.dtype)[:, None, None]
-    out = out.astype(dtype, copy=False)
+        mask = np.zeros(layer.output_shape, dtype=bool)
+        mask[:, : y.shape[2], : y.shape[3]] = True
+        keep = np.flatnonzero(mask.reshape(-1))
+
+    def matrix_of(weights: np.ndarray) -> sp.csr_array:
+        m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
+        return (m if keep is None else m[keep]).T
+
+    reads = math.prod(_reads(mp) for mp in layer.plan.maps)
+    out = _apply_layer(matrix_of, w, y, b, dtype, (c_out, *size), reads=reads)
     return np.asarray(out if batched else out[0])

@@ -21,8 +21,9 @@ from ._budget import (
     human_bytes,
     set_max_dense_bytes,
 )
-from ._build import checked_plan, compute_dtype, kernel_entries, matrix_dtype
+from ._build import FOLDED, checked_plan, compute_dtype, folded_sums, kernel_entries, matrix_dtype
 from ._errors import MatrixTooLargeError
+from ._exact import fit
 from ._validate import (
     Boundary,
     Format,
@@ -240,14 +241,18 @@ def toeplitz_blocks(
             "example or convmat.set_max_dense_bytes()"
         )
         raise MatrixTooLargeError(msg)
-    work = compute_dtype(dtype)
-    blocks = np.zeros((k.shape[0], cols.length, cols.n), dtype=work)
     o, j = np.nonzero(cols.raw >= 0)
-    np.add.at(blocks, (slice(None), o, cols.raw[o, j]), k[:, j].astype(work))  # type: ignore[arg-type]
+
+    def fold(kk: np.ndarray) -> np.ndarray:
+        out = np.zeros((kk.shape[0], cols.length, cols.n), dtype=kk.dtype)
+        np.add.at(out, (slice(None), o, cols.raw[o, j]), kk[:, j])  # type: ignore[arg-type]
+        return out
+
+    blocks = folded_sums(fold, k.astype(compute_dtype(dtype)), cols.m)
     placement = np.zeros((k.shape[0], rows.length, rows.n), dtype=np.int64)
     o, j = np.nonzero(rows.raw >= 0)
     placement[j, o, rows.raw[o, j]] = 1
     per_position = placement.sum(axis=0)
     layout = np.where(per_position == 1, placement.argmax(axis=0), -1)
     layout[per_position > 1] = -2
-    return BlockStructure(blocks.astype(dtype), placement, layout)
+    return BlockStructure(fit(blocks, dtype, FOLDED), placement, layout)
