@@ -14,16 +14,16 @@ __all__ = ["get_max_dense_bytes", "set_max_dense_bytes"]
 
 
 class MatrixSize(Protocol):
-    """What the checks need to know of a matrix before it exists."""
+    """What the checks need to know of a matrix before it exists, from shapes alone."""
 
     @property
     def shape(self) -> tuple[int, int]: ...
 
     @property
-    def nnz(self) -> int: ...
+    def nnz_bound(self) -> int: ...
 
     @property
-    def padded_size(self) -> int: ...
+    def map_bytes(self) -> int: ...
 
     def index_dtype(self) -> type[np.signedinteger]: ...
 
@@ -65,7 +65,7 @@ def set_max_dense_bytes(nbytes: int | None) -> int:
     >>> convmat.conv_matrix([[1, 2], [3, 4]], (30, 30))
     Traceback (most recent call last):
     ...
-    convmat.MatrixTooLargeError: a dense (961, 900) int64 matrix needs 6,919,200 bytes (6.6 MiB), over the budget of 1,000 bytes (1000 B); pass format="csr" for a sparse matrix with 3,600 nonzeros (about 0.0 MiB), or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()
+    convmat.MatrixTooLargeError: a dense (961, 900) int64 matrix needs 6,919,200 bytes (6.6 MiB), over the budget of 1,000 bytes (1000 B); the sparse matrix has at most 3,844 nonzeros (45.0 KiB): pass format="csr" for a sparse matrix, or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()
     >>> convmat.set_max_dense_bytes(previous)
     1000
     """
@@ -87,46 +87,77 @@ def _check_budget(nbytes: object) -> int:
 
 
 def human_bytes(nbytes: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    units = (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20))
+    for unit, size in (*units, ("KiB", 2**10)):
         if nbytes >= size:
             return f"{nbytes / size:.1f} {unit}"
     return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
 
 
 def sparse_build_bytes(plan: MatrixSize, dtype: np.dtype) -> int:
-    """Peak bytes of building a CSR matrix: the result and the padded values and columns."""
+    """Peak bytes of building a CSR matrix: its maps, the result, the padded values and columns."""
     idx = np.dtype(plan.index_dtype()).itemsize
-    final = plan.nnz * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
-    return final + plan.padded_size * (dtype.itemsize + idx + 1)
+    final = plan.nnz_bound * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
+    return plan.map_bytes + final + plan.nnz_bound * (dtype.itemsize + idx + 1)
+
+
+def check_maps_fit(plan: MatrixSize) -> None:
+    """Refuse per-axis index maps that would take more than half of this machine's memory."""
+    limit = machine_memory() // 2
+    if plan.map_bytes > limit:
+        msg = (
+            f"the index maps of a {plan.shape} convolution matrix need about "
+            f"{plan.map_bytes:,} bytes ({human_bytes(plan.map_bytes)}) to build, more than "
+            f"half of this machine's {2 * limit:,} bytes; use a smaller input or kernel"
+        )
+        raise MatrixTooLargeError(msg)
 
 
 def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
-    """Refuse a sparse build that could not fit in this machine's memory."""
+    """Refuse a sparse build that could not fit in this machine's memory, from shapes alone."""
     peak = sparse_build_bytes(plan, dtype)
     limit = machine_memory()
     if peak > limit:
         msg = (
-            f"a sparse {plan.shape} matrix with {plan.nnz:,} nonzeros needs about "
+            f"a sparse {plan.shape} matrix with up to {plan.nnz_bound:,} nonzeros needs about "
             f"{peak:,} bytes ({human_bytes(peak)}) to build, more than this machine's "
             f"{limit:,} bytes ({human_bytes(limit)}); use a smaller input or kernel"
         )
         raise MatrixTooLargeError(msg)
 
 
-def check_dense_fits(plan: MatrixSize, dtype: np.dtype, max_dense_bytes: int | None) -> None:
-    """Refuse a dense matrix over the budget, before anything is allocated."""
+CONV_MATRIX_ADVICE = (
+    'pass format="csr" for a sparse matrix, or raise the budget with max_dense_bytes= '
+    "or convmat.set_max_dense_bytes()"
+)
+
+
+def check_dense_fits(
+    plan: MatrixSize,
+    dtype: np.dtype,
+    max_dense_bytes: int | None,
+    advice: str = CONV_MATRIX_ADVICE,
+) -> None:
+    """Refuse a dense matrix over the budget, before anything is allocated.
+
+    `advice` is the way out, in words the caller's function accepts.
+    """
     budget = _max_dense_bytes if max_dense_bytes is None else _check_budget(max_dense_bytes)
     rows, cols = plan.shape
     need = rows * cols * dtype.itemsize
     if need > budget:
-        sparse = plan.nnz * (dtype.itemsize + np.dtype(plan.index_dtype()).itemsize)
+        sparse = plan.nnz_bound * (dtype.itemsize + np.dtype(plan.index_dtype()).itemsize)
         msg = (
             f"a dense ({rows}, {cols}) {dtype} matrix needs {need:,} bytes ({human_bytes(need)}), "
-            f'over the budget of {budget:,} bytes ({human_bytes(budget)}); pass format="csr" '
-            f"for a sparse matrix with {plan.nnz:,} nonzeros (about {sparse / 2**20:.1f} MiB), "
-            "or raise the budget with max_dense_bytes= or convmat.set_max_dense_bytes()"
+            f"over the budget of {budget:,} bytes ({human_bytes(budget)}); the sparse matrix "
+            f"has at most {plan.nnz_bound:,} nonzeros ({human_bytes(sparse)}): {advice}"
         )
         raise MatrixTooLargeError(msg)
+
+
+def dense_fits(plan: MatrixSize, dtype: np.dtype) -> bool:
+    """Whether a dense matrix of `plan` stays within the process budget."""
+    return plan.shape[0] * plan.shape[1] * dtype.itemsize <= _max_dense_bytes
 
 
 def machine_memory() -> int:

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._budget import check_maps_fit
 from ._exact import SAFE, abs_max, exact_sum, fit, overflow
-from ._index import AxisMap, axis_map
+from ._index import AxisMap, axis_map, output_length
 from ._validate import (
     Boundary,
     Mode,
@@ -35,31 +36,50 @@ from ._validate import (
 __all__: list[str] = []
 
 
+MAP_BYTES_PER_ENTRY = 64  # peak bytes per (output, tap) pair while one axis map is built
+
+
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """Shapes and per-axis maps of one convolution matrix.
+    """Shapes of one convolution matrix, and its per-axis maps, built only when needed.
 
-    `key` names it: (input shape, kernel shape, mode, boundary, correlation).
+    Everything the memory guard needs (shapes, bounds on the entries, the
+    bytes of the maps) comes from the shapes alone, as Python ints; the maps
+    (``(length, m)`` index arrays per axis) are built on first use, and
+    refused first when they would not fit. `key` names the plan.
     """
 
-    maps: tuple[AxisMap, ...]
+    input_shape: tuple[int, ...]
+    kernel_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    build_maps: Callable[[], tuple[AxisMap, ...]]
     key: tuple[object, ...] = ()
 
     @cached_property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(mp.n for mp in self.maps)
-
-    @cached_property
-    def kernel_shape(self) -> tuple[int, ...]:
-        return tuple(mp.m for mp in self.maps)
-
-    @cached_property
-    def output_shape(self) -> tuple[int, ...]:
-        return tuple(mp.length for mp in self.maps)
+    def maps(self) -> tuple[AxisMap, ...]:
+        check_maps_fit(self)
+        return self.build_maps()
 
     @cached_property
     def shape(self) -> tuple[int, int]:
         return math.prod(self.output_shape), math.prod(self.input_shape)
+
+    @cached_property
+    def nnz_bound(self) -> int:
+        """At least the number of nonzeros: no row has more than ``min(n, m)`` per axis."""
+        return math.prod(
+            length * min(n, m)
+            for length, n, m in zip(
+                self.output_shape, self.input_shape, self.kernel_shape, strict=True
+            )
+        )
+
+    @cached_property
+    def map_bytes(self) -> int:
+        """Peak bytes of building the per-axis maps."""
+        return MAP_BYTES_PER_ENTRY * sum(
+            length * m for length, m in zip(self.output_shape, self.kernel_shape, strict=True)
+        )
 
     @cached_property
     def nnz(self) -> int:
@@ -74,8 +94,8 @@ class Plan:
         return any(mp.folded for mp in self.maps)
 
     def index_dtype(self) -> type[np.signedinteger]:
-        """int32 when every index and the nnz fit, int64 beyond."""
-        big = max(self.nnz, *self.shape)
+        """int32 when every index and the nnz (bounded from the shapes) fit, int64 beyond."""
+        big = max(self.nnz_bound, *self.shape)
         return np.int32 if big < 2**31 else np.int64
 
 
@@ -90,13 +110,16 @@ def make_plan(
     """Return the plan of a convolution with validated shapes, mode and boundary.
 
     With `corr`, 'same' mode is centred as scipy centres correlation (the
-    caller passes the flipped, conjugated kernel).
+    caller passes the flipped, conjugated kernel). Nothing is allocated here.
     """
     canon = check_boundary(boundary)
-    maps = tuple(
-        axis_map(n, m, mode, canon, corr) for n, m in zip(input_shape, kernel_shape, strict=True)
-    )
-    return Plan(maps, (tuple(input_shape), tuple(kernel_shape), mode, canon, corr))
+    shape, kshape = tuple(input_shape), tuple(kernel_shape)
+
+    def build() -> tuple[AxisMap, ...]:
+        return tuple(axis_map(n, m, mode, canon, corr) for n, m in zip(shape, kshape, strict=True))
+
+    out = tuple(output_length(n, m, mode) for n, m in zip(shape, kshape, strict=True))
+    return Plan(shape, kshape, out, build, (shape, kshape, mode, canon, corr))
 
 
 def checked_plan(

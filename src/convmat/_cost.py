@@ -13,7 +13,8 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   ``N`` (the classic count), at four flops per unit: FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
 * ``dense``: ``n_out * n_in`` multiply-adds per image at sixteen per unit
-  (BLAS: vector units and all cores), only for a matrix within 64 MiB.
+  (BLAS: vector units and all cores), only for a matrix within 64 MiB and
+  within the dense budget (:func:`convmat.set_max_dense_bytes`).
 
 Memory traffic is charged at ``BYTE_UNITS`` per byte streamed (a quarter
 unit: main memory delivers a few bytes in the time of one scalar
@@ -35,7 +36,7 @@ import math
 
 import numpy as np
 
-from ._budget import machine_memory, sparse_build_bytes
+from ._budget import dense_fits, machine_memory, sparse_build_bytes
 from ._engine import CACHE_BYTES, PARALLEL_WORK, THREADS, Engine, Method
 
 __all__: list[str] = []
@@ -89,7 +90,7 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
         if not amortized:
             costs["fft"] += _fft_size_cost(size)
         dense_bytes = n_out * n_in * engine.dtype.itemsize
-        if dense_bytes <= DENSE_LIMIT:
+        if dense_bytes <= DENSE_LIMIT and dense_fits(plan, engine.dtype):
             costs["dense"] = (
                 n_out * n_in * batch * 2 / _BLAS_FLOPS_PER_UNIT
                 + BYTE_UNITS * dense_bytes

@@ -41,6 +41,10 @@ __all__: list[str] = []
 
 Method = Literal["sparse", "dense", "shift", "fft"]
 METHODS: tuple[Method, ...] = ("sparse", "dense", "shift", "fft")
+METHOD_ADVICE = (
+    "pass method='sparse', 'shift' or 'auto' (which never picks a matrix over the budget), "
+    "or raise the budget with convmat.set_max_dense_bytes()"
+)
 CACHE_BYTES = 2**20  # batch block of the shift method
 THREADS = max(1, min(8, os.cpu_count() or 1))
 PARALLEL_WORK = 2_000_000  # multiply-adds below which one thread is faster
@@ -155,7 +159,7 @@ class Engine:
 
     def dense(self) -> np.ndarray:
         """The dense matrix, refused over the dense budget before anything is built."""
-        check_dense_fits(self.plan, self.dtype, None)
+        check_dense_fits(self.plan, self.dtype, None, METHOD_ADVICE)
         csr = self.csr()
         with self._lock:
             if self._dense is None:

@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._apply import apply, resolve_method
-from ._budget import check_dense_fits, check_sparse_fits
+from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
 from ._build import checked_plan, compute_dtype, matrix_dtype
-from ._engine import METHODS, Engine, Method
+from ._engine import METHOD_ADVICE, METHODS, Engine, Method
 from ._validate import (
     Boundary,
     Format,
@@ -114,7 +114,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             )
             raise ValueError(msg)
         if method == "dense":
-            check_dense_fits(plan, work, None)
+            check_dense_fits(plan, work, None, METHOD_ADVICE)
         elif method == "sparse":
             check_sparse_fits(plan, work)
         super().__init__(dtype=work, shape=plan.shape)
@@ -123,7 +123,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         self._plan = plan
         self._mode, self._boundary = mode, boundary
         self._engines: dict[str, Engine] = {}
-        self._chosen: dict[tuple[int, str], Method] = {}
+        self._chosen: dict[tuple[int, str, int], Method] = {}
         self._lock = threading.Lock()
         self.input_shape: tuple[int, ...] = plan.input_shape
         self.output_shape: tuple[int, ...] = plan.output_shape
@@ -167,7 +167,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool) -> np.ndarray:
         dtype = result_dtype(arr, self._kernel, "convolution")
         batch = arr.reshape(-1, n_in)
-        key = (batch.shape[0], dtype.str)
+        key = (batch.shape[0], dtype.str, get_max_dense_bytes())
         method = self._chosen.get(key)
         if method is None:  # the choice depends on shapes only: decide once per batch size
             method = self._chosen[key] = self.method_for(batch.shape[0], dtype)

@@ -41,6 +41,7 @@ __all__ = ["conv2d", "conv2d_matrix", "conv_transpose2d"]
 
 PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
 Padding = int | tuple[int, int] | Literal["same", "valid"]
+NN_ADVICE = 'pass format="csr", or raise the budget with convmat.set_max_dense_bytes()'
 _NUMPY_PAD = {"circular": "wrap", "reflect": "reflect", "replicate": "edge"}
 
 
@@ -164,13 +165,13 @@ class _Layer:
         self.kernel = (int(weight.shape[2]), int(weight.shape[3]))
         self.pads = _padding(padding, self.kernel, self.dilation, self.stride)
         self.mode = _check_padding_mode(padding_mode, self.pads, (h, w))
-        maps = tuple(
-            _layer_axis(n, k, s, d, p, self.mode)
-            for n, k, s, d, p in zip(
-                (h, w), self.kernel, self.stride, self.dilation, self.pads, strict=True
-            )
-        )
-        out = tuple(mp.length for mp in maps)
+        axes = tuple(zip((h, w), self.kernel, self.stride, self.dilation, self.pads, strict=True))
+        out = tuple((n + p[0] + p[1] - d * (k - 1) - 1) // s + 1 for n, k, s, d, p in axes)
+        mode = self.mode
+
+        def build() -> tuple[AxisMap, ...]:
+            return tuple(_layer_axis(n, k, s, d, p, mode) for n, k, s, d, p in axes)
+
         if min(out) < 1:
             msg = (
                 f"Calculated output size: ({c_out}x{out[0]}x{out[1]}). Output size is too small "
@@ -178,7 +179,13 @@ class _Layer:
                 f"padding {self.pads}, dilation {self.dilation}"
             )
             raise ValueError(msg)
-        self.plan = Plan(maps, ("nn", input_shape, weight.shape, self.stride, self.pads))
+        self.plan = Plan(
+            (h, w),
+            self.kernel,
+            (out[0], out[1]),
+            build,
+            ("nn", input_shape, weight.shape, self.stride, self.pads),
+        )
         self.c_in, self.c_out, self.c_group = int(c_in), int(c_out), int(c_group)
         self.input_shape = input_shape
         self.output_shape = (c_out, out[0], out[1])
@@ -188,15 +195,15 @@ class _Layer:
         return math.prod(self.output_shape), math.prod(self.input_shape)
 
     @property
-    def nnz(self) -> int:
-        return self.c_out * self.c_group * self.plan.nnz
+    def nnz_bound(self) -> int:
+        return self.c_out * self.c_group * self.plan.nnz_bound
 
     @property
-    def padded_size(self) -> int:
-        return self.c_out * self.c_group * self.plan.padded_size
+    def map_bytes(self) -> int:
+        return self.plan.map_bytes
 
     def index_dtype(self) -> type[np.signedinteger]:
-        return np.int32 if max(self.nnz, *self.shape) < 2**31 else np.int64
+        return np.int32 if max(self.nnz_bound, *self.shape) < 2**31 else np.int64
 
     def csr(self, weight: np.ndarray) -> sp.csr_array:
         """The layer's matrix; rows (c_out, oh, ow), columns (c_in, h, w), C order."""
@@ -236,7 +243,7 @@ def _matrix(
 ) -> np.ndarray | sp.sparray:
     work = compute_dtype(dtype)
     if fmt == "dense":
-        check_dense_fits(layer, dtype, None)
+        check_dense_fits(layer, dtype, None, NN_ADVICE)
     check_sparse_fits(layer, work)
     csr = layer.csr(weight.astype(work, copy=False))
     if dtype.kind in "iu":

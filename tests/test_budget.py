@@ -1,0 +1,118 @@
+"""The memory guard: sizes from shapes, refused before anything large exists; the budget obeyed."""
+
+import tracemalloc
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+
+import convmat
+from convmat import nn
+from convmat._budget import human_bytes
+
+SMALL_PEAK = 8 * 2**20  # far below any per-axis map of the refused shapes
+
+
+def _refused_with_small_peak(call: Callable[[], object]) -> str:
+    """Run `call`, which must refuse with MatrixTooLargeError; return the message."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(convmat.MatrixTooLargeError) as info:
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < SMALL_PEAK, peak
+    return str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc", "coo"])
+def test_huge_2d_refused_before_any_map(fmt):
+    msg = _refused_with_small_peak(
+        lambda: convmat.conv_matrix(np.ones((5, 5)), (5_000_000, 5_000_000), format=fmt)
+    )
+    assert "(25000040000016, 25000000000000)" in msg
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "coo"])
+def test_huge_1d_is_matrix_too_large_not_bare_memory_error(fmt):
+    msg = _refused_with_small_peak(lambda: convmat.conv_matrix(np.ones(1), (2**40,), format=fmt))
+    assert f"{2**40:,}" in msg or "1099511627776" in msg
+
+
+def test_huge_nd_refused():
+    _refused_with_small_peak(
+        lambda: convmat.conv_matrix(np.ones((3, 3, 3)), (10**5, 10**5, 10**5), format="csr")
+    )
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_huge_layer_refused(fmt):
+    msg = _refused_with_small_peak(
+        lambda: nn.conv2d_matrix(np.ones((4, 3, 3, 3)), (3, 200_000, 200_000), format=fmt)
+    )
+    assert "max_dense_bytes=" not in msg
+
+
+def test_maps_too_large_refused_before_they_are_built():
+    # the matrix itself would be refused too; the maps are what this operator builds first
+    from convmat._build import make_plan
+
+    plan = make_plan((2**40,), (3,), "full", "fill")
+    _refused_with_small_peak(lambda: plan.maps)
+
+
+class TestBudgetObeyed:
+    def setup_method(self):
+        self.previous = convmat.set_max_dense_bytes(1000)
+
+    def teardown_method(self):
+        convmat.set_max_dense_bytes(self.previous)
+
+    def test_auto_never_picks_dense_over_the_budget(self):
+        x, k = np.ones((4, 5)), np.ones((3, 2))
+        np.testing.assert_allclose(convmat.conv2d(x, k), ss.convolve2d(x, k), rtol=1e-15)
+        op = convmat.ConvOperator(k, (4, 5))
+        assert op.method_for(1) != "dense"
+        np.testing.assert_allclose(op(x), ss.convolve2d(x, k), rtol=1e-15)
+
+    def test_operator_message_names_its_own_arguments(self):
+        with pytest.raises(convmat.MatrixTooLargeError) as info:
+            convmat.ConvOperator(np.ones((3, 3)), (20, 20), method="dense")
+        msg = str(info.value)
+        assert "method='sparse'" in msg
+        assert "format=" not in msg
+        assert "max_dense_bytes=" not in msg
+
+    def test_layer_message_names_its_own_arguments(self):
+        with pytest.raises(convmat.MatrixTooLargeError) as info:
+            nn.conv2d_matrix(np.ones((2, 1, 3, 3)), (1, 10, 10), format="dense")
+        msg = str(info.value)
+        assert 'format="csr"' in msg
+        assert "max_dense_bytes=" not in msg
+
+    def test_toeplitz_blocks_refused_over_the_budget(self):
+        with pytest.raises(convmat.MatrixTooLargeError, match="set_max_dense_bytes"):
+            convmat.toeplitz_blocks(np.ones((3, 3)), (40, 40))
+
+    def test_choice_follows_a_budget_raised_later(self):
+        op = convmat.ConvOperator(np.ones((2, 2)), (6, 6))
+        x = np.ones((1, 6, 6))
+        before = op(x)
+        convmat.set_max_dense_bytes(None)
+        np.testing.assert_allclose(op(x), before, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "text"),
+    [
+        (10, "10 B"),
+        (2048, "2.0 KiB"),
+        (3 * 2**20, "3.0 MiB"),
+        (2**41, "2.0 TiB"),
+        (2**61, "2.0 EiB"),
+    ],
+)
+def test_human_bytes(nbytes, text):
+    assert human_bytes(nbytes) == text
