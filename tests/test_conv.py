@@ -277,7 +277,7 @@ class TestBadInput:
                 np.ones((3, 3)),
                 np.ones((2, 2)),
                 {"fillvalue": [1, 2]},
-                TypeError,
+                ValueError,
                 "`fillvalue`.*scalar.*\\[1, 2\\]",
             ),
             (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": "3"}, TypeError, "`fillvalue`"),
@@ -287,14 +287,14 @@ class TestBadInput:
                 np.ones((2, 2)),
                 {"fillvalue": 1j},
                 ValueError,
-                "`fillvalue` 1j.*float64",
+                "could not cast `fillvalue`.*float64: 1j",
             ),
             (
                 np.ones((3, 3), int),
                 np.ones((2, 2), int),
                 {"fillvalue": 1.5},
                 ValueError,
-                "`fillvalue` 1.5.*int64",
+                "could not cast `fillvalue`.*int64: 1.5",
             ),
             (
                 np.ones((3, 3), np.uint8),
@@ -341,3 +341,47 @@ class TestBadInput:
     def test_transpose_bad_input_shape(self):
         with pytest.raises(ValueError, match=r"`input_shape`.*positive"):
             convmat.conv_transpose2d(np.ones((3, 3)), np.ones((2, 2)), input_shape=(0, 2))
+
+
+class TestScipyErrorTypes:
+    """Where scipy raises ValueError, code written for scipy catches ours too."""
+
+    def test_scipy_fillvalue_errors(self):
+        # scipy's TestConvolve2d.test_fillvalue_errors, with convmat.conv2d substituted
+        with pytest.raises(ValueError, match="could not cast `fillvalue` directly to the output "):
+            convmat.conv2d([[1]], [[1, 2]], fillvalue=1j)
+        with pytest.raises(ValueError, match="`fillvalue` must be scalar or an array with "):
+            convmat.conv2d([[1]], [[1, 2]], fillvalue=[1, 2])
+
+    def test_scipy_fillvalue_empty(self):
+        # scipy's TestConvolve2d.test_fillvalue_empty
+        with pytest.raises(ValueError, match="`fillvalue` cannot be empty"):
+            convmat.conv2d([[1]], [[1, 2]], fillvalue=[])
+
+    @pytest.mark.parametrize(
+        ("image", "kernel", "kwargs"),
+        [
+            (np.ones((3, 3), bool), np.ones((2, 2), bool), {}),
+            (np.ones((3, 3), object), np.ones((2, 2)), {}),
+            (np.ones((3, 3)), np.ones((2, 2), object), {}),
+            (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": [1, 2]}),
+            (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": []}),
+            (np.ones((3, 3)), np.ones((2, 2)), {"fillvalue": np.zeros((2, 1))}),
+        ],
+        ids=["bool-bool", "object-image", "object-kernel", "fill-pair", "fill-empty", "fill-2d"],
+    )
+    @pytest.mark.parametrize("func", ["convolve2d", "correlate2d"])
+    def test_value_error_where_scipy_raises_one(self, image, kernel, kwargs, func):
+        scipy_func = getattr(ss, func)
+        ours = convmat.conv2d if func == "convolve2d" else convmat.correlate2d
+        with pytest.raises(ValueError):  # noqa: PT011 - the type is what is under test
+            scipy_func(image, kernel, **kwargs)
+        with pytest.raises(ValueError):  # noqa: PT011
+            ours(image, kernel, **kwargs)
+
+    @pytest.mark.parametrize("fill", [[3], np.array([3.0]), np.array([[3]])])
+    def test_one_element_fillvalue_accepted_as_by_scipy(self, fill):
+        x, k = np.arange(6.0).reshape(2, 3), np.ones((2, 2))
+        np.testing.assert_array_equal(
+            convmat.conv2d(x, k, fillvalue=fill), ss.convolve2d(x, k, fillvalue=fill)
+        )

@@ -181,3 +181,87 @@ class TestBadInput:
             op(np.ones((4, 3)))
         with pytest.raises(ValueError, match=r"`y` must end in shape \(4, 4\)"):
             op.T(np.ones((3, 3)))
+
+
+def _views(op):
+    """Every chain of .T, .H and .conj() up to depth three, by name, with its matrix."""
+    a = op.matrix("dense")
+    steps = {"T": (lambda o: o.T, lambda m: m.T), "H": (lambda o: o.H, lambda m: m.conj().T)}
+    steps["C"] = (lambda o: o.conj(), lambda m: m.conj())
+    chains = [("", op, a)]
+    for _ in range(3):
+        chains += [
+            (name + s, step(o), mat(m))
+            for name, o, m in chains
+            if len(name) == _
+            for s, (step, mat) in steps.items()
+        ]
+    return chains
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+def test_every_chain_of_views_is_its_matrix(dtype):
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal((2, 3)).astype(dtype)
+    if dtype is np.complex128:
+        k = k + 1j * rng.standard_normal((2, 3))
+    op = convmat.ConvOperator(k, (4, 5), "full", "symm")
+    for name, view, m in _views(op):
+        x = rng.standard_normal((m.shape[1], 2)) + 1j * rng.standard_normal((m.shape[1], 2))
+        y = rng.standard_normal((m.shape[0], 2)) + 1j * rng.standard_normal((m.shape[0], 2))
+        assert view.shape == m.shape, name
+        np.testing.assert_allclose(view.matvec(x[:, 0]), m @ x[:, 0], atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(view.matmat(x), m @ x, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(view.rmatvec(y[:, 0]), m.conj().T @ y[:, 0], atol=1e-12)
+        np.testing.assert_allclose(view.rmatmat(y), m.conj().T @ y, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(view.adjoint() @ y, m.conj().T @ y, atol=1e-12, err_msg=name)
+        shaped = view(x[:, 0].reshape(view.input_shape))
+        np.testing.assert_allclose(shaped.reshape(-1), m @ x[:, 0], atol=1e-12, err_msg=name)
+
+
+def test_products_of_views_have_adjoints():
+    op = convmat.ConvOperator(np.array([[1.0, 2.0], [3.0, 4.0j]]), (3, 3), "same", "wrap")
+    a = op.matrix("dense")
+    gram = (op.T @ op).H
+    v = np.arange(9.0) + 1j
+    np.testing.assert_allclose(gram @ v, (a.T @ a).conj().T @ v, atol=1e-12)
+    np.testing.assert_allclose(op.H.T @ v, a.conj() @ v, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kdtype", [np.int8, np.uint8, np.int16, np.float16, np.float32, np.bool_, np.complex64]
+)
+def test_one_dtype_rule_with_the_one_shot_functions(kdtype):
+    k = np.array([[1, 0], [1, 1]]).astype(kdtype)
+    op = convmat.ConvOperator(k, (3, 4), "same", "symm")
+    assert op.dtype == convmat.conv_matrix(k, (3, 4)).dtype
+    assert op.matrix("dense").dtype == convmat.conv_matrix(k, (3, 4), "same", "symm").dtype
+    for xdtype in (np.int8, np.uint8, np.float32):
+        x = np.ones((2, 3, 4), xdtype)
+        if kdtype is np.bool_ and xdtype is np.bool_:
+            continue
+        assert op(x).dtype == convmat.conv2d(x, k, "same", "symm").dtype
+        y = np.ones((2, 3, 4), xdtype)
+        assert op.T(y).dtype == convmat.conv_transpose2d(y, k, "same", "symm").dtype
+
+
+class TestMethodFor:
+    @pytest.mark.parametrize(
+        ("batch", "error"), [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)]
+    )
+    def test_bad_batch(self, batch, error):
+        op = convmat.ConvOperator(np.ones((2, 2)), (4, 4))
+        with pytest.raises(error, match="`batch`"):
+            op.method_for(batch)
+
+    @pytest.mark.parametrize("dtype", [object, "U3", "datetime64[s]", "not-a-dtype"])
+    def test_bad_dtype(self, dtype):
+        op = convmat.ConvOperator(np.ones((2, 2)), (4, 4))
+        with pytest.raises(TypeError, match="`dtype`"):
+            op.method_for(1, dtype)
+
+    def test_integer_operators_use_exact_methods(self):
+        op = convmat.ConvOperator(np.ones((31, 31), np.int64), (512, 512), "same")
+        assert op.method_for(1) in ("sparse", "shift")
+        assert op.method_for(4, np.int8) in ("sparse", "shift")
+        assert convmat.ConvOperator(np.ones((31, 31)), (512, 512), "same").method_for(1) == "fft"

@@ -95,7 +95,10 @@ class TestBadArguments:
             ({"padding": -1}, r"`padding` must be non-negative, got -1"),
             ({"padding": "full"}, r"`padding` must be an int, a pair of ints, 'same' or 'valid'"),
             ({"padding": "same", "stride": 2}, r"padding='same' is not supported for strided"),
-            ({"groups": 2}, r"out_channels \(3\) must be divisible by groups \(2\)"),
+            (
+                {"groups": 2},
+                r"Given groups=2, expected `weight` to be divisible by 2 at dimension 0",
+            ),
             ({"padding_mode": "mirror"}, r"`padding_mode` must be one of"),
             ({"padding": 6, "padding_mode": "reflect"}, r"padding_mode 'reflect'"),
             ({"dilation": 4}, r"Output size is too small"),
@@ -159,3 +162,58 @@ class TestBadArguments:
             nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), groups=True)
         with pytest.raises(TypeError, match="`stride` must be an int or a pair"):
             nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3)), stride=1.5)
+
+
+class TestLikeTorch:
+    @pytest.mark.parametrize("dtype", [np.float64, np.int64])
+    def test_empty_batch(self, dtype):
+        w = np.ones((4, 2, 3, 3), dtype)
+        out = nn.conv2d(np.zeros((0, 2, 5, 5), dtype), w, stride=2, padding=1)
+        assert out.shape == (0, 4, 3, 3)
+        assert out.dtype == np.dtype(dtype)
+        back = nn.conv_transpose2d(np.zeros((0, 4, 5, 5), dtype), w, bias=np.ones(2, dtype))
+        assert back.shape == (0, 2, 7, 7)
+        assert back.dtype == np.dtype(dtype)
+
+    def test_one_element_tuples_broadcast(self):
+        x = np.arange(50.0).reshape(1, 2, 5, 5)
+        w = np.ones((4, 2, 3, 3))
+        np.testing.assert_array_equal(
+            nn.conv2d(x, w, stride=(2,), padding=(1,), dilation=(1,)),
+            nn.conv2d(x, w, stride=2, padding=1, dilation=1),
+        )
+        np.testing.assert_array_equal(
+            nn.conv_transpose2d(x[:, :2], np.ones((2, 3, 3, 3)), stride=(2,), output_padding=(1,)),
+            nn.conv_transpose2d(x[:, :2], np.ones((2, 3, 3, 3)), stride=2, output_padding=1),
+        )
+
+    @pytest.mark.parametrize(
+        ("groups", "error"), [(1.5, TypeError), (True, TypeError), (0, ValueError), (3, ValueError)]
+    )
+    def test_groups_refused_alike_by_both_layers(self, groups, error):
+        w = np.ones((4, 2, 3, 3))
+        with pytest.raises(error, match="groups") as forward:
+            nn.conv2d(np.ones((1, 2, 5, 5)), w, groups=groups)
+        with pytest.raises(error, match="groups") as transposed:
+            nn.conv_transpose2d(np.ones((1, 4, 5, 5)), w, groups=groups)
+        assert type(forward.value) is type(transposed.value)
+        assert str(forward.value) == str(transposed.value)
+
+    def test_bool_layers_refused_as_value_errors_too(self):
+        x = np.ones((1, 1, 3, 3), bool)
+        with pytest.raises(ValueError, match="boolean"):
+            nn.conv2d(x, np.ones((1, 1, 2, 2), bool))
+        with pytest.raises(TypeError, match="boolean"):
+            nn.conv_transpose2d(x, np.ones((1, 1, 2, 2), bool))
+
+    def test_output_too_small_refused(self):
+        with pytest.raises(ValueError, match="Output size is too small"):
+            nn.conv_transpose2d(np.ones((1, 1, 1, 1)), np.ones((1, 1, 1, 1)), padding=1)
+
+    @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dense"])
+    def test_matrix_format_is_the_one_asked_for(self, fmt):
+        m = nn.conv2d_matrix(np.ones((2, 1, 3, 3)), (1, 5, 5), format=fmt)
+        if fmt == "dense":
+            assert isinstance(m, np.ndarray)
+        else:
+            assert m.format == fmt

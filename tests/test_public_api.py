@@ -10,6 +10,7 @@ from convmat import conv, linop, nn, toeplitz
 PUBLIC = [
     "BlockStructure",
     "ConvOperator",
+    "DTypeError",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",

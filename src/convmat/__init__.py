@@ -6,7 +6,7 @@ apply it to batches of images as one matmul, equal to ``scipy.signal``.
 """
 
 from . import nn
-from ._errors import MatrixTooLargeError, ResultOverflowError
+from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .conv import conv2d, conv_transpose2d, correlate2d
 from .linop import ConvOperator
 from .toeplitz import (
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockStructure",
     "ConvOperator",
+    "DTypeError",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["MatrixTooLargeError", "ResultOverflowError"]
+__all__ = ["DTypeError", "MatrixTooLargeError", "ResultOverflowError"]
+
+
+class DTypeError(TypeError, ValueError):
+    """An argument of a type or dtype that convolution is not defined for.
+
+    It is a ``TypeError`` and a ``ValueError``: scipy.signal raises
+    ``ValueError`` for the same inputs (bool with bool, object arrays, a
+    ``fillvalue`` that is not a scalar), so code written for scipy catches it.
+    """
+
+    __module__ = "convmat"
 
 
 class MatrixTooLargeError(MemoryError, ValueError):

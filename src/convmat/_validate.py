@@ -14,6 +14,8 @@ from typing import Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from ._errors import DTypeError
+
 __all__: list[str] = []
 
 Mode = Literal["full", "same", "valid"]
@@ -82,13 +84,13 @@ def check_array(
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
         msg = f"`{name}` must be a numeric array, got {_short(value)} ({exc})"
-        raise TypeError(msg) from None
+        raise DTypeError(msg) from None
     if arr.dtype.kind not in "biufc":
         msg = (
             f"`{name}` must have a numeric dtype (bool, integer, float or complex), "
             f"got dtype {arr.dtype}"
         )
-        raise TypeError(msg)
+        raise DTypeError(msg)
     if ndim is not None and arr.ndim != ndim:
         msg = f"`{name}` must be {ndim}-D, got an array of shape {arr.shape}"
         raise ValueError(msg)
@@ -147,11 +149,16 @@ def check_valid_shapes(mode: Mode, in_shape: tuple[int, ...], k_shape: tuple[int
 
 def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
     """Return `value` as a scalar of `dtype`, refusing any cast that loses information."""
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
+    if isinstance(value, (list, tuple, np.ndarray)):
+        size = np.size(value)
+        if size != 1:
+            what = "cannot be empty" if size == 0 else "must be scalar or an array with one element"
+            msg = f"`fillvalue` {what}, got {_short(value)}"
+            raise ValueError(msg)
+        value = np.asarray(value).reshape(())[()]  # scipy accepts one element in any shape
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
         msg = f"`fillvalue` must be a real or complex scalar, got {_short(value)}"
-        raise TypeError(msg)
+        raise DTypeError(msg)
     arr = np.asarray(value)
     exact = True
     if arr.dtype.kind == "c" and dtype.kind != "c":
@@ -168,8 +175,9 @@ def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
         exact = False
     if not exact:
         msg = (
-            f"`fillvalue` {value!r} cannot be represented exactly in the result "
-            f"dtype {dtype}; pass a value of that dtype or convert the arrays first"
+            f"could not cast `fillvalue` directly to the output dtype {dtype}: {value!r} "
+            "cannot be represented exactly in it; pass a value of that dtype or convert "
+            "the arrays first"
         )
         raise ValueError(msg)
     return cast("np.generic", cast_value)
@@ -183,5 +191,5 @@ def result_dtype(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic], what: s
             f"{what} of two boolean arrays is not defined (scipy refuses it too); "
             "convert one of them to an integer dtype, e.g. `.astype(np.int64)`"
         )
-        raise TypeError(msg)
+        raise DTypeError(msg)
     return dtype

@@ -9,8 +9,9 @@ of arrays, choosing per call the fastest exact method by a cost model (see
 from __future__ import annotations
 
 import math
+import numbers
 import threading
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ from ._apply import apply, resolve_method
 from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
 from ._build import checked_plan, compute_dtype, matrix_dtype
 from ._engine import METHOD_ADVICE, METHODS, Engine, Method
+from ._errors import DTypeError
 from ._validate import (
     Boundary,
     Format,
@@ -117,9 +119,11 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             check_dense_fits(plan, work, None, METHOD_ADVICE)
         elif method == "sparse":
             check_sparse_fits(plan, work)
-        super().__init__(dtype=work, shape=plan.shape)
+        super().__init__(dtype=matrix_dtype(k.dtype), shape=plan.shape)
         self._kernel = k.astype(work)  # our own copy: later changes to `kernel` do not leak in
         self._kernel.flags.writeable = False
+        self._kernel_dtype = k.dtype
+        self._complex = k.dtype.kind == "c"
         self._plan = plan
         self._mode, self._boundary = mode, boundary
         self._engines: dict[str, Engine] = {}
@@ -147,6 +151,13 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     def method_for(self, batch: int = 1, dtype: npt.DTypeLike | None = None) -> Method:
         """The method used for a batch of `batch` finite inputs of `dtype`.
 
+        Parameters
+        ----------
+        batch : int
+            Number of inputs applied in one call, at least 1.
+        dtype : dtype, optional
+            Their dtype (numeric); the operator's own by default.
+
         Examples
         --------
         >>> import numpy as np
@@ -157,23 +168,37 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         >>> convmat.ConvOperator(np.ones((3, 3)), (64, 64), method="shift").method_for(8)
         'shift'
         """
-        work = self.dtype if dtype is None else np.result_type(self.dtype, np.dtype(dtype))
-        method = resolve_method(self._engine(work), batch, self.method, amortized=True)
-        if method in ("fft", "dense") and compute_dtype(np.dtype(work)).kind in "iu":
+        if isinstance(batch, (bool, np.bool_)) or not isinstance(batch, numbers.Integral):
+            msg = f"`batch` must be a positive integer, got {batch!r}"
+            raise TypeError(msg)
+        if batch < 1:
+            msg = f"`batch` must be a positive integer, got {batch}"
+            raise ValueError(msg)
+        data = self._kernel_dtype if dtype is None else _numeric_dtype(dtype)
+        work = result_dtype(np.empty(0, data), np.empty(0, self._kernel_dtype), "convolution")
+        method = resolve_method(self._engine(work), int(batch), self.method, amortized=True)
+        if method in ("fft", "dense") and compute_dtype(work).kind in "iu":
             return "sparse"
         return method
 
     # -- application --------------------------------------------------------------
-    def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool) -> np.ndarray:
-        dtype = result_dtype(arr, self._kernel, "convolution")
+    def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool, conjugate: bool) -> np.ndarray:
+        """``A``, ``A.T``, ``conj(A)`` or ``A.H`` applied to the rows of `arr` reshaped to `n_in`."""
+        dtype = result_dtype(arr, np.empty(0, self._kernel_dtype), "convolution")
         batch = arr.reshape(-1, n_in)
+        conj = conjugate and self._complex  # conj(A) x == conj(A conj(x)); a real A is its own
+        if conj:
+            batch = batch.conj()
         key = (batch.shape[0], dtype.str, get_max_dense_bytes())
         method = self._chosen.get(key)
         if method is None:  # the choice depends on shapes only: decide once per batch size
-            method = self._chosen[key] = self.method_for(batch.shape[0], dtype)
-        return apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
+            method = self._chosen[key] = self.method_for(batch.shape[0] or 1, dtype)
+        out = apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
+        return out.conj() if conj else out
 
-    def _apply_shaped(self, arr_like: npt.ArrayLike, name: str, *, transpose: bool) -> np.ndarray:
+    def _apply_shaped(
+        self, arr_like: npt.ArrayLike, name: str, *, transpose: bool, conjugate: bool = False
+    ) -> np.ndarray:
         """Apply ``A`` (or ``A.T``) to arrays ending in the input (or output) shape."""
         shape_in, shape_out = (
             (self.output_shape, self.input_shape)
@@ -185,7 +210,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         if arr.shape[arr.ndim - nd :] != shape_in:
             msg = f"`{name}` must end in shape {shape_in}, got shape {arr.shape}"
             raise ValueError(msg)
-        out = self._run(arr, math.prod(shape_in), transpose=transpose)
+        out = self._run(arr, math.prod(shape_in), transpose=transpose, conjugate=conjugate)
         return out.reshape(*arr.shape[: arr.ndim - nd], *shape_out)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
@@ -196,30 +221,50 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         """Apply ``A.T`` to ``y`` of shape ``(..., *output_shape)``."""
         return self._apply_shaped(y, "y", transpose=True)
 
-    def _matmat(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self._run(np.asarray(x).T, self.shape[1], transpose=False).T)
+    def _flat(self, x: np.ndarray, *, transpose: bool, conjugate: bool, vector: bool) -> np.ndarray:
+        """scipy's flat convention: a vector, or the columns of a matrix."""
+        n_in = self.shape[0] if transpose else self.shape[1]
+        arr = np.asarray(x)
+        rows = arr.reshape(1, -1) if vector else arr.T
+        out = self._run(rows, n_in, transpose=transpose, conjugate=conjugate)
+        return out.reshape(-1) if vector else np.asarray(out.T)
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
-        return self._run(np.asarray(x).reshape(1, -1), self.shape[1], transpose=False).reshape(-1)
+        return self._flat(x, transpose=False, conjugate=False, vector=True)
 
-    def _rmatmat(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        return np.asarray(self._run(y.T.conj(), self.shape[0], transpose=True).conj().T)
+    def _matmat(self, x: np.ndarray) -> np.ndarray:
+        return self._flat(x, transpose=False, conjugate=False, vector=False)
 
     def _rmatvec(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y).reshape(1, -1)
-        return np.asarray(self._run(y.conj(), self.shape[0], transpose=True).conj().reshape(-1))
+        return self._flat(y, transpose=True, conjugate=True, vector=True)
 
-    def _transpose(self) -> _TransposedOperator:
-        return _TransposedOperator(self, conjugate=False)
+    def _rmatmat(self, y: np.ndarray) -> np.ndarray:
+        return self._flat(y, transpose=True, conjugate=True, vector=False)
 
-    def _adjoint(self) -> _TransposedOperator:
-        return _TransposedOperator(self, conjugate=True)
+    def view(self, *, transpose: bool, conjugate: bool) -> LinearOperator:
+        """``A`` itself, ``A.T``, ``A.H`` or ``conj(A)``, each an operator of its own."""
+        if not transpose and not conjugate:
+            return self
+        return _ConvView(self, transpose=transpose, conjugate=conjugate)
+
+    def _transpose(self) -> LinearOperator:
+        return self.view(transpose=True, conjugate=False)
+
+    def _adjoint(self) -> LinearOperator:
+        return self.view(transpose=True, conjugate=True)
+
+    def conj(self) -> LinearOperator:
+        """The operator whose matrix is ``conj(A)`` (``A`` itself for a real kernel)."""
+        return self.view(transpose=False, conjugate=True)
 
     def matrix(self, format: Format = "csr") -> np.ndarray | sp.sparray:  # noqa: A002
         """The explicit matrix, as :func:`convmat.conv_matrix` builds it."""
         return conv_matrix(
-            self._kernel, self.input_shape, self._mode, self._boundary, format=format
+            self._kernel.astype(self.dtype),
+            self.input_shape,
+            self._mode,
+            self._boundary,
+            format=format,
         )
 
     def __repr__(self) -> str:
@@ -230,34 +275,56 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         )
 
 
-class _TransposedOperator(LinearOperator):  # type: ignore[misc]
-    """``A.T`` (or ``A.H`` with `conjugate`) of a :class:`ConvOperator`."""
+class _ConvView(LinearOperator):  # type: ignore[misc]
+    """``A.T``, ``A.H`` or ``conj(A)`` of a :class:`ConvOperator`, sharing its engines.
 
-    def __init__(self, parent: ConvOperator, *, conjugate: bool) -> None:
-        super().__init__(dtype=parent.dtype, shape=(parent.shape[1], parent.shape[0]))
+    The four views (``A``, ``A.T``, ``A.H``, ``conj(A)``) are closed under
+    ``.T``, ``.H`` and ``.conj()``, so every chain of them is an operator.
+    """
+
+    def __init__(self, parent: ConvOperator, *, transpose: bool, conjugate: bool) -> None:
+        shape = (parent.shape[1], parent.shape[0]) if transpose else parent.shape
+        super().__init__(dtype=parent.dtype, shape=shape)
         self._parent = parent
-        self._conjugate = conjugate and np.dtype(parent.dtype).kind == "c"
-        self.input_shape = parent.output_shape
-        self.output_shape = parent.input_shape
+        self._t, self._c = transpose, conjugate
+        self.input_shape = parent.output_shape if transpose else parent.input_shape
+        self.output_shape = parent.input_shape if transpose else parent.output_shape
 
-    def __call__(self, y: npt.ArrayLike) -> np.ndarray:
-        if self._conjugate:
-            return np.asarray(self._parent.apply_transpose(np.conj(y)).conj())
-        return self._parent.apply_transpose(y)
+    def __call__(self, x: npt.ArrayLike) -> np.ndarray:
+        """Apply to arrays of shape ``(..., *input_shape)``."""
+        name = "y" if self._t else "x"  # the parent's names: x for inputs, y for outputs
+        return self._parent._apply_shaped(x, name, transpose=self._t, conjugate=self._c)
 
-    def _matvec(self, y: np.ndarray) -> np.ndarray:
-        return self(np.asarray(y).reshape(self.input_shape)).reshape(-1)
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        return self._parent._flat(x, transpose=self._t, conjugate=self._c, vector=True)
 
-    def _matmat(self, y: np.ndarray) -> np.ndarray:
-        y = np.asarray(y)
-        return np.asarray(self(y.T.reshape(-1, *self.input_shape)).reshape(y.shape[1], -1).T)
+    def _matmat(self, x: np.ndarray) -> np.ndarray:
+        return self._parent._flat(x, transpose=self._t, conjugate=self._c, vector=False)
 
-    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
-        fwd = self._parent._matvec(np.conj(x) if not self._conjugate else x)
-        return fwd if self._conjugate else np.conj(fwd)
+    def _rmatvec(self, y: np.ndarray) -> np.ndarray:
+        return self._parent._flat(y, transpose=not self._t, conjugate=not self._c, vector=True)
+
+    def _rmatmat(self, y: np.ndarray) -> np.ndarray:
+        return self._parent._flat(y, transpose=not self._t, conjugate=not self._c, vector=False)
 
     def _transpose(self) -> LinearOperator:
-        return self._parent if not self._conjugate else self._parent.conj()
+        return self._parent.view(transpose=not self._t, conjugate=self._c)
 
     def _adjoint(self) -> LinearOperator:
-        return self._parent if self._conjugate else self._parent.conj()
+        return self._parent.view(transpose=not self._t, conjugate=not self._c)
+
+    def conj(self) -> LinearOperator:
+        """The elementwise conjugate of this view."""
+        return self._parent.view(transpose=self._t, conjugate=not self._c)
+
+
+def _numeric_dtype(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        msg = f"`dtype` must be a numeric dtype, got {dtype!r}"
+        raise DTypeError(msg) from None
+    if dt.kind not in "biufc":
+        msg = f"`dtype` must be a numeric dtype (bool, integer, float or complex), got {dt}"
+        raise DTypeError(msg)
+    return cast("np.dtype", dt)

@@ -33,6 +33,7 @@ from ._build import (
     padded_values,
     padding_mask,
 )
+from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 from ._index import AxisMap, axis_from_raw
 from ._validate import Format, check_array, check_format, check_nonempty, check_shape
@@ -47,6 +48,8 @@ _NUMPY_PAD = {"circular": "wrap", "reflect": "reflect", "replicate": "edge"}
 
 def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
     items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) == 1:  # torch broadcasts a one-element tuple to both axes
+        items = (items[0], items[0])
     if len(items) != 2 or not all(
         isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
     ):
@@ -58,6 +61,23 @@ def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
         msg = f"`{name}` must be {what}, got {value!r}"
         raise ValueError(msg)
     return pair
+
+
+def _groups(groups: object, weight_shape: tuple[int, ...]) -> int:
+    """`groups` as an int that divides the weight's first dimension, as torch requires."""
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral):
+        msg = f"`groups` must be a positive int, got {groups!r}"
+        raise TypeError(msg)
+    if groups < 1:
+        msg = f"`groups` must be a positive int, got {groups}"
+        raise ValueError(msg)
+    if weight_shape[0] % groups:
+        msg = (
+            f"Given groups={groups}, expected `weight` to be divisible by {groups} at "
+            f"dimension 0, but got weight of size {list(weight_shape)} instead"
+        )
+        raise ValueError(msg)
+    return int(groups)
 
 
 def _padding(
@@ -142,18 +162,9 @@ class _Layer:
             )
             raise ValueError(msg)
         check_nonempty(weight.shape, "weight")
-        if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral):
-            msg = f"`groups` must be a positive int, got {groups!r}"
-            raise TypeError(msg)
-        if groups < 1:
-            msg = f"`groups` must be a positive int, got {groups}"
-            raise ValueError(msg)
-        self.groups = int(groups)
+        self.groups = _groups(groups, weight.shape)
         c_in, h, w = input_shape
         c_out, c_group = weight.shape[:2]
-        if c_out % self.groups:
-            msg = f"out_channels ({c_out}) must be divisible by groups ({self.groups})"
-            raise ValueError(msg)
         if c_group * self.groups != c_in:
             msg = (
                 f"Given groups={self.groups}, weight of size {list(weight.shape)}, expected input "
@@ -298,7 +309,7 @@ def _apply_layer(
     `reads` bounds how often one tap reads one input (1 for a convolution).
     """
     work = compute_dtype(dtype)
-    flat = x.reshape(x.shape[0], -1).astype(work, copy=False)
+    flat = x.reshape(x.shape[0], math.prod(x.shape[1:])).astype(work, copy=False)
     k = w.astype(work, copy=False)
     spatial = math.prod(out_shape[1:])
     size = (flat.shape[0], math.prod(out_shape))
@@ -334,7 +345,7 @@ def _dtype(*arrays: np.ndarray | None) -> np.dtype:
     dtype = np.result_type(*(a.dtype for a in arrays if a is not None))
     if dtype == np.bool_:
         msg = "a convolution layer of boolean arrays is not defined; convert them to numbers"
-        raise TypeError(msg)
+        raise DTypeError(msg)
     return dtype
 
 
@@ -508,13 +519,7 @@ def conv_transpose2d(
     if w.ndim != 4:
         msg = f"`weight` must be 4-D (in_channels, out_channels / groups, kH, kW), got shape {w.shape}"
         raise ValueError(msg)
-    if (
-        isinstance(groups, (bool, np.bool_))
-        or not isinstance(groups, numbers.Integral)
-        or groups < 1
-    ):
-        msg = f"`groups` must be a positive int, got {groups!r}"
-        raise ValueError(msg)
+    _groups(groups, w.shape)
     if w.shape[0] != y.shape[1]:
         msg = (
             f"Given transposed weight of size {list(w.shape)}, expected input with {w.shape[0]} "
