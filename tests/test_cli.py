@@ -103,6 +103,10 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path):
         ),
         ("explain", "--image-shape", "2", "2", "--kernel", "1", "--image", "1 2 3"),
         ("plot", "--image-shape", "200", "200", "--kernel", "1 2; 3 4"),
+        ("demo", "--seed", "-5"),
+        ("explain", "--image-shape", "3", "3", "--kernel", "1", "--random", "--seed", "-1"),
+        ("explain", "--image-shape", "3", "3", "--kernel", "99999999999999999999"),
+        ("explain", "--image-shape", "3", "3", "--kernel", "1", "--random", "--seed", "x"),
     ],
     ids=[
         "none",
@@ -116,6 +120,10 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path):
         "valid",
         "image-shape",
         "too-big",
+        "negative-seed",
+        "negative-random-seed",
+        "int64-overflow-kernel",
+        "text-seed",
     ],
 )
 def test_bad_arguments_one_line_exit_2(args, tmp_path):
@@ -147,3 +155,21 @@ def test_console_script_matches_module():
     )
     b = _run("explain", "--image-shape", "2", "2", "--kernel", "1 2")
     assert a.stdout == b.stdout
+
+
+def test_large_explain_summarises():
+    result = _run("explain", "--image-shape", "1000", "1000", "--kernel", "1 2; 3 4")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) < 20_000
+    assert "o1000" in result.stdout  # the last block row, after the elided middle
+    assert "..." in result.stdout
+    assert "not printed" in result.stdout
+    assert "nnz: 4000000 of 1002001000000 entries" in result.stdout
+
+
+def test_huge_values_compare_equal_without_warnings():
+    big = "1e300 1e300; 1e300 1e300"
+    result = _run("explain", "--kernel", big, "--image", big)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.rstrip().endswith("equal: True")

@@ -62,3 +62,39 @@ def test_parse_matrix_errors(text, match):
 
 def test_parse_matrix_floats():
     np.testing.assert_array_equal(parse_matrix("0.5 1; 2 3e1"), [[0.5, 1.0], [2.0, 30.0]])
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+def test_large_case_shows_corners_and_elided_layout_of_the_real_blocks(boundary):
+    k = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    text = explain(k, (70, 70), "same", boundary)
+    blocks, placement, _ = convmat.toeplitz_blocks(k, (70, 70), "same", boundary)
+    for j in range(3):
+        part = text.split(f"T{j} (kernel row {j}")[1].split("\n", 2)[2]
+        printed = part.split("]]")[0].replace("[", " ").replace("]", " ").split()
+        np.testing.assert_array_equal(np.array(printed, dtype=np.int64), blocks[j][:8, :8].ravel())
+    layout = text.split("folded sum):\n")[1].split("\n\n")[0].splitlines()
+    assert layout[0].split()[:5] == ["p0", "p1", "p2", "p3", "..."]
+    assert layout[5] == "..."
+    for line in layout[1:5] + layout[6:]:
+        o = int(line.split()[0][1:])
+        cells = line.split()[1:]
+        shown = [*range(4), None, *range(66, 70)]
+        for p, cell in zip(shown, cells, strict=True):
+            if p is None:
+                assert cell == "..."
+                continue
+            expected = "+".join(f"T{j}" for j in np.flatnonzero(placement[:, o, p])) or "."
+            assert cell == expected
+    assert "not printed" in text
+
+
+def test_integer_too_large_for_int64_refused():
+    with pytest.raises(ValueError, match="outside the int64 range"):
+        parse_matrix("1 99999999999999999999", "--kernel")
+    np.testing.assert_array_equal(parse_matrix(f"{2**63 - 1} {-(2**63)}"), [[2**63 - 1, -(2**63)]])
+
+
+def test_non_finite_results_compare_as_identical():
+    text = explain([[1e300, 1e300]], (1, 2), image=[[1e300, -1e300]])
+    assert text.rstrip().endswith("equal: True")

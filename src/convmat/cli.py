@@ -38,6 +38,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"expected a non-negative integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 0:
+        msg = f"expected a non-negative integer, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _add_matrix_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kernel", required=True, help='the filter, rows split by ";", e.g. "1 2; 3 4"'
@@ -61,7 +73,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     demo = sub.add_parser(
         "demo", help="convolve a small image as one matmul, step by step, and check it"
     )
-    demo.add_argument("--seed", type=int, default=0, help="seed of the random example")
+    demo.add_argument("--seed", type=_seed, default=0, help="seed of the random example")
     exp = sub.add_parser(
         "explain",
         help="print the Toeplitz blocks, their layout and the matrix of a 2-D convolution",
@@ -73,7 +85,7 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     given.add_argument(
         "--random", action="store_true", help="a random integer image; shows A @ x beside scipy"
     )
-    exp.add_argument("--seed", type=int, default=0, help="seed of --random")
+    exp.add_argument("--seed", type=_seed, default=0, help="seed of --random")
     plot = sub.add_parser(
         "plot",
         help="draw the matrix of a 2-D convolution to a PNG (needs matplotlib)",

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from scipy.signal import convolve2d
 
+from ._build import checked_plan, matrix_dtype
+from ._index import AxisMap
 from ._validate import Boundary, Mode
 from .toeplitz import conv_matrix, toeplitz_blocks
 
 __all__ = ["explain", "parse_matrix"]
 
-MAX_PRINTED = 60  # rows or columns of A printed in full
+MAX_PRINTED = 60  # rows or columns of A (and of one block) printed in full
+MAX_GRID = 24  # block rows or columns of the layout printed in full
+EDGE = 4  # block rows or columns shown at each end of a larger layout
+CORNER = 8  # rows and columns shown of a block too large to print
 
 
 def parse_matrix(text: str, name: str = "matrix") -> np.ndarray:
@@ -43,9 +47,17 @@ def parse_matrix(text: str, name: str = "matrix") -> np.ndarray:
         msg = f"{name} {text!r} has rows of different lengths {[len(r) for r in rows]}"
         raise ValueError(msg)
     try:
-        return np.array([[int(v) for v in row] for row in rows], dtype=np.int64)
+        ints = [[int(v) for v in row] for row in rows]
     except ValueError:
         pass
+    else:
+        if any(not -(2**63) <= v < 2**63 for row in ints for v in row):
+            msg = (
+                f"{name} {text!r} holds an integer outside the int64 range; "
+                "write it as a float (e.g. 1e20) or use smaller values"
+            )
+            raise ValueError(msg)
+        return np.array(ints, dtype=np.int64)
     try:
         values = np.array([[float(v) for v in row] for row in rows])
     except ValueError:
@@ -76,6 +88,45 @@ def _format_blocks(matrix: np.ndarray, row_block: int, col_block: int) -> list[s
     return lines
 
 
+def _layout_names(rows: AxisMap, o_idx: list[int], p_idx: list[int]) -> list[list[str]]:
+    """Names of the blocks at block rows `o_idx` and columns `p_idx` ('.' for a zero block)."""
+    names = []
+    for o in o_idx:
+        taps = rows.raw[o]
+        names.append(["+".join(f"T{j}" for j in np.flatnonzero(taps == p)) or "." for p in p_idx])
+    return names
+
+
+def _elided(count: int) -> list[int]:
+    """Indices shown of `count`: all, or the first and last few with -1 for the gap."""
+    if count <= MAX_GRID:
+        return list(range(count))
+    return [*range(EDGE), -1, *range(count - EDGE, count)]
+
+
+def _block_corner(k_row: np.ndarray, cols: AxisMap, size: int) -> np.ndarray:
+    """The top-left ``size x size`` corner of one Toeplitz block, folded taps summed."""
+    rows, width = min(size, cols.length), min(size, cols.n)
+    corner = np.zeros((rows, width), dtype=object)
+    for o in range(rows):
+        for t, p in enumerate(cols.raw[o].tolist()):
+            if 0 <= p < width:
+                corner[o, p] += k_row[t].item()
+    return np.array(corner.tolist())  # int64 or float64 where the exact sums fit, for alignment
+
+
+def _same(y: np.ndarray, ref: np.ndarray, tol: float) -> bool:
+    """Equal up to `tol` where both are finite, and identical where either is not."""
+    if y.dtype.kind in "iu":
+        return bool(np.array_equal(y, ref))
+    with np.errstate(invalid="ignore", over="ignore"):
+        both_nan = np.isnan(y) & np.isnan(ref)
+        identical = (y == ref) | both_nan
+        finite = np.isfinite(y) & np.isfinite(ref)
+        close = finite & (np.abs(y - ref) <= tol)
+    return bool((identical | close).all())
+
+
 def explain(
     kernel: npt.ArrayLike,
     image_shape: tuple[int, int],
@@ -103,6 +154,9 @@ def explain(
     str
         The blocks (one per kernel row), their layout, the matrix with its
         blocks separated (up to 60 x 60), nnz, density and bytes dense vs CSR.
+        Large cases are summarised: blocks larger than 60 x 60 show their
+        top-left corner, a block grid beyond 24 x 24 its first and last rows
+        and columns, and the matrix is not printed.
 
     Examples
     --------
@@ -113,64 +167,79 @@ def explain(
     >>> print("\\n".join(line for line in text.splitlines() if line.startswith("nnz")))
     nnz: 24 of 72 entries (density 33.3%)
     """
-    k = np.asarray(kernel)
-    blocks, placement, _ = toeplitz_blocks(k, image_shape, mode, boundary)
-    csr = conv_matrix(k, image_shape, mode, boundary, format="csr")
-    assert isinstance(csr, sp.csr_array)
-    n_rows, n_cols = csr.shape
-    block_rows, block_cols = blocks.shape[1], blocks.shape[2]
-    out_shape = (n_rows // block_rows, block_rows)
+    k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
+    dtype = matrix_dtype(k.dtype)
+    rows, cols = plan.maps
+    n_rows, n_cols = plan.shape
+    small = max(cols.length, cols.n) <= MAX_PRINTED
     lines = [
         (
-            f"convolution matrix of a {k.shape} kernel over {tuple(image_shape)} images, "
+            f"convolution matrix of a {k.shape} kernel over {plan.input_shape} images, "
             f"mode '{mode}', boundary '{boundary}'"
         ),
         (
-            f"A: {csr.shape} = {out_shape[0]} x {n_cols // block_cols} blocks of "
-            f"({block_rows}, {block_cols}); output shape {out_shape}"
+            f"A: {plan.shape} = {rows.length} x {rows.n} blocks of "
+            f"({cols.length}, {cols.n}); output shape {plan.output_shape}"
         ),
         "",
         "Toeplitz blocks, one per kernel row (the 1-D convolution matrix of that row):",
     ]
-    for j, block in enumerate(blocks):
+    shape = (plan.input_shape[0], plan.input_shape[1])
+    blocks = toeplitz_blocks(k, shape, mode, boundary).blocks if small else None
+    for j in range(k.shape[0]):
         lines.append(f"T{j} (kernel row {j}: {k[j].tolist()}):")
-        lines += ["  " + line for line in np.array2string(block).splitlines()]
+        if blocks is not None:
+            block = np.array2string(blocks[j])
+        else:
+            lines.append(f"  ({cols.length} x {cols.n}); its top-left {CORNER} x {CORNER} corner:")
+            block = np.array2string(_block_corner(k[j], cols, CORNER))
+        lines += ["  " + line for line in block.splitlines()]
     lines += ["", "block layout (block row o, block column p; '.' = zero block, '+' = folded sum):"]
-    names = []
-    for o in range(placement.shape[1]):
-        names.append(
-            [
-                "+".join(f"T{j}" for j in np.flatnonzero(placement[:, o, p])) or "."
-                for p in range(placement.shape[2])
-            ]
-        )
-    width = max(len(n) for row in names for n in row)
-    header = " " * 6 + " ".join(f"p{p}".rjust(width) for p in range(placement.shape[2]))
-    lines.append(header)
-    lines += [f"o{o:<4} " + " ".join(n.rjust(width) for n in row) for o, row in enumerate(names)]
+    o_idx, p_idx = _elided(rows.length), _elided(rows.n)
+    names = _layout_names(rows, [o for o in o_idx if o >= 0], [p for p in p_idx if p >= 0])
+    elided = 3 if -1 in p_idx else 0  # room for "..."
+    width = max(*(len(n) for row in names for n in row), len(f"p{rows.n - 1}"), elided)
+    label = max(len(f"o{rows.length - 1}"), 5)
+    header = [f"p{p}" if p >= 0 else "..." for p in p_idx]
+    lines.append(" " * (label + 1) + " ".join(h.rjust(width) for h in header))
+    it = iter(names)
+    for o in o_idx:
+        if o < 0:
+            lines.append("...")
+            continue
+        row = next(it)
+        cells = iter(row)
+        shown = [next(cells) if p >= 0 else "..." for p in p_idx]
+        lines.append(f"o{o}".ljust(label) + " " + " ".join(n.rjust(width) for n in shown))
     lines.append("")
     if n_rows <= MAX_PRINTED and n_cols <= MAX_PRINTED:
         lines.append("matrix A (blocks separated):")
-        lines += _format_blocks(csr.toarray(), block_rows, block_cols)
+        dense = conv_matrix(k, plan.input_shape, mode, boundary)
+        assert isinstance(dense, np.ndarray)
+        lines += _format_blocks(dense, cols.length, cols.n)
     else:
         lines.append(
             f"matrix A ({n_rows} x {n_cols}) not printed: larger than {MAX_PRINTED} x "
             f"{MAX_PRINTED}; draw it with `convmat plot`"
         )
-    dense_bytes = n_rows * n_cols * csr.dtype.itemsize
-    csr_bytes = csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes
+    idx = np.dtype(plan.index_dtype()).itemsize
+    nnz = plan.nnz
+    data, indices, indptr = nnz * dtype.itemsize, nnz * idx, (n_rows + 1) * idx
     lines += [
         "",
-        f"nnz: {csr.nnz} of {n_rows * n_cols} entries (density {100 * csr.nnz / (n_rows * n_cols):.1f}%)",
+        f"nnz: {nnz} of {n_rows * n_cols} entries (density {100 * nnz / (n_rows * n_cols):.1f}%)",
         (
-            f"bytes: dense {dense_bytes:,} ({csr.dtype}), CSR {csr_bytes:,} "
-            f"(data {csr.data.nbytes:,} + indices {csr.indices.nbytes:,} + indptr {csr.indptr.nbytes:,})"
+            f"bytes: dense {n_rows * n_cols * dtype.itemsize:,} ({dtype}), CSR "
+            f"{data + indices + indptr:,} (data {data:,} + indices {indices:,} + indptr {indptr:,})"
         ),
     ]
     if image is not None:
         x = np.asarray(image)
-        y = (csr @ x.ravel()).reshape(out_shape)
-        ref = convolve2d(x, k, mode, boundary)
+        csr = conv_matrix(k, plan.input_shape, mode, boundary, format="csr")
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = np.asarray(csr @ x.ravel()).reshape(plan.output_shape)
+            ref = convolve2d(x, k, mode, boundary)
+            tol = 64 * np.finfo(float).eps * float(np.abs(x).max() * np.abs(k).sum())
         lines += ["", "image x:", np.array2string(x), "", "A @ x.ravel(), reshaped:"]
         lines += [
             np.array2string(y),
@@ -178,9 +247,5 @@ def explain(
             "scipy.signal.convolve2d(x, kernel):",
             np.array2string(ref),
         ]
-        tol = 64 * np.finfo(float).eps * float(np.abs(x).max() * np.abs(k).sum())
-        same = (
-            np.array_equal(y, ref) if y.dtype.kind in "iu" else bool(np.abs(y - ref).max() <= tol)
-        )
-        lines.append(f"equal: {same}")
+        lines.append(f"equal: {_same(y, ref, tol)}")
     return "\n".join(lines) + "\n"
