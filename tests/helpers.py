@@ -118,3 +118,41 @@ def fits(values: np.ndarray, dtype: type) -> bool:
     """Whether every Python integer in `values` lies in the range of `dtype`."""
     info = np.iinfo(dtype)
     return all(info.min <= int(v) <= info.max for v in np.asarray(values).reshape(-1))
+
+
+def precise_matrix(k: np.ndarray, shape: tuple[int, int], mode: str, boundary: str) -> np.ndarray:
+    """The 2-D convolution matrix in long double (complex if `k` is): column ``i`` is the
+    direct convolution of impulse ``i``, whose entries are sums of at most a few taps."""
+    wide = np.clongdouble if k.dtype.kind == "c" else np.longdouble
+    kk = k.astype(wide)
+    cols = []
+    for i in range(shape[0] * shape[1]):
+        e = np.zeros(shape[0] * shape[1], dtype=wide)
+        e[i] = 1
+        cols.append(ss.convolve2d(e.reshape(shape), kk, mode, boundary).reshape(-1))
+    return np.stack(cols, axis=1)
+
+
+def assert_direct_sum_accuracy(
+    got: np.ndarray, exact: np.ndarray, scale: np.ndarray, terms: int
+) -> None:
+    """The accuracy contract: ``|got - exact| <= terms * eps * scale`` at every output.
+
+    `exact` and `scale` (``|k| * |x|`` at each output) are computed in a wider
+    precision; `terms` is the most products one output sums (the kernel's
+    nonzero taps; more in a transpose whose boundary reads an input several
+    times), ``eps`` the result dtype's; one smallest subnormal covers results
+    that underflow.
+    """
+    info = np.finfo(got.dtype)
+    err = np.abs(got.astype(exact.dtype) - exact)
+    bound = terms * float(info.eps) * scale.astype(np.longdouble) + float(info.smallest_subnormal)
+    bad = err > bound
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(bad, err / bound, 0)), err.shape)
+        msg = (
+            f"{int(bad.sum())} of {bad.size} outputs beyond taps * eps * (|k| * |x|); worst at "
+            f"{worst}: error {float(err[worst]):.3e}, bound {float(bound[worst]):.3e}, "
+            f"scale {float(scale[worst]):.3e}"
+        )
+        raise AssertionError(msg)

@@ -24,7 +24,7 @@ import numpy as np
 from ._budget import check_sparse_fits
 from ._build import Plan, build_unfolded_coo, compute_dtype, outside_sum
 from ._cost import choose_method
-from ._engine import Engine, Method
+from ._engine import Engine, Method, certified_precision
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 
 __all__: list[str] = []
@@ -59,20 +59,6 @@ def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray
     return sums[0] + 1j * sums[1]
 
 
-def _reads_per_input(plan: Plan) -> int:
-    """Most outputs through which one tap reads one input: 1 forward, more in a transpose.
-
-    Tap ``j`` of axis ``d`` reads window positions ``o + m - 1 - j`` for all
-    outputs ``o``, so no input is read through it more often than it appears
-    in the window (several times with boundary 'wrap' or 'symm').
-    """
-    most = 1
-    for mp in plan.maps:
-        inside = mp.window[mp.window >= 0]
-        most *= int(np.bincount(inside).max()) if inside.size else 1
-    return most
-
-
 def _apply_integer(
     x: np.ndarray,
     engine: Engine,
@@ -88,7 +74,7 @@ def _apply_integer(
     exact; otherwise the product is computed in limbs (see ``convmat._exact``).
     """
     plan, k = engine.plan, engine.kernel
-    reads = _reads_per_input(plan) if transpose else 1
+    reads = engine.reads if transpose else 1
     k_sum = abs_sum(k)
     fill_value = 0 if fill is None else int(fill)
     bound = abs_max(x) * k_sum * reads + abs(fill_value) * k_sum
@@ -125,6 +111,32 @@ def _apply_integer(
     return fit(values, dtype)
 
 
+def _certified_fft(
+    x: np.ndarray, engine: Engine, dtype: np.dtype, *, transpose: bool, amortized: bool
+) -> np.ndarray:
+    """The FFT where it is as accurate as a direct sum, the best direct method elsewhere."""
+    eps = float(np.finfo(dtype).eps)
+    ok = engine.fft_certified(x, transpose=transpose, eps=eps)
+    precision = certified_precision(engine.dtype)
+    rest = x if ok is None else x[~ok]
+    direct = choose_method(engine, max(rest.shape[0], 1), amortized=amortized, direct=True)
+
+    def run(rows: np.ndarray, how: Method) -> np.ndarray:
+        if how == "fft" and precision is not None:
+            return engine.fft(rows, transpose=transpose, precision=precision)
+        return engine.transpose(rows, how) if transpose else engine.forward(rows, how)
+
+    if ok is None or not ok.any():
+        return run(x, direct)
+    if ok.all():
+        return run(x, "fft")
+    n_out = engine.plan.shape[1] if transpose else engine.plan.shape[0]
+    out = np.empty((x.shape[0], n_out), dtype=np.result_type(x.dtype, engine.dtype))
+    out[ok] = run(x[ok], "fft")
+    out[~ok] = run(rest, direct)
+    return out
+
+
 def resolve_method(engine: Engine, batch: int, method: Method | str, *, amortized: bool) -> Method:
     """The method to use: the requested one, or the cost model's for 'auto'.
 
@@ -145,13 +157,18 @@ def apply(
     fill: np.generic | None = None,
     method: Method | str = "auto",
     amortized: bool = False,
+    certify: bool | None = None,
 ) -> np.ndarray:
     """Return ``batch @ A.T`` (or ``batch @ A`` with `transpose`) in `dtype`.
 
     `batch` has shape ``(B, n)``; `engines(work)` gives the engine of the
     matrix in the working dtype; `fill` (boundary 'fill' only) adds the
-    padding's offset; `method` is a method name or 'auto'.
+    padding's offset; `method` is a method name or 'auto'. With `certify`
+    (the default for 'auto'), the FFT serves only the rows it computes to
+    direct-sum accuracy (:meth:`Engine.fft_certified`); the others take the
+    best direct method.
     """
+    certify = method == "auto" if certify is None else certify
     work = compute_dtype(dtype)
     engine = engines(work)
     plan, k = engine.plan, engine.kernel
@@ -171,7 +188,10 @@ def apply(
             out = engine.transpose(x, "sparse") if transpose else engine.forward(x, "sparse")
     else:
         chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
-        out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
+        if chosen == "fft" and certify:
+            out = _certified_fft(x, engine, dtype, transpose=transpose, amortized=amortized)
+        else:
+            out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         out = out + _fill_offset(k, work.type(fill), plan)
     return out.astype(dtype, copy=False)

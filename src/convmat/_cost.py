@@ -12,6 +12,10 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
   ``N`` (the classic count), at four flops per unit: FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
+  'auto' uses the FFT only where it certifies direct-sum accuracy, which
+  transforms ``|x|`` with ``|k|`` too: twice the work, in float64 for single
+  precision data and in long double (six times slower) for double precision;
+  where no wider precision exists, 'auto' does not offer the FFT at all.
 * ``dense``: ``n_out * n_in`` multiply-adds per image at sixteen per unit
   (BLAS: vector units and all cores), only for a matrix within 64 MiB and
   within the dense budget (:func:`convmat.set_max_dense_bytes`).
@@ -37,7 +41,14 @@ import math
 import numpy as np
 
 from ._budget import dense_fits, machine_memory, sparse_build_bytes
-from ._engine import CACHE_BYTES, PARALLEL_WORK, THREADS, Engine, Method
+from ._engine import (
+    CACHE_BYTES,
+    PARALLEL_WORK,
+    THREADS,
+    Engine,
+    Method,
+    certified_precision,
+)
 
 __all__: list[str] = []
 
@@ -47,6 +58,7 @@ BYTE_UNITS = 0.25
 _BUILD_UNITS_PER_ENTRY = 30.0
 _FFT_FLOPS_PER_UNIT = 4.0
 _BLAS_FLOPS_PER_UNIT = 16.0
+_LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measured
 
 
 def _fft_size_cost(size: int) -> float:
@@ -84,11 +96,17 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     costs["shift"] = (
         per_pass * shift_work + batch * math.prod(engine.window_shape)
     ) / shift_threads + (2 * nonzero_taps * blocks + 4) * CALL_UNITS
-    if not exact_only:
+    precision = None if exact_only else certified_precision(engine.dtype)
+    if precision is not None:
+        # certified: the transforms of |x| with |k| bound the rounding, so each costs twice,
+        # in float64 for single precision and in long double (slower) for double
+        slow = _LONG_DOUBLE_SLOWDOWN if precision.itemsize > 8 else 1.0
         size = math.prod(engine.fft_shape)
-        costs["fft"] = batch * (2 * _fft_size_cost(size) + 3.0 * size) + 16 * CALL_UNITS
+        costs["fft"] = 2 * slow * batch * (2 * _fft_size_cost(size) + 3.0 * size)
+        costs["fft"] += 32 * CALL_UNITS + batch * n_in
         if not amortized:
-            costs["fft"] += _fft_size_cost(size)
+            costs["fft"] += 2 * slow * _fft_size_cost(size)
+    if not exact_only:
         dense_bytes = n_out * n_in * engine.dtype.itemsize
         if dense_bytes <= DENSE_LIMIT and dense_fits(plan, engine.dtype):
             costs["dense"] = (
@@ -101,7 +119,9 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     return costs
 
 
-def choose_method(engine: Engine, batch: int, *, amortized: bool) -> Method:
-    """The cheapest method by :func:`method_costs`."""
+def choose_method(engine: Engine, batch: int, *, amortized: bool, direct: bool = False) -> Method:
+    """The cheapest method by :func:`method_costs`; with `direct`, the cheapest direct sum."""
     costs = method_costs(engine, batch, amortized=amortized)
+    if direct:
+        costs.pop("fft", None)
     return min(costs, key=costs.__getitem__)

@@ -113,7 +113,7 @@ class Engine:
         self._lock = threading.Lock()
         self._csr: sp.csr_array | None = None
         self._dense: np.ndarray | None = None
-        self._spectra: dict[tuple[bool, bool], np.ndarray] = {}
+        self._spectra: dict[tuple[object, ...], tuple[np.ndarray, int]] = {}
         self._folds: list[sp.csr_array | slice] | None = None
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         # zero padding only (boundary 'fill', or mode 'valid'): the FFT needs no extended
@@ -142,7 +142,7 @@ class Engine:
             total += self._csr.data.nbytes + self._csr.indices.nbytes + self._csr.indptr.nbytes
         if self._dense is not None:
             total += self._dense.nbytes
-        total += sum(s.nbytes for s in self._spectra.values())
+        total += sum(spec.nbytes for spec, _ in self._spectra.values())
         return total
 
     # -- resources, built once -------------------------------------------------
@@ -166,14 +166,20 @@ class Engine:
                 self._dense = _readonly(csr.toarray())
             return self._dense
 
-    def _spectrum(self, transpose: bool, real: bool) -> np.ndarray:
-        key = (transpose, real)
+    def _spectrum(
+        self, transpose: bool, real: bool, precision: np.dtype, absolute: bool
+    ) -> tuple[np.ndarray, int]:
+        """The kernel's spectrum (of ``|kernel|`` with `absolute`), scaled by ``2**-shift``."""
+        key = (transpose, real, precision.str, absolute)
         with self._lock:
             if key not in self._spectra:
                 axes = tuple(range(len(self.fft_shape)))
-                spec = (sfft.rfftn if real else sfft.fftn)(self.kernel, s=self.fft_shape, axes=axes)
+                k = np.abs(self.kernel) if absolute else self.kernel
+                shift = _exponent(k)
+                k = _ldexp(k.astype(_wide(precision, k.dtype)), -shift)
+                spec = (sfft.rfftn if real else sfft.fftn)(k, s=self.fft_shape, axes=axes)
                 # conj(K) correlates: it is the spectrum of the adjoint A^H
-                self._spectra[key] = _readonly(spec.conj() if transpose else spec)
+                self._spectra[key] = (_readonly(spec.conj() if transpose else spec), shift)
             return self._spectra[key]
 
     def _fold_ops(self) -> list[sp.csr_array | slice]:
@@ -242,9 +248,7 @@ class Engine:
         if method == "shift":
             taps = len(self._taps) * n_out * x.shape[0]
             return _split_batch(self._shift_flat, x, n_out, out_dtype, taps)
-        images = x.reshape(x.shape[0], *self.plan.input_shape)
-        xw = images if self.linear else self.extend(images)
-        return self._fft(xw, transpose=False).reshape(x.shape[0], -1)
+        return self.fft(x, transpose=False, precision=FFT_PRECISION)
 
     def _shift_flat(self, x: np.ndarray) -> np.ndarray:
         xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
@@ -268,9 +272,21 @@ class Engine:
         if method == "shift":
             taps = len(self._taps) * self.plan.shape[0] * y.shape[0]
             return _split_batch(self._shift_t_flat, y, n_in, out_dtype, taps)
-        ys = y.reshape(y.shape[0], *self.plan.output_shape)
-        z = self._fft(ys, transpose=True)
-        return (z if self.linear else self.fold(z)).reshape(y.shape[0], -1)
+        return self.fft(y, transpose=True, precision=FFT_PRECISION)
+
+    @cached_property
+    def reads(self) -> int:
+        """Most outputs through which one tap reads one input: the terms of a transpose per tap.
+
+        Tap ``j`` of axis ``d`` reads window positions ``o + m - 1 - j`` for all
+        outputs ``o``, so no input is read through it more often than it appears
+        in the window (several times with boundary 'wrap' or 'symm').
+        """
+        most = 1
+        for mp in self.plan.maps:
+            inside = mp.window[mp.window >= 0]
+            most *= int(np.bincount(inside).max()) if inside.size else 1
+        return most
 
     @cached_property
     def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
@@ -328,19 +344,47 @@ class Engine:
                 zb[_batched(sl)] += t
         return z
 
-    def _fft(self, a: np.ndarray, *, transpose: bool) -> np.ndarray:
+    def fft(
+        self, x: np.ndarray, *, transpose: bool, precision: np.dtype, absolute: bool = False
+    ) -> np.ndarray:
+        """``A @ x`` (or ``A.T @ x``) of flat rows by the FFT, computed in `precision`.
+
+        With `absolute`, ``|A| @ |x|`` instead: the scale that bounds the
+        rounding of a direct sum at each output.
+        """
+        batch = x.shape[0]
+        if absolute:
+            x = np.abs(x)
+        if transpose:
+            ys = x.reshape(batch, *self.plan.output_shape)
+            z = self._fft(ys, transpose=True, precision=precision, absolute=absolute)
+            return (z if self.linear else self.fold(z)).reshape(batch, -1)
+        images = x.reshape(batch, *self.plan.input_shape)
+        xw = images if self.linear else self.extend(images)
+        return self._fft(xw, transpose=False, precision=precision, absolute=absolute).reshape(
+            batch, -1
+        )
+
+    def _fft(
+        self, a: np.ndarray, *, transpose: bool, precision: np.dtype, absolute: bool
+    ) -> np.ndarray:
+        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
+        out_dtype = np.result_type(a.dtype, k_dtype)
         ndim = len(self.fft_shape)
         axes = tuple(range(1, ndim + 1))
-        real = a.dtype.kind != "c" and self.dtype.kind != "c"
-        complex_kernel = self.dtype.kind == "c"
+        real = (a.dtype.kind != "c" and self.dtype.kind != "c") or absolute
+        complex_kernel = self.dtype.kind == "c" and not absolute
         if transpose and complex_kernel:
             # A.T y = conj(A^H conj(y)); A^H is the correlation with conj(K)
             a = a.conj()
+        # each image scaled by a power of two (exact): no transform overflows a finite input
+        shifts = _exponents(a)
+        a = _ldexp(a.astype(_wide(precision, a.dtype)), -shifts.reshape(-1, *[1] * ndim))
         if transpose:
             emb = np.zeros((a.shape[0], *self.fft_shape), dtype=a.dtype)
             emb[_batched(self._fft_out)] = a
             a = emb
-        spec = self._spectrum(transpose, real)
+        spec, k_shift = self._spectrum(transpose, real, precision, absolute)
         # threads pay off only on large transforms
         workers = THREADS if a.shape[0] * math.prod(self.fft_shape) >= 2**18 else 1
         if real:
@@ -349,7 +393,80 @@ class Engine:
         else:
             prod = sfft.fftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
             full = sfft.ifftn(prod, s=self.fft_shape, axes=axes, workers=workers)
-        if transpose:
-            out = full[_batched(self._fft_in)]
-            return np.asarray(out.conj() if complex_kernel else out)
-        return np.asarray(full[_batched(self._fft_out)])
+        out = full[_batched(self._fft_in if transpose else self._fft_out)]
+        if transpose and complex_kernel:
+            out = out.conj()
+        scale = (shifts + k_shift).reshape(-1, *[1] * ndim)
+        with np.errstate(over="ignore"):  # only a result beyond the dtype's range overflows
+            return np.asarray(_ldexp(out, scale).astype(out_dtype, copy=False))
+
+    # -- the accuracy of the FFT, certified -----------------------------------------
+    def fft_certified(self, x: np.ndarray, *, transpose: bool, eps: float) -> np.ndarray | None:
+        """Which rows of `x` the FFT in :data:`CERTIFIED_PRECISION` serves to direct-sum accuracy.
+
+        A row passes when, at every output ``o``, a bound on the FFT's rounding
+        error, ``5 u log2(N) sum|k| ||x||_2`` (``u`` the unit roundoff of the
+        FFT's precision, ``N`` its size), is at most ``terms / 2 * eps`` times a
+        lower bound of ``(|k| * |x|)(o)``: the scale a direct sum of ``terms``
+        products rounds at (the nonzero taps, times :attr:`reads` in a transpose). That scale is computed by the same FFT, of ``|x|``
+        with ``|k|``, its own error subtracted. Returns None where no precision
+        wider than the data's is available.
+        """
+        precision = certified_precision(self.dtype)
+        if precision is None:
+            return None
+        u = float(np.finfo(precision).eps) / 2
+        log = math.log2(max(math.prod(self.fft_shape), 2))
+        k1 = float(np.abs(self.kernel).astype(np.float64).sum())
+        peak = np.abs(x).max(axis=1, initial=0).astype(np.float64)
+        safe = np.where(peak > 0, peak, 1.0)
+        norms = peak * np.linalg.norm(np.abs(x).astype(np.float64) / safe[:, None], axis=1)
+        with np.errstate(over="ignore"):
+            err = 5.0 * u * log * k1 * norms
+            scale = self.fft(x, transpose=transpose, precision=precision, absolute=True)
+            lower = scale.astype(np.float64) - err[:, None]
+        terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
+        return np.asarray((err[:, None] <= 0.5 * terms * eps * lower).all(axis=1))
+
+
+FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in float64
+
+
+def certified_precision(dtype: np.dtype) -> np.dtype | None:
+    """The precision in which 'auto' may use the FFT for data of `dtype`, if any.
+
+    Single and half precision: float64. Double precision: the platform's long
+    double when it is wider (x86's 80-bit format), else none.
+    """
+    if np.finfo(dtype).eps > np.finfo(np.float64).eps:
+        return np.dtype(np.float64)
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
+        return np.dtype(np.longdouble)
+    return None
+
+
+def _wide(precision: np.dtype, dtype: np.dtype) -> np.dtype:
+    """`precision`, complex when `dtype` is."""
+    return np.result_type(precision, np.complex64) if dtype.kind == "c" else precision
+
+
+def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
+    """``arr * 2**exps``, exactly (but for overflow and underflow), real or complex."""
+    if arr.dtype.kind == "c":
+        return np.asarray(np.ldexp(arr.real, exps) + 1j * np.ldexp(arr.imag, exps)).astype(
+            arr.dtype, copy=False
+        )
+    return np.asarray(np.ldexp(arr, exps))
+
+
+def _exponent(arr: np.ndarray) -> int:
+    """``e`` with ``max|arr| < 2**e`` (0 for an all-zero array): the power of two to scale by."""
+    peak = float(np.abs(arr).max(initial=0))
+    return int(np.frexp(peak)[1]) if 0 < peak < np.inf else 0
+
+
+def _exponents(a: np.ndarray) -> np.ndarray:
+    """:func:`_exponent` of each row (first axis) of `a`."""
+    peak = np.abs(a.reshape(a.shape[0], -1)).max(axis=1, initial=0).astype(np.float64)
+    exps = np.frexp(peak)[1].astype(np.int64)
+    return np.where((peak > 0) & np.isfinite(peak), exps, 0)

@@ -21,6 +21,8 @@ __all__: list[str] = []
 Mode = Literal["full", "same", "valid"]
 Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
 Format = Literal["dense", "csr", "csc", "coo"]
+MethodArg = Literal["auto", "sparse", "dense", "shift", "fft"]
+_METHODS = ("auto", "sparse", "dense", "shift", "fft")
 
 _MODES = ("full", "same", "valid")
 _BOUNDARIES = {
@@ -57,6 +59,20 @@ def check_boundary(boundary: object) -> Literal["fill", "wrap", "symm"]:
         )
         raise ValueError(msg)
     return cast("Literal['fill', 'wrap', 'symm']", _BOUNDARIES[boundary])
+
+
+def check_method(method: object, dtype: np.dtype) -> MethodArg:
+    """Return `method` if it is a method name that is exact for `dtype` (integers: no FFT, no BLAS)."""
+    if not isinstance(method, str) or method not in _METHODS:
+        msg = f"`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', got {_short(method)}"
+        raise ValueError(msg)
+    if method in ("fft", "dense") and dtype.kind in "biu":
+        msg = (
+            f"`method` {method!r} is not exact for the integer dtype {dtype}; "
+            "use 'sparse', 'shift' or 'auto', or float data"
+        )
+        raise ValueError(msg)
+    return cast("MethodArg", method)
 
 
 def check_format(fmt: object) -> Format:

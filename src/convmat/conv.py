@@ -26,10 +26,12 @@ from ._index import output_length
 from ._plans import engine_for, trim
 from ._validate import (
     Boundary,
+    MethodArg,
     Mode,
     check_array,
     check_boundary,
     check_fillvalue,
+    check_method,
     check_mode,
     check_nonempty,
     check_shape,
@@ -48,6 +50,7 @@ def _forward(
     fillvalue: object,
     *,
     corr: bool,
+    method: object,
 ) -> np.ndarray:
     what = "correlation" if corr else "convolution"
     x = check_array(image, "image", min_ndim=2)
@@ -57,6 +60,7 @@ def _forward(
     mode = check_mode(mode)
     canon = check_boundary(boundary)
     dtype = result_dtype(x, k, what)
+    how = check_method(method, dtype)
     fill = check_fillvalue(fillvalue, dtype)
     in_shape = x.shape[-2:]
     check_valid_shapes(mode, in_shape, k.shape)
@@ -65,7 +69,7 @@ def _forward(
     plan = make_plan(in_shape, k.shape, mode, canon, corr=corr)
     batch = x.reshape(-1, math.prod(in_shape))
     use_fill = fill if canon == "fill" and mode != "valid" else None
-    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill)
+    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how)
     trim()
     return out.reshape(*x.shape[:-2], *plan.output_shape)
 
@@ -76,6 +80,8 @@ def conv2d(
     mode: Mode = "full",
     boundary: Boundary = "fill",
     fillvalue: object = 0,
+    *,
+    method: MethodArg = "auto",
 ) -> np.ndarray:
     """Convolve images with a 2-D kernel as one matrix product.
 
@@ -95,6 +101,11 @@ def conv2d(
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+        How the product is computed, as in :class:`convmat.ConvOperator`.
+        'auto' is as accurate as a direct sum (see the Notes); an explicit
+        'fft' is faster on large kernels but its rounding error scales with
+        the whole image rather than with each output's neighbourhood.
 
     Returns
     -------
@@ -117,6 +128,13 @@ def conv2d(
     With ``fillvalue != 0`` the map is affine: ``A @ x + c``, where ``c`` sums
     ``kernel * fillvalue`` over the taps that fall in the padding.
 
+    Accuracy: with ``method='auto'``, every float output is within
+    ``taps * eps`` of ``(|kernel| * |image|)`` at that output of the exact
+    value (``taps`` the kernel's nonzero entries, ``eps`` the result dtype's),
+    the bound of a direct sum: the FFT is used only for images where it
+    certifies that bound, computed in float64 for single precision and in
+    long double for double precision.
+
     Examples
     --------
     >>> import numpy as np
@@ -135,7 +153,7 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=False)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method)
 
 
 def correlate2d(
@@ -144,6 +162,8 @@ def correlate2d(
     mode: Mode = "full",
     boundary: Boundary = "fill",
     fillvalue: object = 0,
+    *,
+    method: MethodArg = "auto",
 ) -> np.ndarray:
     """Cross-correlate images with a 2-D kernel as one matrix product.
 
@@ -158,7 +178,7 @@ def correlate2d(
         One image or a batch.
     kernel : array_like, shape (kh, kw)
         The template; conjugated when complex.
-    mode, boundary, fillvalue
+    mode, boundary, fillvalue, method
         As in :func:`conv2d`.
 
     Returns
@@ -193,7 +213,7 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=True)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method)
 
 
 def _infer_input_shape(
@@ -221,6 +241,7 @@ def conv_transpose2d(
     boundary: Boundary = "fill",
     *,
     input_shape: tuple[int, int] | None = None,
+    method: MethodArg = "auto",
 ) -> np.ndarray:
     """Apply the transpose of :func:`conv2d`'s matrix: ``A.T @ y``, batched.
 
@@ -240,6 +261,8 @@ def conv_transpose2d(
         The forward input's ``(H, W)``. Inferred when omitted: 'full' gives
         ``out - k + 1``, 'same' ``out``, 'valid' ``out + k - 1`` (the image
         containing the kernel; pass `input_shape` for the swapped case).
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+        As in :func:`conv2d`.
 
     Returns
     -------
@@ -272,6 +295,7 @@ def conv_transpose2d(
     mode = check_mode(mode)
     canon = check_boundary(boundary)
     dtype = result_dtype(y, k, "transposed convolution")
+    how = check_method(method, dtype)
     out_shape = y.shape[-2:]
     if input_shape is None:
         shape = _infer_input_shape(out_shape, k.shape, mode)
@@ -287,6 +311,6 @@ def conv_transpose2d(
         raise ValueError(msg)
     plan = make_plan(shape, k.shape, mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
-    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True)
+    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True, method=how)
     trim()
     return out.reshape(*y.shape[:-2], *shape)

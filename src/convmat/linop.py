@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,20 +21,20 @@ from scipy.sparse.linalg import LinearOperator
 from ._apply import apply, resolve_method
 from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
 from ._build import checked_plan, compute_dtype, matrix_dtype
-from ._engine import METHOD_ADVICE, METHODS, Engine, Method
+from ._engine import METHOD_ADVICE, Engine, Method
 from ._errors import DTypeError
 from ._validate import (
     Boundary,
     Format,
+    MethodArg,
     Mode,
     check_array,
+    check_method,
     result_dtype,
 )
 from .toeplitz import conv_matrix
 
 __all__ = ["ConvOperator"]
-
-MethodArg = Literal["auto", "sparse", "dense", "shift", "fft"]
 
 
 class ConvOperator(LinearOperator):  # type: ignore[misc]
@@ -103,18 +103,8 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         method: MethodArg = "auto",
     ) -> None:
         k, plan = checked_plan(kernel, input_shape, mode, boundary)
-        if not isinstance(method, str) or method not in ("auto", *METHODS):
-            msg = (
-                f"`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', got {method!r}"
-            )
-            raise ValueError(msg)
+        method = check_method(method, k.dtype)
         work = compute_dtype(matrix_dtype(k.dtype))
-        if method in ("fft", "dense") and work.kind in "iu":
-            msg = (
-                f"`method` {method!r} is not exact for the integer kernel dtype {k.dtype}; "
-                "use 'sparse', 'shift' or 'auto', or a float kernel"
-            )
-            raise ValueError(msg)
         if method == "dense":
             check_dense_fits(plan, work, None, METHOD_ADVICE)
         elif method == "sparse":
@@ -193,7 +183,15 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         method = self._chosen.get(key)
         if method is None:  # the choice depends on shapes only: decide once per batch size
             method = self._chosen[key] = self.method_for(batch.shape[0] or 1, dtype)
-        out = apply(batch, self._engine, dtype, transpose=transpose, method=method, amortized=True)
+        out = apply(
+            batch,
+            self._engine,
+            dtype,
+            transpose=transpose,
+            method=method,
+            amortized=True,
+            certify=self.method == "auto",
+        )
         return out.conj() if conj else out
 
     def _apply_shaped(

@@ -1,0 +1,177 @@
+"""The accuracy contract of 'auto': every float output as accurate as a direct sum.
+
+Data of a wide dynamic range (values from 1e-6 to 1e6, exact zeros), every
+mode and boundary, single, double and half precision, real and complex, through
+every public path; references in long double.
+"""
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import convmat
+from convmat._plans import engine_for
+from helpers import BOUNDARIES, MODES, assert_direct_sum_accuracy, precise_matrix, valid_ok
+
+FLOATS = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
+
+
+@st.composite
+def ranged(draw: st.DrawFn, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    """Magnitudes 10**-6 to 10**6 (10**-2 to 10**1.5 for float16) and zeros, random signs."""
+    top = 1.5 if dtype is np.float16 else 6
+    exponents = draw(hnp.arrays(np.float64, shape, elements=st.floats(-top, top)))
+    signs = draw(hnp.arrays(np.int8, shape, elements=st.sampled_from([-1, 0, 1])))
+    values = signs * 10.0**exponents
+    if np.dtype(dtype).kind == "c":
+        phase = draw(hnp.arrays(np.float64, shape, elements=st.floats(0, 2 * np.pi)))
+        values = values * np.exp(1j * phase)
+    return values.astype(dtype)
+
+
+def _reference(x: np.ndarray, k: np.ndarray, mode: str, boundary: str) -> tuple[np.ndarray, ...]:
+    """The exact product (to long double) and the scale ``|k| * |x|``, one row per image."""
+    wide = np.clongdouble if np.result_type(x, k).kind == "c" else np.longdouble
+    kk, ka = k.astype(wide), np.abs(k).astype(np.longdouble)
+    images = x.reshape(-1, *x.shape[-2:])
+    exact = [ss.convolve2d(xi.astype(wide), kk, mode, boundary).ravel() for xi in images]
+    scale = [
+        ss.convolve2d(np.abs(xi).astype(np.longdouble), ka, mode, boundary).ravel() for xi in images
+    ]
+    return np.stack(exact), np.stack(scale)
+
+
+shapes = st.tuples(st.integers(1, 6), st.integers(1, 6))
+
+
+def _taps(k: np.ndarray) -> int:
+    return max(int(np.count_nonzero(k)), 1)
+
+
+@given(
+    dtype=st.sampled_from(FLOATS),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    n=shapes,
+    m=shapes,
+    data=st.data(),
+)
+def test_one_shot_functions_are_as_accurate_as_a_direct_sum(dtype, mode, boundary, n, m, data):
+    assume(mode != "valid" or valid_ok(n, m))
+    x = data.draw(ranged(dtype, (2, *n)))
+    k = data.draw(ranged(dtype, m))
+    exact, scale = _reference(x, k, mode, boundary)
+    got = convmat.conv2d(x, k, mode, boundary)
+    taps = _taps(k)
+    assert_direct_sum_accuracy(got.reshape(2, -1), exact, scale, taps)
+    op = convmat.ConvOperator(k, n, mode, boundary)
+    assert_direct_sum_accuracy(op(x).reshape(2, -1), exact, scale, taps)
+
+
+@given(
+    dtype=st.sampled_from(FLOATS),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    n=shapes,
+    m=shapes,
+    data=st.data(),
+)
+def test_transposes_are_as_accurate_as_a_direct_sum(dtype, mode, boundary, n, m, data):
+    assume(mode != "valid" or valid_ok(n, m))
+    k = data.draw(ranged(dtype, m))
+    mat = precise_matrix(k, n, mode, boundary)
+    out_shape = convmat.conv2d(np.zeros(n), np.ones(m), mode, boundary).shape
+    y = data.draw(ranged(dtype, (2, *out_shape)))
+    flat = y.reshape(2, -1).astype(mat.dtype)
+    exact = flat @ mat
+    scale = np.abs(flat) @ np.abs(precise_matrix(np.abs(k), n, mode, boundary))
+    # an input of a transpose sums a tap once per output that reads it (several with wrap, symm)
+    counts = precise_matrix((k != 0).astype(np.float64), n, mode, boundary)
+    terms = max(int(counts.sum(axis=0).max()), 1)
+    got = convmat.conv_transpose2d(y, k, mode, boundary, input_shape=n)
+    assert_direct_sum_accuracy(got.reshape(2, -1), exact, scale, terms)
+    op = convmat.ConvOperator(k, n, mode, boundary)
+    assert_direct_sum_accuracy(op.T(y).reshape(2, -1), exact, scale, terms)
+
+
+class TestTheFFTUnderAuto:
+    """Shapes where 'auto' picks the FFT: it serves only what it certifies."""
+
+    SHAPE = (96, 96)
+    KERNEL = (31, 31)
+
+    @pytest.mark.parametrize("dtype", FLOATS)
+    @pytest.mark.parametrize("boundary", BOUNDARIES)
+    def test_benign_data_goes_through_the_fft_and_meets_the_bound(self, dtype, boundary):
+        rng = np.random.default_rng(0)
+        x = (1 + rng.random((2, *self.SHAPE))).astype(dtype)
+        k = (1 + rng.random(self.KERNEL)).astype(dtype)
+        op = convmat.ConvOperator(k, self.SHAPE, "same", boundary)
+        assert op.method_for(2) == "fft"
+        engine = engine_for(k, op._plan, np.dtype(dtype))
+        eps = float(np.finfo(dtype).eps)
+        cert = engine.fft_certified(x.reshape(2, -1).astype(engine.dtype), transpose=False, eps=eps)
+        assert cert is not None
+        assert cert.all()
+        exact, scale = _reference(x, k, "same", boundary)
+        assert_direct_sum_accuracy(op(x).reshape(2, -1), exact, scale, _taps(k))
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.float64])
+    def test_wide_dynamic_range_falls_back_and_meets_the_bound(self, dtype):
+        x = np.full((1, *self.SHAPE), 1e-3, dtype)
+        x[0, 48, 48] = 1e6
+        k = np.random.default_rng(1).random(self.KERNEL).astype(dtype)
+        got = convmat.conv2d(x, k, "same")
+        exact, scale = _reference(x, k, "same", "fill")
+        assert_direct_sum_accuracy(got.reshape(1, -1), exact, scale, _taps(k))
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_exact_zeros_far_from_the_data_stay_zero(self, dtype):
+        x = np.zeros((96, 96), dtype)
+        x[:8, :8] = 1.0
+        k = np.ones((15, 15), dtype)
+        got = convmat.conv2d(x, k, "full")
+        np.testing.assert_array_equal(got[40:, 40:], 0)
+
+
+def test_huge_finite_values_stay_finite():
+    x = np.full((256, 256), 1e305)
+    k = np.ones((15, 15))
+    expected = ss.convolve2d(x, k, "same")
+    for method in ("auto", "fft"):
+        got = convmat.conv2d(x, k, "same", method=method)
+        np.testing.assert_allclose(got, expected, rtol=225 * np.finfo(float).eps)
+        op = convmat.ConvOperator(k, (256, 256), "same", method=method)
+        np.testing.assert_allclose(op(x), expected, rtol=225 * np.finfo(float).eps)
+
+
+def test_issue_dynamic_range_example_within_the_contract():
+    rng = np.random.default_rng(0)
+    x = np.full((256, 256), 1e-3, np.float32)
+    x[128, 128] = 1e6
+    k = rng.random((15, 15)).astype(np.float32)
+    got = convmat.conv2d(x, k, "same").astype(np.float64)
+    exact = ss.convolve2d(x.astype(np.float64), k.astype(np.float64), "same")
+    scale = ss.convolve2d(np.abs(x).astype(np.float64), np.abs(k).astype(np.float64), "same")
+    assert (np.abs(got - exact) <= 225 * np.finfo(np.float32).eps * scale).all()
+    far = np.abs(got[:64, :64] - exact[:64, :64]) / exact[:64, :64]
+    assert far.max() < 1e-5  # the FFT in float32 gave 0.18 here
+
+
+@pytest.mark.parametrize("func", ["conv2d", "correlate2d", "conv_transpose2d"])
+def test_method_keyword_on_the_one_shot_functions(func):
+    x = np.arange(64.0).reshape(8, 8)
+    k = np.array([[1.0, 2.0], [3.0, 4.0]])
+    f = getattr(convmat, func)
+    results = [
+        f(x, k, "same", "symm", method=m) for m in ("auto", "sparse", "dense", "shift", "fft")
+    ]
+    for r in results[1:]:
+        np.testing.assert_allclose(r, results[0], rtol=1e-13, atol=1e-12)
+    with pytest.raises(ValueError, match=r"`method`.*'fast'"):
+        f(x, k, method="fast")
+    with pytest.raises(ValueError, match="not exact for the integer"):
+        f(x.astype(int), k.astype(int), method="fft")
