@@ -176,7 +176,7 @@ class Engine:
                 axes = tuple(range(len(self.fft_shape)))
                 k = np.abs(self.kernel) if absolute else self.kernel
                 shift = _exponent(k)
-                k = _ldexp(k.astype(_wide(precision, k.dtype)), -shift)
+                k = _ldexp(k, -shift).astype(_wide(precision, k.dtype))
                 spec = (sfft.rfftn if real else sfft.fftn)(k, s=self.fft_shape, axes=axes)
                 # conj(K) correlates: it is the spectrum of the adjoint A^H
                 self._spectra[key] = (_readonly(spec.conj() if transpose else spec), shift)
@@ -379,7 +379,7 @@ class Engine:
             a = a.conj()
         # each image scaled by a power of two (exact): no transform overflows a finite input
         shifts = _exponents(a)
-        a = _ldexp(a.astype(_wide(precision, a.dtype)), -shifts.reshape(-1, *[1] * ndim))
+        a = _ldexp(a, -shifts.reshape(-1, *[1] * ndim)).astype(_wide(precision, a.dtype))
         if transpose:
             emb = np.zeros((a.shape[0], *self.fft_shape), dtype=a.dtype)
             emb[_batched(self._fft_out)] = a
@@ -408,23 +408,34 @@ class Engine:
         error, ``5 u log2(N) sum|k| ||x||_2`` (``u`` the unit roundoff of the
         FFT's precision, ``N`` its size), is at most ``terms / 2 * eps`` times a
         lower bound of ``(|k| * |x|)(o)``: the scale a direct sum of ``terms``
-        products rounds at (the nonzero taps, times :attr:`reads` in a transpose). That scale is computed by the same FFT, of ``|x|``
-        with ``|k|``, its own error subtracted. Returns None where no precision
-        wider than the data's is available.
+        products rounds at (the nonzero taps, times :attr:`reads` in a
+        transpose). That scale is an FFT of ``|x|`` with ``|k|`` in float32,
+        less its own error bound: a lower bound is all it must give. Returns
+        None where no precision wider than the data's is available.
         """
         precision = certified_precision(self.dtype)
         if precision is None:
             return None
-        u = float(np.finfo(precision).eps) / 2
-        log = math.log2(max(math.prod(self.fft_shape), 2))
+        size = math.prod(self.fft_shape)
+        log = math.log2(max(size, 2))
         k1 = float(np.abs(self.kernel).astype(np.float64).sum())
         peak = np.abs(x).max(axis=1, initial=0).astype(np.float64)
         safe = np.where(peak > 0, peak, 1.0)
         norms = peak * np.linalg.norm(np.abs(x).astype(np.float64) / safe[:, None], axis=1)
+
+        def bound(dtype: type[np.floating]) -> np.ndarray:
+            # rounding (and, scaled to at most 1, underflow) of an FFT product in `dtype`
+            info = np.finfo(dtype)
+            rounding = 5.0 * float(info.eps) / 2 * log * k1 * norms
+            return np.asarray(rounding + size * float(info.tiny) * k1 * peak)
+
         with np.errstate(over="ignore"):
-            err = 5.0 * u * log * k1 * norms
-            scale = self.fft(x, transpose=transpose, precision=precision, absolute=True)
-            lower = scale.astype(np.float64) - err[:, None]
+            err = bound(np.longdouble if precision.itemsize > 8 else np.float64)
+            # the scale needs only a lower bound: a float32 transform, its own error subtracted
+            scale = self.fft(x, transpose=transpose, precision=np.dtype(np.float32), absolute=True)
+            # an overflowed float32 scale is only known to exceed float32's largest value
+            known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
+            lower = known - bound(np.float32)[:, None]
         terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
         return np.asarray((err[:, None] <= 0.5 * terms * eps * lower).all(axis=1))
 
