@@ -402,9 +402,9 @@ class Engine:
 
     # -- the accuracy of the FFT, certified -----------------------------------------
     def fft_certified(self, x: np.ndarray, *, transpose: bool, eps: float) -> np.ndarray | None:
-        """Which rows of `x` the FFT in :data:`CERTIFIED_PRECISION` serves to direct-sum accuracy.
+        """Which outputs (per row of `x`) the FFT serves to direct-sum accuracy.
 
-        A row passes when, at every output ``o``, a bound on the FFT's rounding
+        An output ``o`` passes when a bound on the FFT's rounding
         error, ``5 u log2(N) sum|k| ||x||_2`` (``u`` the unit roundoff of the
         FFT's precision, ``N`` its size), is at most ``terms / 2 * eps`` times a
         lower bound of ``(|k| * |x|)(o)``: the scale a direct sum of ``terms``
@@ -437,10 +437,35 @@ class Engine:
             known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
             lower = known - bound(np.float32)[:, None]
         terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
-        return np.asarray((err[:, None] <= 0.5 * terms * eps * lower).all(axis=1))
+        return np.asarray(err[:, None] <= 0.5 * terms * eps * lower)
+
+    def direct_at(self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """Outputs ``(A @ x[row])[output]`` for the given pairs, each a direct sum of its taps."""
+        plan = self.plan
+        taps = self.kernel.size
+        out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
+        step = max(1, DIRECT_AT_ENTRIES // taps)
+        for lo in range(0, rows.size, step):
+            sl = slice(lo, lo + step)
+            coords = np.unravel_index(outputs[sl], plan.output_shape)
+            index = np.zeros((coords[0].size, *plan.kernel_shape), dtype=np.int64)
+            inside = np.ones(index.shape, dtype=bool)
+            stride = 1
+            for d in reversed(range(len(plan.maps))):
+                shape = [coords[0].size] + [1] * len(plan.maps)
+                shape[d + 1] = plan.maps[d].m
+                raw = plan.maps[d].raw[coords[d]].reshape(shape)
+                index = index + np.maximum(raw, 0) * stride
+                inside = inside & (raw >= 0)
+                stride *= plan.maps[d].n
+            values = x[rows[sl].reshape(-1, *[1] * len(plan.maps)), index]
+            terms = np.where(inside, values * self.kernel, 0)
+            out[sl] = terms.reshape(terms.shape[0], -1).sum(axis=1)
+        return out
 
 
 FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in float64
+DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
 
 def certified_precision(dtype: np.dtype) -> np.dtype | None:
