@@ -1,8 +1,18 @@
-"""Hypothesis profiles: deterministic by default, more examples in CI."""
+"""Hypothesis profiles, and caches emptied around every test.
+
+Deterministic by default, more examples in CI, fewer under mutation testing
+(``make mutation``). The shape-keyed caches (axis maps, layer maps, the
+engine cache of the one-shot functions) are cleared before each test, so
+that no test passes on a result computed by another one, which matters
+when a mutant replaces the code that filled the cache.
+"""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from convmat import _index, _plans, nn
 
 _COMMON = {
     "derandomize": True,
@@ -12,4 +22,12 @@ _COMMON = {
 }
 settings.register_profile("default", max_examples=60, **_COMMON)
 settings.register_profile("ci", max_examples=200, **_COMMON)
+settings.register_profile("mutation", max_examples=15, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> None:
+    _index.axis_map.cache_clear()
+    nn._layer_axis.cache_clear()
+    _plans.clear()

@@ -32,6 +32,16 @@ def valid_ok(n: tuple[int, ...], m: tuple[int, ...]) -> bool:
     )
 
 
+def geometries(
+    side: int = 4,
+) -> st.SearchStrategy[tuple[str, str, tuple[int, int], tuple[int, int]]]:
+    """(mode, boundary, image shape, kernel shape), sides 1 to `side`, 'valid' only where defined."""
+    shape = st.tuples(st.integers(1, side), st.integers(1, side))
+    return st.tuples(st.sampled_from(MODES), st.sampled_from(BOUNDARIES), shape, shape).filter(
+        lambda g: g[0] != "valid" or valid_ok(g[2], g[3])
+    )
+
+
 def elements(dtype: type) -> st.SearchStrategy:
     """Moderate values of `dtype`: exact sums for integers, no cancellation blow-up."""
     dt = np.dtype(dtype)

@@ -385,3 +385,19 @@ class TestScipyErrorTypes:
         np.testing.assert_array_equal(
             convmat.conv2d(x, k, fillvalue=fill), ss.convolve2d(x, k, fillvalue=fill)
         )
+
+
+def test_minus_inf_fillvalue_as_scipy():
+    x = np.arange(12.0).reshape(3, 4)
+    k = np.array([[1.0, 0.0], [2.0, -1.0]])
+    for mode in ("full", "same"):
+        with np.errstate(invalid="ignore"):
+            expected = ss.convolve2d(x, k, mode, fillvalue=-np.inf)
+        np.testing.assert_array_equal(convmat.conv2d(x, k, mode, fillvalue=-np.inf), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_empty_batch_of_transposes(dtype):
+    out = convmat.conv_transpose2d(np.zeros((0, 4, 5), dtype), np.ones((2, 2), dtype))
+    assert out.shape == (0, 3, 4)
+    assert out.dtype == np.dtype(dtype)

@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 import convmat
 from convmat import nn
 from convmat._exact import exact_sum, limb_bits, split
-from helpers import BOUNDARIES, MODES, exact_conv, exact_matrix, fits, valid_ok
+from helpers import BOUNDARIES, exact_conv, exact_matrix, fits, geometries
 
 I64 = np.iinfo(np.int64)
 U64 = np.iinfo(np.uint64)
@@ -90,26 +90,17 @@ def _check(call, expected: np.ndarray, dtype: type) -> None:
 
 
 class TestConvolution:
-    @given(
-        dtype=st.sampled_from([np.int64, np.uint64]),
-        mode=st.sampled_from(MODES),
-        boundary=st.sampled_from(BOUNDARIES),
-        n=shapes,
-        m=shapes,
-        data=st.data(),
-    )
-    def test_conv2d_exact_or_refused(self, dtype, mode, boundary, n, m, data):
-        if mode == "valid" and not valid_ok(n, m):
-            return
+    @given(dtype=st.sampled_from([np.int64, np.uint64]), geometry=geometries(), data=st.data())
+    def test_conv2d_exact_or_refused(self, dtype, geometry, data):
+        mode, boundary, n, m = geometry
         x = data.draw(wide_arrays(dtype, n))
         k = data.draw(wide_arrays(dtype, m))
         expected = exact_conv(x, k, mode, boundary)
         _check(lambda: convmat.conv2d(x, k, mode, boundary), expected, dtype)
 
-    @given(mode=st.sampled_from(MODES), n=shapes, m=shapes, data=st.data())
-    def test_fillvalue_exact_or_refused(self, mode, n, m, data):
-        if mode == "valid" and not valid_ok(n, m):
-            return
+    @given(geometry=geometries(), data=st.data())
+    def test_fillvalue_exact_or_refused(self, geometry, data):
+        mode, _, n, m = geometry
         x = data.draw(wide_arrays(np.int64, n))
         k = data.draw(wide_arrays(np.int64, m))
         fill = data.draw(st.sampled_from([2**61, -(2**61) + 7, 2**62 - 1, 3]))
@@ -117,16 +108,10 @@ class TestConvolution:
         _check(lambda: convmat.conv2d(x, k, mode, fillvalue=fill), expected, np.int64)
 
     @given(
-        dtype=st.sampled_from([np.int8, np.int64, np.uint64]),
-        mode=st.sampled_from(MODES),
-        boundary=st.sampled_from(BOUNDARIES),
-        n=shapes,
-        m=shapes,
-        data=st.data(),
+        dtype=st.sampled_from([np.int8, np.int64, np.uint64]), geometry=geometries(), data=st.data()
     )
-    def test_transpose_exact_or_refused(self, dtype, mode, boundary, n, m, data):
-        if mode == "valid" and not valid_ok(n, m):
-            return
+    def test_transpose_exact_or_refused(self, dtype, geometry, data):
+        mode, boundary, n, m = geometry
         narrow = hnp.arrays(dtype, m, elements=st.integers(-128, 127))
         k = data.draw(wide_arrays(dtype, m) if dtype is not np.int8 else narrow)
         a = exact_matrix(k, n, mode, boundary)

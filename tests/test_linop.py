@@ -265,3 +265,64 @@ class TestMethodFor:
         assert op.method_for(1) in ("sparse", "shift")
         assert op.method_for(4, np.int8) in ("sparse", "shift")
         assert convmat.ConvOperator(np.ones((31, 31)), (512, 512), "same").method_for(1) == "fft"
+
+
+class TestWhatTheSmallCasesMiss:
+    """Paths that only large or unusual inputs reach."""
+
+    @pytest.mark.parametrize("method", ["sparse", "shift"])
+    @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.float64])
+    def test_threaded_batches_equal_one_image_at_a_time(self, method, dtype):
+        from convmat._engine import PARALLEL_WORK
+
+        rng = np.random.default_rng(6)
+        k = rng.standard_normal((5, 5)).astype(dtype)
+        x = rng.standard_normal((64, 64, 64)).astype(dtype)
+        assert PARALLEL_WORK < 25 * 64 * 64 * 64  # the batch is split over threads
+        op = convmat.ConvOperator(k, (64, 64), "same", "symm", method=method)
+        got = op(x)
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, np.stack([op(xi) for xi in x]))
+        back = op.T(got)
+        np.testing.assert_array_equal(back, np.stack([op.T(gi) for gi in got]))
+
+    def test_shift_transpose_over_several_cache_blocks(self):
+        rng = np.random.default_rng(7)
+        k = rng.standard_normal((3, 4))
+        op = convmat.ConvOperator(k, (64, 64), "full", "wrap", method="shift")
+        engine = op._engine(np.dtype(np.float64))
+        y = rng.standard_normal((40, *op.output_shape))
+        assert engine.block(40) < 40
+        a = op.matrix()
+        np.testing.assert_allclose(
+            op.T(y).reshape(40, -1), y.reshape(40, -1) @ a, rtol=1e-12, atol=1e-12
+        )
+
+    @pytest.mark.parametrize("transpose", [False, True])
+    def test_fft_with_a_complex_kernel_and_real_data(self, transpose):
+        rng = np.random.default_rng(8)
+        k = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+        op = convmat.ConvOperator(k, (6, 7), "same", "symm", method="fft")
+        a = op.matrix("dense")
+        if transpose:
+            y = rng.standard_normal((2, *op.output_shape))
+            np.testing.assert_allclose(op.T(y).reshape(2, -1), y.reshape(2, -1) @ a, atol=1e-12)
+            np.testing.assert_allclose(
+                op.H(y).reshape(2, -1), y.reshape(2, -1) @ a.conj(), atol=1e-12
+            )
+        else:
+            x = rng.standard_normal((2, 6, 7))
+            np.testing.assert_allclose(op(x).reshape(2, -1), x.reshape(2, -1) @ a.T, atol=1e-12)
+
+    @pytest.mark.parametrize("boundary", ["fill", "symm"])
+    def test_nan_through_a_transpose_stays_local(self, boundary):
+        k = np.array([[1.0, 2.0], [0.0, 3.0]])
+        op = convmat.ConvOperator(k, (5, 5), "full", boundary)
+        y = np.zeros(op.output_shape)
+        y[3, 3] = np.nan
+        pattern = convmat.conv_matrix(np.ones_like(k), (5, 5), "full", boundary)
+        expected = pattern[np.flatnonzero(np.isnan(y.ravel()))].sum(axis=0) > 0
+        np.testing.assert_array_equal(np.isnan(op.T(y)).ravel(), expected)
+        np.testing.assert_array_equal(
+            np.isnan(convmat.conv_transpose2d(y, k, "full", boundary)).ravel(), expected
+        )

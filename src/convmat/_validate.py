@@ -116,6 +116,17 @@ def check_array(
     return arr
 
 
+def check_positive_int(value: object, name: str) -> int:
+    """Return `value` as a Python int of at least 1 (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        msg = f"`{name}` must be a positive int, got {_short(value)}"
+        raise TypeError(msg)
+    if value < 1:
+        msg = f"`{name}` must be a positive int, got {value}"
+        raise ValueError(msg)
+    return int(value)
+
+
 def check_nonempty(shape: tuple[int, ...], name: str) -> None:
     """Refuse a shape with a zero-length axis."""
     if any(s == 0 for s in shape):

@@ -9,7 +9,6 @@ of arrays, choosing per call the fastest exact method by a cost model (see
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 from typing import cast
 
@@ -30,6 +29,7 @@ from ._validate import (
     Mode,
     check_array,
     check_method,
+    check_positive_int,
     result_dtype,
 )
 from .toeplitz import conv_matrix
@@ -158,15 +158,10 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         >>> convmat.ConvOperator(np.ones((3, 3)), (64, 64), method="shift").method_for(8)
         'shift'
         """
-        if isinstance(batch, (bool, np.bool_)) or not isinstance(batch, numbers.Integral):
-            msg = f"`batch` must be a positive integer, got {batch!r}"
-            raise TypeError(msg)
-        if batch < 1:
-            msg = f"`batch` must be a positive integer, got {batch}"
-            raise ValueError(msg)
+        size = check_positive_int(batch, "batch")
         data = self._kernel_dtype if dtype is None else _numeric_dtype(dtype)
         work = result_dtype(np.empty(0, data), np.empty(0, self._kernel_dtype), "convolution")
-        method = resolve_method(self._engine(work), int(batch), self.method, amortized=True)
+        method = resolve_method(self._engine(work), size, self.method, amortized=True)
         if method in ("fft", "dense") and compute_dtype(work).kind in "iu":
             return "sparse"
         return method

@@ -36,7 +36,14 @@ from ._build import (
 from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 from ._index import AxisMap, axis_from_raw
-from ._validate import Format, check_array, check_format, check_nonempty, check_shape
+from ._validate import (
+    Format,
+    check_array,
+    check_format,
+    check_nonempty,
+    check_positive_int,
+    check_shape,
+)
 
 __all__ = ["conv2d", "conv2d_matrix", "conv_transpose2d"]
 
@@ -65,19 +72,14 @@ def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
 
 def _groups(groups: object, weight_shape: tuple[int, ...]) -> int:
     """`groups` as an int that divides the weight's first dimension, as torch requires."""
-    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral):
-        msg = f"`groups` must be a positive int, got {groups!r}"
-        raise TypeError(msg)
-    if groups < 1:
-        msg = f"`groups` must be a positive int, got {groups}"
-        raise ValueError(msg)
+    groups = check_positive_int(groups, "groups")
     if weight_shape[0] % groups:
         msg = (
             f"Given groups={groups}, expected `weight` to be divisible by {groups} at "
             f"dimension 0, but got weight of size {list(weight_shape)} instead"
         )
         raise ValueError(msg)
-    return int(groups)
+    return groups
 
 
 def _padding(

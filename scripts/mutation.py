@@ -1,0 +1,111 @@
+"""Mutation testing of convmat's core modules with mutmut: what the tests do not pin down.
+
+``make mutation`` runs this script. It generates every mutant of the core
+modules (mutmut's own run does that, with one traced pass of the tests), runs
+a reproducible random sample of them (``--sample``, all with ``1``), and
+prints the score per module: killed over all mutants run, and killed over
+those whose survival mutmut reports as a real escape (timeouts and mutants
+no test reaches are listed apart). The tests clear the shape-keyed caches
+around every test (``tests/conftest.py``), so a mutant cannot pass on a
+result cached by the original code; README.md and examples/ are copied into
+mutmut's tree (``[tool.mutmut]`` in pyproject.toml) for the tests that read
+them. Hypothesis runs its ``mutation`` profile (15 examples a test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = (
+    "_index",
+    "_build",
+    "_exact",
+    "_budget",
+    "toeplitz",
+    "conv",
+    "_apply",
+    "_engine",
+    "_cost",
+    "_plans",
+    "linop",
+    "_validate",
+    "nn",
+)
+# mutmut's exit codes of a mutant's test run
+STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout", 24: "timeout"}
+
+
+def _mutmut(*args: str) -> None:
+    env = dict(os.environ, HYPOTHESIS_PROFILE="mutation")
+    subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=ROOT, env=env, check=False)
+
+
+def _results() -> dict[str, int | None]:
+    """Every generated mutant's name and its exit code (None before it ran)."""
+    out: dict[str, int | None] = {}
+    for meta in (ROOT / "mutants" / "src" / "convmat").glob("*.py.meta"):
+        out.update(json.loads(meta.read_text())["exit_code_by_key"])
+    return out
+
+
+def _module(name: str) -> str:
+    return name.split(".")[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=float, default=0.1, help="share of mutants to run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    parser.add_argument("--modules", nargs="+", default=list(CORE), choices=CORE)
+    parser.add_argument("--keep", action="store_true", help="reuse mutants/ from the last run")
+    args = parser.parse_args(argv)
+    if not 0 < args.sample <= 1:
+        parser.error(f"--sample must be in (0, 1], got {args.sample}")
+    if not args.keep:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        print("generating mutants and mapping tests to functions ...", flush=True)
+        _mutmut("run", "convmat.__no_such_mutant__*")
+    names = sorted(n for n in _results() if _module(n) in args.modules)
+    chosen = sorted(random.Random(args.seed).sample(names, round(len(names) * args.sample)))
+    print(f"{len(names)} mutants in {len(args.modules)} modules; running {len(chosen)}", flush=True)
+    for start in range(0, len(chosen), 200):
+        _mutmut("run", *chosen[start : start + 200])
+        print(f"  {min(start + 200, len(chosen))} of {len(chosen)} run", flush=True)
+    codes = _results()
+    per: dict[str, Counter[str]] = defaultdict(Counter)
+    for name in chosen:
+        per[_module(name)][STATUS.get(codes.get(name) or -1, "other")] += 1
+    print(f"\n{'module':<10} {'run':>5} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
+    total: Counter[str] = Counter()
+    for module in sorted(per):
+        c = per[module]
+        total += c
+        run = sum(c.values())
+        print(
+            f"{module:<10} {run:>5} {c['killed']:>7} {c['survived']:>9} "
+            f"{run - c['killed'] - c['survived']:>6} {100 * c['killed'] / run:>6.1f}%"
+        )
+    run = sum(total.values())
+    if run:
+        print(
+            f"{'all':<10} {run:>5} {total['killed']:>7} {total['survived']:>9} "
+            f"{run - total['killed'] - total['survived']:>6} {100 * total['killed'] / run:>6.1f}%"
+        )
+    print("\nsurvivors: `.venv/bin/mutmut show NAME` prints a mutant's diff")
+    for name in chosen:
+        if codes.get(name) == 0:
+            print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
