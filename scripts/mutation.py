@@ -41,12 +41,26 @@ CORE = (
     "nn",
 )
 # mutmut's exit codes of a mutant's test run
-STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout", 24: "timeout"}
+# (a negative code is the signal that ended the run: SIGXCPU when it ran over its time)
+STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout", -24: "timeout"}
+
+
+LOG = ROOT / "mutants" / "run.log"
 
 
 def _mutmut(*args: str) -> None:
+    """Run mutmut, its progress output appended to mutants/run.log."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation")
-    subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=ROOT, env=env, check=False)
+    LOG.parent.mkdir(exist_ok=True)
+    with LOG.open("a") as log:
+        subprocess.run(
+            [sys.executable, "-m", "mutmut", *args],
+            cwd=ROOT,
+            env=env,
+            check=False,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _results() -> dict[str, int | None]:
@@ -67,38 +81,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
     parser.add_argument("--modules", nargs="+", default=list(CORE), choices=CORE)
     parser.add_argument("--keep", action="store_true", help="reuse mutants/ from the last run")
+    parser.add_argument(
+        "--report", action="store_true", help="only report on the sample's mutants run so far"
+    )
     args = parser.parse_args(argv)
     if not 0 < args.sample <= 1:
         parser.error(f"--sample must be in (0, 1], got {args.sample}")
-    if not args.keep:
+    if not args.keep and not args.report:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         print("generating mutants and mapping tests to functions ...", flush=True)
         _mutmut("run", "convmat.__no_such_mutant__*")
+    if not (ROOT / "mutants" / "mutmut-stats.json").exists():
+        print(f"mutmut could not map the tests to functions; see {LOG}", file=sys.stderr)
+        return 1
     names = sorted(n for n in _results() if _module(n) in args.modules)
     chosen = sorted(random.Random(args.seed).sample(names, round(len(names) * args.sample)))
-    print(f"{len(names)} mutants in {len(args.modules)} modules; running {len(chosen)}", flush=True)
-    for start in range(0, len(chosen), 200):
+    print(
+        f"{len(names)} mutants in {len(args.modules)} modules; sample of {len(chosen)}", flush=True
+    )
+    for start in range(0, 0 if args.report else len(chosen), 200):
         _mutmut("run", *chosen[start : start + 200])
         print(f"  {min(start + 200, len(chosen))} of {len(chosen)} run", flush=True)
     codes = _results()
+    chosen = [name for name in chosen if codes.get(name) is not None]
     per: dict[str, Counter[str]] = defaultdict(Counter)
     for name in chosen:
-        per[_module(name)][STATUS.get(codes.get(name) or -1, "other")] += 1
-    print(f"\n{'module':<10} {'run':>5} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
+        code = codes.get(name)
+        per[_module(name)][STATUS.get(-1 if code is None else code, "other")] += 1
+    print(
+        "\nkilled: a test failed; timeout: the tests ran over mutmut's limit (a hang);"
+        " detected = killed + timeout"
+    )
+    header = ("module", "run", "killed", "timeout", "survived", "no tests", "detected")
+    print("{:<10} {:>5} {:>7} {:>8} {:>9} {:>9} {:>9}".format(*header))
     total: Counter[str] = Counter()
-    for module in sorted(per):
-        c = per[module]
-        total += c
+    for module in [*sorted(per), "all"]:
+        c = total if module == "all" else per[module]
+        if module != "all":
+            total += c
         run = sum(c.values())
+        if not run:
+            continue
+        detected = 100 * (c["killed"] + c["timeout"]) / run
         print(
-            f"{module:<10} {run:>5} {c['killed']:>7} {c['survived']:>9} "
-            f"{run - c['killed'] - c['survived']:>6} {100 * c['killed'] / run:>6.1f}%"
-        )
-    run = sum(total.values())
-    if run:
-        print(
-            f"{'all':<10} {run:>5} {total['killed']:>7} {total['survived']:>9} "
-            f"{run - total['killed'] - total['survived']:>6} {100 * total['killed'] / run:>6.1f}%"
+            f"{module:<10} {run:>5} {c['killed']:>7} {c['timeout']:>8} {c['survived']:>9} "
+            f"{c['no tests']:>9} {detected:>8.1f}%"
         )
     print("\nsurvivors: `.venv/bin/mutmut show NAME` prints a mutant's diff")
     for name in chosen:

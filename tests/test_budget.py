@@ -116,3 +116,28 @@ class TestBudgetObeyed:
 )
 def test_human_bytes(nbytes, text):
     assert human_bytes(nbytes) == text
+
+
+def test_dense_fits_up_to_exactly_the_budget():
+    from convmat._budget import dense_fits
+    from convmat._build import make_plan
+
+    plan = make_plan((4, 5), (3, 2), "full", "fill")
+    need = plan.shape[0] * plan.shape[1] * 8
+    previous = convmat.set_max_dense_bytes(need)
+    try:
+        assert dense_fits(plan, np.dtype(np.float64))
+        convmat.set_max_dense_bytes(need - 1)
+        assert not dense_fits(plan, np.dtype(np.float64))
+    finally:
+        convmat.set_max_dense_bytes(previous)
+
+
+def test_dense_operator_refused_when_the_budget_shrinks_later():
+    op = convmat.ConvOperator(np.ones((3, 3)), (20, 20), method="dense")
+    previous = convmat.set_max_dense_bytes(1000)
+    try:
+        with pytest.raises(convmat.MatrixTooLargeError, match="method='sparse'"):
+            op(np.ones((20, 20)))
+    finally:
+        convmat.set_max_dense_bytes(previous)

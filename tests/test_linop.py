@@ -326,3 +326,15 @@ class TestWhatTheSmallCasesMiss:
         np.testing.assert_array_equal(
             np.isnan(convmat.conv_transpose2d(y, k, "full", boundary)).ravel(), expected
         )
+
+
+@pytest.mark.parametrize("boundary", ["wrap", "symm"])
+def test_non_finite_3d_input_of_a_folded_operator_stays_local(boundary):
+    from helpers import reference_nd
+
+    x = np.zeros((3, 4, 5))
+    x[1, 2, 3] = np.nan
+    k = np.ones((2, 3, 2))
+    op = convmat.ConvOperator(k, x.shape, "same", boundary)
+    reached = reference_nd(np.isnan(x).astype(float), k, "same", boundary) > 0
+    np.testing.assert_array_equal(np.isnan(op(x)), reached)
