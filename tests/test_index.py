@@ -43,3 +43,20 @@ def test_cached_and_read_only():
     assert a is axis_map(7, 3, "full", "fill")
     with pytest.raises(ValueError, match="read-only"):
         a.raw[0, 0] = 5
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "mode", "boundary", "reads"),
+    [
+        (5, 3, "full", "fill", 1),
+        (2, 2, "full", "wrap", 2),
+        (1, 5, "full", "wrap", 5),
+        (3, 3, "same", "symm", 2),
+    ],
+)
+def test_reads_counts_outputs_per_input_and_tap(n, m, mode, boundary, reads):
+    mp = axis_map(n, m, mode, boundary)
+    expected = max(
+        int(np.bincount(mp.raw[:, j][mp.raw[:, j] >= 0]).max(initial=1)) for j in range(m)
+    )
+    assert mp.reads == expected == reads

@@ -175,7 +175,7 @@ class Engine:
             if key not in self._spectra:
                 axes = tuple(range(len(self.fft_shape)))
                 k = np.abs(self.kernel) if absolute else self.kernel
-                shift = _exponent(k)
+                shift = int(_exponents(k[None])[0])
                 k = _ldexp(k, -shift).astype(_wide(precision, k.dtype))
                 spec = (sfft.rfftn if real else sfft.fftn)(k, s=self.fft_shape, axes=axes)
                 # conj(K) correlates: it is the spectrum of the adjoint A^H
@@ -276,17 +276,8 @@ class Engine:
 
     @cached_property
     def reads(self) -> int:
-        """Most outputs through which one tap reads one input: the terms of a transpose per tap.
-
-        Tap ``j`` of axis ``d`` reads window positions ``o + m - 1 - j`` for all
-        outputs ``o``, so no input is read through it more often than it appears
-        in the window (several times with boundary 'wrap' or 'symm').
-        """
-        most = 1
-        for mp in self.plan.maps:
-            inside = mp.window[mp.window >= 0]
-            most *= int(np.bincount(inside).max()) if inside.size else 1
-        return most
+        """Most outputs through which one tap reads one input: the terms of a transpose per tap."""
+        return math.prod(mp.reads for mp in self.plan.maps)
 
     @cached_property
     def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
@@ -349,12 +340,11 @@ class Engine:
     ) -> np.ndarray:
         """``A @ x`` (or ``A.T @ x``) of flat rows by the FFT, computed in `precision`.
 
-        With `absolute`, ``|A| @ |x|`` instead: the scale that bounds the
-        rounding of a direct sum at each output.
+        With `absolute`, ``|A| @ x`` for a non-negative `x` (the caller's
+        ``|x|``): the scale that bounds the rounding of a direct sum at each
+        output.
         """
         batch = x.shape[0]
-        if absolute:
-            x = np.abs(x)
         if transpose:
             ys = x.reshape(batch, *self.plan.output_shape)
             z = self._fft(ys, transpose=True, precision=precision, absolute=absolute)
@@ -419,9 +409,10 @@ class Engine:
         size = math.prod(self.fft_shape)
         log = math.log2(max(size, 2))
         k1 = float(np.abs(self.kernel).astype(np.float64).sum())
-        peak = np.abs(x).max(axis=1, initial=0).astype(np.float64)
+        magnitude = np.abs(x)
+        peak = magnitude.max(axis=1, initial=0).astype(np.float64)
         safe = np.where(peak > 0, peak, 1.0)
-        norms = peak * np.linalg.norm(np.abs(x).astype(np.float64) / safe[:, None], axis=1)
+        norms = peak * np.linalg.norm(magnitude.astype(np.float64) / safe[:, None], axis=1)
 
         def bound(dtype: type[np.floating]) -> np.ndarray:
             # rounding (and, scaled to at most 1, underflow) of an FFT product in `dtype`
@@ -432,7 +423,9 @@ class Engine:
         with np.errstate(over="ignore"):
             err = bound(np.longdouble if precision.itemsize > 8 else np.float64)
             # the scale needs only a lower bound: a float32 transform, its own error subtracted
-            scale = self.fft(x, transpose=transpose, precision=np.dtype(np.float32), absolute=True)
+            scale = self.fft(
+                magnitude, transpose=transpose, precision=np.dtype(np.float32), absolute=True
+            )
             # an overflowed float32 scale is only known to exceed float32's largest value
             known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
             lower = known - bound(np.float32)[:, None]
@@ -495,14 +488,9 @@ def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
     return np.asarray(np.ldexp(arr, exps))
 
 
-def _exponent(arr: np.ndarray) -> int:
-    """``e`` with ``max|arr| < 2**e`` (0 for an all-zero array): the power of two to scale by."""
-    peak = float(np.abs(arr).max(initial=0))
-    return int(np.frexp(peak)[1]) if 0 < peak < np.inf else 0
-
-
 def _exponents(a: np.ndarray) -> np.ndarray:
-    """:func:`_exponent` of each row (first axis) of `a`."""
+    """Per row (first axis) of `a`, the ``e`` with ``max|row| < 2**e``: the power of two to
+    scale by (0 for a row of zeros or with a non-finite value)."""
     peak = np.abs(a.reshape(a.shape[0], -1)).max(axis=1, initial=0).astype(np.float64)
     exps = np.frexp(peak)[1].astype(np.int64)
     return np.where((peak > 0) & np.isfinite(peak), exps, 0)

@@ -10,7 +10,7 @@ package is built from this module's :func:`axis_map`, cached by shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -74,6 +74,20 @@ class AxisMap:
     def nnz(self) -> int:
         """Number of nonzeros of the 1-D matrix."""
         return int(self.counts.sum())
+
+    @cached_property
+    def reads(self) -> int:
+        """Most outputs that read one input through one tap.
+
+        1 for a plain convolution; more where a boundary ('wrap', 'symm', a
+        padding mode) or a stride below the kernel brings an input back under
+        the same tap. A transposed product sums at most ``reads`` terms per tap.
+        """
+        inside = self.raw >= 0
+        if not inside.any():
+            return 1
+        pairs = (np.arange(self.m)[None, :] * self.n + self.raw)[inside]
+        return int(np.bincount(pairs).max())
 
     def gather(self, dtype: np.dtype) -> sp.csr_array:
         """Return the ``(length * width, m)`` 0/1 matrix mapping taps to slots."""

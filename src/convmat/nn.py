@@ -285,17 +285,6 @@ def _bias(bias: npt.ArrayLike | None, channels: int) -> np.ndarray | None:
     return b
 
 
-def _reads(mp: AxisMap) -> int:
-    """Most outputs that read one input through one tap (stride below the kernel, padding)."""
-    most = 1
-    for j in range(mp.m):
-        col = mp.raw[:, j]
-        col = col[col >= 0]
-        if col.size:
-            most = max(most, int(np.bincount(col).max()))
-    return most
-
-
 def _apply_layer(
     matrix_of: Callable[[np.ndarray], sp.csr_array],
     w: np.ndarray,
@@ -565,6 +554,6 @@ def conv_transpose2d(
         m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
         return (m if keep is None else m[keep]).T
 
-    reads = math.prod(_reads(mp) for mp in layer.plan.maps)
+    reads = math.prod(mp.reads for mp in layer.plan.maps)
     out = _apply_layer(matrix_of, w, y, b, dtype, (c_out, *size), reads=reads)
     return np.asarray(out if batched else out[0])
