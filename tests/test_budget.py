@@ -55,12 +55,26 @@ def test_huge_layer_refused(fmt):
     assert "max_dense_bytes=" not in msg
 
 
-def test_maps_too_large_refused_before_they_are_built():
-    # the matrix itself would be refused too; the maps are what this operator builds first
+def test_plan_of_a_huge_axis_costs_nothing_until_its_maps_are_asked_for():
     from convmat._build import make_plan
 
     plan = make_plan((2**40,), (3,), "full", "fill")
-    _refused_with_small_peak(lambda: plan.maps)
+    tracemalloc.start()
+    try:
+        axis = plan.maps[0]
+        assert (axis.length, axis.input_run, axis.reads, axis.folded) == (
+            2**40 + 2,
+            slice(2, 2**40 + 2),
+            1,
+            False,
+        )
+        assert plan.nnz_estimate == 3 * 2**40
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    msg = _refused_with_small_peak(lambda: axis.raw)
+    assert "method='shift' or 'fft'" in msg
 
 
 class TestBudgetObeyed:

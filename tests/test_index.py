@@ -60,3 +60,57 @@ def test_reads_counts_outputs_per_input_and_tap(n, m, mode, boundary, reads):
         int(np.bincount(mp.raw[:, j][mp.raw[:, j] >= 0]).max(initial=1)) for j in range(m)
     )
     assert mp.reads == expected == reads
+
+
+def _reads_from_raw(raw: np.ndarray) -> int:
+    return max(
+        (int(np.bincount(raw[:, j][raw[:, j] >= 0]).max(initial=1)) for j in range(raw.shape[1])),
+        default=1,
+    )
+
+
+@pytest.mark.parametrize("corr", [False, True])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_shape_derived_properties_match_the_maps(mode, boundary, corr):
+    # folded, reads and the nonzeros come from the window in O(n + m); the maps are
+    # the brute-force reference
+    pad = {"fill": "constant", "wrap": "wrap", "symm": "symmetric"}
+    for n in range(1, 10):
+        for m in range(1, 12):
+            mp = axis_map(n, m, mode, boundary, corr)
+            ref = mp.raw
+            full = np.pad(np.arange(n), m - 1, mode=pad["fill" if mode == "valid" else boundary])
+            if boundary == "fill" or mode == "valid":
+                full = np.pad(np.arange(n), m - 1, constant_values=-1)
+            np.testing.assert_array_equal(mp.window, full[mp.start : mp.start + mp.span])
+            assert mp.reads == _reads_from_raw(ref), (n, m)
+            folded = any(len(np.unique(r[r >= 0])) != (r >= 0).sum() for r in ref)
+            assert mp.folded == folded, (n, m)
+            if mp.input_run is not None:
+                assert mp.nnz_estimate == mp.nnz == int((ref >= 0).sum())
+            else:
+                assert mp.nnz_estimate >= mp.nnz
+
+
+def test_rows_are_the_rows_of_the_map():
+    mp = axis_map(7, 4, "same", "symm")
+    picks = np.array([6, 0, 3, 3])
+    np.testing.assert_array_equal(mp.rows(picks), mp.raw[picks])
+
+
+def test_long_wrap_counts_every_return():
+    # a kernel 40 times the input: each input comes back under one tap 40 times or so
+    mp = axis_map(3, 120, "full", "wrap")
+    assert mp.reads == _reads_from_raw(mp.raw) > 30
+
+
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_zero_padded_maps_without_sorting_equal_the_sorted_ones(mode):
+    for n in range(1, 9):
+        for m in range(1, 9):
+            mp = axis_map(n, m, mode, "fill")
+            slow = mp._sorted_structure()
+            for name in ("cols", "counts", "slot", "taps"):
+                np.testing.assert_array_equal(getattr(mp, name), getattr(slow, name), name)
+            assert mp.folded == slow.folded is False

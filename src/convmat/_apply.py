@@ -7,11 +7,10 @@ module handles each:
   shift), in limbs when the magnitudes could leave the 64-bit range (see
   ``convmat._exact``), and fitted to the result dtype: exact or refused,
   never wrapped;
-* non-finite values: dense and FFT products would spread NaN everywhere, so a
-  batch holding NaN or inf always goes through the sparse matrix, whose
-  pattern is the kernel's footprint; where the boundary folds two taps into
-  one entry, the input is applied tap by tap instead, as a direct convolution
-  does;
+* non-finite values: dense and FFT products would spread NaN everywhere, and
+  a matrix entry that folds two taps into one sum would hide ``0 * inf``, so a
+  batch holding NaN or inf is applied tap by tap over every tap, zeros
+  included, as a direct convolution does;
 * ``fillvalue``: the padded values enter as a constant offset per output.
 """
 
@@ -21,8 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._budget import check_sparse_fits
-from ._build import Plan, build_unfolded_coo, compute_dtype, outside_sum
+from ._build import Plan, compute_dtype, outside_sum
 from ._cost import choose_method
 from ._engine import Engine, Method, certified_precision
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
@@ -188,12 +186,7 @@ def apply(
         return _apply_integer(x, engine, dtype, chosen, transpose=transpose, fill=fill)
     finite = work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
     if not finite:
-        if plan.folded:
-            check_sparse_fits(plan, work)
-            coo = build_unfolded_coo(k, plan)
-            out = np.asarray(x @ (coo if transpose else coo.T))
-        else:
-            out = engine.transpose(x, "sparse") if transpose else engine.forward(x, "sparse")
+        out = engine.direct(x, transpose=transpose)
     else:
         chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
         if chosen == "fft" and certify:

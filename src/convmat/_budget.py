@@ -101,14 +101,24 @@ def sparse_build_bytes(plan: MatrixSize, dtype: np.dtype) -> int:
     return plan.map_bytes + final + plan.nnz_bound * (dtype.itemsize + idx + 1)
 
 
-def check_maps_fit(plan: MatrixSize) -> None:
-    """Refuse per-axis index maps that would take more than half of this machine's memory."""
+MAP_BYTES_PER_ENTRY = 64  # peak bytes per (output, tap) pair while one axis map is built
+
+
+def check_axis_map_fits(length: int, taps: int) -> None:
+    """Refuse the index maps of one axis that would take more than half of this machine's memory.
+
+    Only the methods that build a matrix ('sparse', 'dense', the matrix
+    functions) need them; 'shift' and 'fft' work from the shapes alone.
+    """
+    need = MAP_BYTES_PER_ENTRY * length * taps
     limit = machine_memory() // 2
-    if plan.map_bytes > limit:
+    if need > limit:
         msg = (
-            f"the index maps of a {plan.shape} convolution matrix need about "
-            f"{plan.map_bytes:,} bytes ({human_bytes(plan.map_bytes)}) to build, more than "
-            f"half of this machine's {2 * limit:,} bytes; use a smaller input or kernel"
+            f"the index maps of one axis ({length:,} outputs by {taps:,} taps) need about "
+            f"{need:,} bytes ({human_bytes(need)}) to build, more than half of this machine's "
+            f"{2 * limit:,} bytes; a matrix this large cannot be built here: use a smaller "
+            "input or kernel, or apply the convolution with method='shift' or 'fft', which "
+            "need no matrix"
         )
         raise MatrixTooLargeError(msg)
 

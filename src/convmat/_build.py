@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._budget import check_maps_fit
+from ._budget import MAP_BYTES_PER_ENTRY
 from ._exact import SAFE, abs_max, exact_sum, fit, overflow
 from ._index import AxisMap, axis_map, output_length
 from ._validate import (
@@ -36,17 +36,15 @@ from ._validate import (
 __all__: list[str] = []
 
 
-MAP_BYTES_PER_ENTRY = 64  # peak bytes per (output, tap) pair while one axis map is built
-
-
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """Shapes of one convolution matrix, and its per-axis maps, built only when needed.
+    """Shapes of one convolution matrix and the geometry of its axes.
 
     Everything the memory guard needs (shapes, bounds on the entries, the
-    bytes of the maps) comes from the shapes alone, as Python ints; the maps
-    (``(length, m)`` index arrays per axis) are built on first use, and
-    refused first when they would not fit. `key` names the plan.
+    bytes of the maps) comes from the shapes alone, as Python ints. The
+    axes (:class:`AxisMap`) cost O(n + m) each; their per-tap maps
+    (``(length, m)`` index arrays) are built only by what builds a matrix,
+    and refused first when they would not fit. `key` names the plan.
     """
 
     input_shape: tuple[int, ...]
@@ -57,7 +55,6 @@ class Plan:
 
     @cached_property
     def maps(self) -> tuple[AxisMap, ...]:
-        check_maps_fit(self)
         return self.build_maps()
 
     @cached_property
@@ -83,7 +80,13 @@ class Plan:
 
     @cached_property
     def nnz(self) -> int:
+        """The exact number of nonzeros (builds the per-tap maps)."""
         return math.prod(mp.nnz for mp in self.maps)
+
+    @cached_property
+    def nnz_estimate(self) -> int:
+        """The nonzeros from the shapes: exact with zero padding, an upper bound otherwise."""
+        return math.prod(mp.nnz_estimate for mp in self.maps)
 
     @cached_property
     def padded_size(self) -> int:
@@ -270,16 +273,38 @@ def build_unfolded_coo(kernel: np.ndarray, plan: Plan) -> sp.coo_array:
     return sp.coo_array((vals, (r, c)), shape=plan.shape)
 
 
+SMALL_AXIS = 2**20  # (length * m) entries below which an axis's 0/1 map is built outright
+
+
+def _inside_sum(values: np.ndarray, mp: AxisMap, axis: int) -> np.ndarray:
+    """Contract `axis` of `values` (the taps) with the axis's inside indicator -> outputs.
+
+    Small axes use the ``(length, m)`` 0/1 map; long ones, whose taps inside
+    form one run per output (zero padding only), use prefix sums: O(n + m).
+    """
+    run = mp.input_run
+    if mp.length * mp.m <= SMALL_AXIS or run is None or not mp.convolution:
+        inside = (mp.raw >= 0).astype(values.dtype)
+        return np.moveaxis(np.tensordot(inside, values, axes=([1], [axis])), 0, axis)
+    moved = np.moveaxis(values, axis, 0)
+    prefix = np.concatenate([np.zeros((1, *moved.shape[1:]), moved.dtype), np.cumsum(moved, 0)])
+    # output o reads window position o + m - 1 - j: inside for j in [o + m - stop, o + m - start)
+    o = np.arange(mp.length)
+    lo = np.clip(o + mp.m - run.stop, 0, mp.m)
+    hi = np.clip(o + mp.m - run.start, 0, mp.m)
+    sums = prefix[np.maximum(hi, lo)] - prefix[lo]
+    return np.moveaxis(sums, 0, axis)
+
+
 def outside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
     """For each output, the sum of ``values[j]`` over taps that read the fill padding.
 
     ``values`` has the kernel's shape. The sum over all taps minus the sum over
-    taps inside is a tensor contraction with one small matrix per axis.
+    taps inside is a tensor contraction with one small map per axis.
     """
     inside_sum = values
     for d, mp in enumerate(plan.maps):
-        inside = (mp.raw >= 0).astype(values.dtype)
-        inside_sum = np.moveaxis(np.tensordot(inside, inside_sum, axes=([1], [d])), 0, d)
+        inside_sum = _inside_sum(inside_sum, mp, d)
     total = values.sum()
     return np.asarray(total - inside_sum).reshape(-1)
 

@@ -77,14 +77,14 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     fits = sparse_build_bytes(plan, engine.dtype) <= machine_memory() // 2
     entry_bytes = engine.dtype.itemsize + np.dtype(plan.index_dtype()).itemsize
     # sparse and shift split a batch over the cores (their loops release the GIL)
-    sparse_threads = THREADS if batch >= 2 and plan.nnz * batch >= PARALLEL_WORK else 1
+    sparse_threads = THREADS if batch >= 2 and plan.nnz_estimate * batch >= PARALLEL_WORK else 1
     costs["sparse"] = (
-        (float(plan.nnz) * batch + 2.0 * batch * (n_in + n_out)) / sparse_threads
-        + BYTE_UNITS * plan.nnz * entry_bytes
+        (float(plan.nnz_estimate) * batch + 2.0 * batch * (n_in + n_out)) / sparse_threads
+        + BYTE_UNITS * plan.nnz_estimate * entry_bytes
         + 8 * CALL_UNITS
     )
     if not amortized:
-        costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz
+        costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz_estimate
     if not fits:
         del costs["sparse"]  # a matrix that would take over half the memory is never chosen
     nonzero_taps = max(int(np.count_nonzero(engine.kernel)), 1)
@@ -119,7 +119,7 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
                 + 2 * CALL_UNITS
             )
             if not amortized:
-                costs["dense"] += _BUILD_UNITS_PER_ENTRY * plan.nnz + n_out * n_in / 4
+                costs["dense"] += _BUILD_UNITS_PER_ENTRY * plan.nnz_estimate + n_out * n_in / 4
     return costs
 
 

@@ -84,20 +84,6 @@ def _batched(index: Iterable[slice | None]) -> tuple[slice | None, ...]:
     return (slice(None), *index)
 
 
-def _input_slice(window: np.ndarray, n: int) -> slice | None:
-    """Where `window` holds the input, in order and once, if it holds nothing but zero
-    padding around it (boundary 'fill', or mode 'valid'); None otherwise."""
-    inside = np.flatnonzero(window >= 0)
-    first = int(inside[0])
-    if (
-        inside.size == n
-        and int(inside[-1]) - first + 1 == n
-        and np.array_equal(window[inside], np.arange(n))
-    ):
-        return slice(first, first + n)
-    return None
-
-
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
@@ -118,7 +104,7 @@ class Engine:
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         # zero padding only (boundary 'fill', or mode 'valid'): the FFT needs no extended
         # input, only room for the full linear convolution, n + m - 1 per axis
-        self.linear = all(_input_slice(mp.window, mp.n) is not None for mp in plan.maps)
+        self.linear = all(mp.input_run is not None for mp in plan.maps)
         sizes = tuple(mp.n + mp.m - 1 for mp in plan.maps) if self.linear else self.window_shape
         self.fft_shape = tuple(sfft.next_fast_len(w, real=True) for w in sizes)
         # where the outputs sit in the FFT's result, and how long its input is
@@ -188,9 +174,9 @@ class Engine:
             if self._folds is None:
                 folds: list[sp.csr_array | slice] = []
                 for mp in self.plan.maps:
-                    w = mp.window
-                    run = _input_slice(w, mp.n)
+                    run = mp.input_run
                     if run is None:
+                        w = mp.window
                         inside = np.flatnonzero(w >= 0)
                         run = sp.csr_array(
                             (np.ones(inside.size), (inside, w[inside])), shape=(w.size, mp.n)
@@ -202,18 +188,22 @@ class Engine:
     # -- extension of the input to the window, and its transpose ---------------
     def extend(self, x: np.ndarray) -> np.ndarray:
         """``(B, *input_shape)`` -> ``(B, *window_shape)``: the input the outputs read."""
-        folds = self._fold_ops()
-        if all(isinstance(f, slice) for f in folds):
+        if self.linear:
             out = np.zeros((x.shape[0], *self.window_shape), dtype=x.dtype)
-            out[_batched(folds)] = x
+            out[_batched(mp.input_run for mp in self.plan.maps)] = x
             return out
         for d, mp in enumerate(self.plan.maps):
-            w = mp.window
-            x = np.take(x, np.maximum(w, 0), axis=d + 1)
-            if (w < 0).any():
-                index: list[slice | np.ndarray] = [slice(None)] * x.ndim
-                index[d + 1] = w < 0
-                x[tuple(index)] = 0
+            before, after = mp.pad_before, mp.span - mp.pad_before - mp.n
+            widths = [(0, 0)] * x.ndim
+            widths[d + 1] = (max(before, 0), max(after, 0))
+            if mp.pad_mode == "constant":
+                padded = np.pad(x, widths, mode="constant")
+            else:
+                padded = np.pad(x, widths, mode=mp.pad_mode)
+            first = widths[d + 1][0] - before
+            index: list[slice] = [slice(None)] * x.ndim
+            index[d + 1] = slice(first, first + mp.span)
+            x = padded[tuple(index)]
         return x
 
     def fold(self, z: np.ndarray) -> np.ndarray:
@@ -279,12 +269,11 @@ class Engine:
         """Most outputs through which one tap reads one input: the terms of a transpose per tap."""
         return math.prod(mp.reads for mp in self.plan.maps)
 
-    @cached_property
-    def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
+    def _tap_list(self, zeros: bool) -> list[tuple[np.generic, tuple[slice, ...]]]:
         taps = []
         for j in np.ndindex(*self.kernel.shape):
             value = self.kernel[j]
-            if value == 0:
+            if value == 0 and not zeros:
                 continue
             taps.append(
                 (
@@ -297,6 +286,33 @@ class Engine:
             )
         return taps
 
+    @cached_property
+    def _taps(self) -> list[tuple[np.generic, tuple[slice, ...]]]:
+        """The nonzero taps and the window slice each one reads."""
+        return self._tap_list(zeros=False)
+
+    def direct(self, x: np.ndarray, *, transpose: bool) -> np.ndarray:
+        """``A @ x`` (or ``A.T @ x``) tap by tap over every tap, zeros included: NaN and
+        inf spread exactly as in a direct convolution (``0 * inf`` is NaN)."""
+        taps = self._tap_list(zeros=True)
+        batch = x.shape[0]
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._direct(x, taps, batch, transpose=transpose)
+
+    def _direct(
+        self,
+        x: np.ndarray,
+        taps: list[tuple[np.generic, tuple[slice, ...]]],
+        batch: int,
+        *,
+        transpose: bool,
+    ) -> np.ndarray:
+        if transpose:
+            z = self._shift_t(x.reshape(batch, *self.plan.output_shape), taps)
+            return self.fold(z).reshape(batch, -1)
+        xw = self.extend(x.reshape(batch, *self.plan.input_shape))
+        return self._shift(xw, taps).reshape(batch, -1)
+
     def block(self, batch: int) -> int:
         """Images per block of the shift method: a block of input and output fits 1 MiB."""
         per_item = (math.prod(self.window_shape) + math.prod(self.plan.output_shape)) * (
@@ -304,11 +320,13 @@ class Engine:
         )
         return max(1, min(batch, CACHE_BYTES // max(per_item, 1)))
 
-    def _shift(self, xw: np.ndarray) -> np.ndarray:
+    def _shift(
+        self, xw: np.ndarray, taps: list[tuple[np.generic, tuple[slice, ...]]] | None = None
+    ) -> np.ndarray:
         batch = xw.shape[0]
         out = np.zeros((batch, *self.plan.output_shape), dtype=xw.dtype)
         tmp = np.empty((self.block(batch), *self.plan.output_shape), dtype=xw.dtype)
-        taps = self._taps
+        taps = self._taps if taps is None else taps
         step = self.block(batch)
         for b0 in range(0, batch, step):
             blk = slice(b0, min(b0 + step, batch))
@@ -319,12 +337,14 @@ class Engine:
                 o += t
         return out
 
-    def _shift_t(self, y: np.ndarray) -> np.ndarray:
+    def _shift_t(
+        self, y: np.ndarray, taps: list[tuple[np.generic, tuple[slice, ...]]] | None = None
+    ) -> np.ndarray:
         batch = y.shape[0]
         z = np.zeros((batch, *self.window_shape), dtype=y.dtype)
         step = self.block(batch)
         tmp = np.empty((step, *self.plan.output_shape), dtype=y.dtype)
-        taps = self._taps
+        taps = self._taps if taps is None else taps
         for b0 in range(0, batch, step):
             blk = slice(b0, min(b0 + step, batch))
             yb = y[blk]
@@ -447,7 +467,7 @@ class Engine:
             for d in reversed(range(len(plan.maps))):
                 shape = [coords[0].size] + [1] * len(plan.maps)
                 shape[d + 1] = plan.maps[d].m
-                raw = plan.maps[d].raw[coords[d]].reshape(shape)
+                raw = plan.maps[d].rows(coords[d]).reshape(shape)
                 index = index + np.maximum(raw, 0) * stride
                 inside = inside & (raw >= 0)
                 stride *= plan.maps[d].n

@@ -35,7 +35,7 @@ from ._build import (
 )
 from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
-from ._index import AxisMap, axis_from_raw
+from ._index import AxisMap, PadMode
 from ._validate import (
     Format,
     check_array,
@@ -50,7 +50,7 @@ __all__ = ["conv2d", "conv2d_matrix", "conv_transpose2d"]
 PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
 Padding = int | tuple[int, int] | Literal["same", "valid"]
 NN_ADVICE = 'pass format="csr", or raise the budget with convmat.set_max_dense_bytes()'
-_NUMPY_PAD = {"circular": "wrap", "reflect": "reflect", "replicate": "edge"}
+_NUMPY_PAD: dict[str, PadMode] = {"circular": "wrap", "reflect": "reflect", "replicate": "edge"}
 
 
 def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
@@ -109,14 +109,19 @@ def _layer_axis(
     n: int, k: int, stride: int, dilation: int, pad: tuple[int, int], mode: str
 ) -> AxisMap:
     """Output ``o`` reads padded position ``o * stride + j * dilation`` through tap ``j``."""
-    index = np.arange(n)
-    if mode == "zeros":
-        padded = np.pad(index, pad, mode="constant", constant_values=-1)
-    else:
-        padded = np.pad(index, pad, mode=_NUMPY_PAD[mode])  # type: ignore[call-overload]
     length = (n + pad[0] + pad[1] - dilation * (k - 1) - 1) // stride + 1
-    raw = padded[np.arange(length)[:, None] * stride + np.arange(k)[None, :] * dilation]
-    return axis_from_raw(raw, n)
+    return AxisMap(
+        n=n,
+        m=k,
+        length=length,
+        start=0,
+        pad_mode="constant" if mode == "zeros" else _NUMPY_PAD[mode],
+        pad_before=pad[0],
+        span=(length - 1) * stride + (k - 1) * dilation + 1,
+        out_step=stride,
+        tap_step=dilation,
+        offset=0,
+    )
 
 
 def _check_padding_mode(
