@@ -1,13 +1,14 @@
 """convmat: convolution as matrix multiplication, exact for every mode and boundary.
 
 ``convmat.conv_matrix`` builds the (multilevel, doubly blocked) Toeplitz matrix
-of a kernel; ``convmat.conv2d``, ``correlate2d`` and ``conv_transpose2d``
-apply it to batches of images as one matmul, equal to ``scipy.signal``.
+of a kernel; ``convmat.convolve``, ``correlate`` and ``conv_transpose`` (N-D)
+and ``conv2d``, ``correlate2d`` and ``conv_transpose2d`` apply it to batches
+as one matmul, equal to ``scipy.signal``.
 """
 
 from . import nn
 from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
-from .conv import conv2d, conv_transpose2d, correlate2d
+from .conv import conv2d, conv_transpose, conv_transpose2d, convolve, correlate, correlate2d
 from .linop import ConvOperator
 from .toeplitz import (
     BlockStructure,
@@ -28,7 +29,10 @@ __all__ = [
     "__version__",
     "conv2d",
     "conv_matrix",
+    "conv_transpose",
     "conv_transpose2d",
+    "convolve",
+    "correlate",
     "correlate2d",
     "get_max_dense_bytes",
     "nn",

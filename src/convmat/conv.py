@@ -1,9 +1,11 @@
-"""Convolution, correlation and their transpose as one matmul, batched.
+"""Convolution, correlation and their transpose, N-D and batched, as one matrix product.
 
-Each function builds the convolution matrix of its kernel (see
-:func:`convmat.conv_matrix`) and applies it to every image of the batch in one
-sparse matrix product. Results equal :func:`scipy.signal.convolve2d` and
-:func:`scipy.signal.correlate2d`: same shapes, same dtype, NaN and inf in the
+Each function applies the convolution matrix of its kernel (see
+:func:`convmat.conv_matrix`) to every array of the batch at once, by the
+method the cost model picks (the matrix, shift-and-add or a certified FFT).
+Results equal :func:`scipy.signal.convolve` / :func:`~scipy.signal.correlate`
+(N-D) and :func:`scipy.signal.convolve2d` / :func:`~scipy.signal.correlate2d`
+(2-D, with their boundaries): same shapes, same dtype, NaN and inf in the
 same places.
 
 Dtype rule: the result has scipy's dtype, ``np.result_type(image, kernel)``
@@ -39,39 +41,209 @@ from ._validate import (
     result_dtype,
 )
 
-__all__ = ["conv2d", "conv_transpose2d", "correlate2d"]
+__all__ = [
+    "conv2d",
+    "conv_transpose",
+    "conv_transpose2d",
+    "convolve",
+    "correlate",
+    "correlate2d",
+]
+
+
+def _kernel_axes(
+    arr: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    names: tuple[str, str],
+    ndim: int | None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Validate the arrays; return them with at least one kernel axis, and whether the
+    kernel was a scalar (applied over no axis: a product, as scipy gives for 0-d)."""
+    x = check_array(arr, names[0], min_ndim=0 if ndim is None else ndim)
+    k = check_array(kernel, names[1], ndim=ndim, min_ndim=0)
+    if k.ndim > x.ndim:
+        msg = (
+            f"`{names[1]}` has {k.ndim} axes, more than the {x.ndim} of `{names[0]}` "
+            f"(shape {x.shape}): the kernel is applied over the trailing axes of `{names[0]}`, "
+            "the leading ones are a batch"
+        )
+        raise ValueError(msg)
+    scalar = k.ndim == 0
+    if scalar:
+        x, k = x[..., None], k.reshape(1)
+    check_nonempty(x.shape[x.ndim - k.ndim :], names[0])
+    check_nonempty(k.shape, names[1])
+    return x, k, scalar
 
 
 def _forward(
     image: npt.ArrayLike,
     kernel: npt.ArrayLike,
-    mode: Mode,
-    boundary: Boundary,
+    mode: object,
+    boundary: object,
     fillvalue: object,
     *,
     corr: bool,
     method: object,
+    ndim: int | None = None,
+    names: tuple[str, str] = ("image", "kernel"),
 ) -> np.ndarray:
     what = "correlation" if corr else "convolution"
-    x = check_array(image, "image", min_ndim=2)
-    k = check_array(kernel, "kernel", ndim=2)
-    check_nonempty(x.shape[-2:], "image")
-    check_nonempty(k.shape, "kernel")
-    mode = check_mode(mode)
+    x, k, scalar = _kernel_axes(image, kernel, names, ndim)
+    checked_mode = check_mode(mode)
     canon = check_boundary(boundary)
     dtype = result_dtype(x, k, what)
     how = check_method(method, dtype)
     fill = check_fillvalue(fillvalue, dtype)
-    in_shape = x.shape[-2:]
-    check_valid_shapes(mode, in_shape, k.shape)
+    in_shape = x.shape[x.ndim - k.ndim :]
+    check_valid_shapes(checked_mode, in_shape, k.shape)
     if corr:
-        k = k[::-1, ::-1].conj() if k.dtype.kind == "c" else k[::-1, ::-1]
-    plan = make_plan(in_shape, k.shape, mode, canon, corr=corr)
+        flip = (slice(None, None, -1),) * k.ndim
+        k = k[flip].conj() if k.dtype.kind == "c" else k[flip]
+    # 'same' centring: scipy.signal.correlate crops 'full' as convolve does, at (m - 1) // 2;
+    # correlate2d at m // 2 (they differ for even kernels)
+    plan = make_plan(in_shape, k.shape, checked_mode, canon, corr=corr and ndim == 2)
     batch = x.reshape(-1, math.prod(in_shape))
-    use_fill = fill if canon == "fill" and mode != "valid" else None
+    use_fill = fill if canon == "fill" and checked_mode != "valid" else None
     out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how)
     trim()
-    return out.reshape(*x.shape[:-2], *plan.output_shape)
+    out = out.reshape(*x.shape[: x.ndim - k.ndim], *plan.output_shape)
+    return out[..., 0] if scalar else out
+
+
+def convolve(
+    in1: npt.ArrayLike,
+    in2: npt.ArrayLike,
+    mode: Mode = "full",
+    boundary: Boundary = "fill",
+    fillvalue: object = 0,
+    *,
+    method: MethodArg = "auto",
+) -> np.ndarray:
+    """Convolve N-D arrays with an N-D kernel as one matrix product, batched.
+
+    With ``in2.ndim == in1.ndim``, boundary 'fill' and ``fillvalue=0``, equal
+    to ``scipy.signal.convolve(in1, in2, mode)``: shape, dtype and values
+    (integers exactly). A kernel with fewer axes is applied over the trailing
+    axes of `in1`, the leading ones a batch; boundaries 'wrap' and 'symm' and
+    a `fillvalue` extend the input as :func:`scipy.signal.convolve2d` does, in
+    any number of dimensions.
+
+    Parameters
+    ----------
+    in1 : array_like, shape (..., n_0, ..., n_{k-1})
+        The input; axes before the kernel's are batch axes.
+    in2 : array_like, shape (m_0, ..., m_{k-1})
+        The kernel, with ``k <= in1.ndim`` axes (a scalar multiplies).
+    mode : {'full', 'same', 'valid'}
+        Output size, as in scipy: 'same' is centred like scipy's (for an
+        even kernel, the extra tap before), 'valid' needs `in1` at least as
+        large as `in2` in every axis, or the other way round.
+    boundary : {'fill', 'wrap', 'symm'}
+        How the input is extended (aliases 'pad', 'circular', 'symmetric').
+    fillvalue : scalar
+        The padding's value with boundary 'fill'.
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+        How the product is computed, as in :class:`convmat.ConvOperator`;
+        'auto' is as accurate as a direct sum (see :func:`conv2d`'s Notes).
+
+    Returns
+    -------
+    ndarray, shape (..., *output_shape)
+        Per kernel axis: 'full' ``n + m - 1``, 'same' ``n``, 'valid'
+        ``|n - m| + 1``. Dtype ``np.result_type(in1, in2)`` (float16 computed
+        in float32 and rounded once).
+
+    Raises
+    ------
+    ValueError
+        Bad mode, boundary, shapes or fillvalue; a kernel with more axes than
+        `in1`; an empty kernel or input axis.
+    TypeError
+        Non-numeric or masked arrays; two bool arrays.
+    ResultOverflowError
+        An integer result outside its dtype's range (scipy wraps it).
+
+    See Also
+    --------
+    correlate, conv_transpose, ConvOperator
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.signal
+    >>> import convmat
+    >>> convmat.convolve([1, 2, 3], [0, 1, 0.5])
+    array([0. , 1. , 2.5, 4. , 1.5])
+    >>> rng = np.random.default_rng(0)
+    >>> vol, k = rng.integers(-9, 9, (6, 7, 8)), rng.integers(-9, 9, (3, 2, 3))
+    >>> np.array_equal(convmat.convolve(vol, k, "same"),
+    ...                scipy.signal.convolve(vol, k, "same"))
+    True
+
+    A 1-D kernel over the last axis of a batch of signals, wrapping around:
+
+    >>> convmat.convolve(np.eye(3, 4), [1, 1], "same", "wrap")
+    array([[1., 1., 0., 0.],
+           [0., 1., 1., 0.],
+           [0., 0., 1., 1.]])
+    """
+    return _forward(
+        in1, in2, mode, boundary, fillvalue, corr=False, method=method, names=("in1", "in2")
+    )
+
+
+def correlate(
+    in1: npt.ArrayLike,
+    in2: npt.ArrayLike,
+    mode: Mode = "full",
+    boundary: Boundary = "fill",
+    fillvalue: object = 0,
+    *,
+    method: MethodArg = "auto",
+) -> np.ndarray:
+    """Cross-correlate N-D arrays with an N-D template as one matrix product, batched.
+
+    With ``in2.ndim == in1.ndim``, boundary 'fill' and ``fillvalue=0``, equal
+    to ``scipy.signal.correlate(in1, in2, mode)``: the convolution with `in2`
+    reversed in every axis and conjugated. 'same' is centred as scipy.signal.correlate
+    centres it, like :func:`convolve` (:func:`correlate2d` follows
+    scipy.signal.correlate2d, which for an even template starts one tap later).
+
+    Parameters
+    ----------
+    in1 : array_like, shape (..., n_0, ..., n_{k-1})
+        The input; axes before the template's are batch axes.
+    in2 : array_like, shape (m_0, ..., m_{k-1})
+        The template; conjugated when complex.
+    mode, boundary, fillvalue, method
+        As in :func:`convolve`.
+
+    Returns
+    -------
+    ndarray
+        Shapes and dtype as in :func:`convolve`.
+
+    Raises
+    ------
+    ValueError, TypeError, ResultOverflowError
+        As in :func:`convolve`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.signal
+    >>> import convmat
+    >>> convmat.correlate([1, 2, 3, 4], [1, -1], "valid")
+    array([-1, -1, -1])
+    >>> x = np.arange(24.0).reshape(2, 3, 4)
+    >>> t = np.ones((1, 2, 2))
+    >>> np.array_equal(convmat.correlate(x, t, "same"), scipy.signal.correlate(x, t, "same"))
+    True
+    """
+    return _forward(
+        in1, in2, mode, boundary, fillvalue, corr=True, method=method, names=("in1", "in2")
+    )
 
 
 def conv2d(
@@ -153,7 +325,7 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method, ndim=2)
 
 
 def correlate2d(
@@ -213,7 +385,7 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method, ndim=2)
 
 
 def _infer_input_shape(
@@ -288,29 +460,99 @@ def conv_transpose2d(
     >>> np.array_equal(convmat.conv_transpose2d(y, k).ravel(), A.T @ y.ravel())
     True
     """
-    y = check_array(output, "output", min_ndim=2)
-    k = check_array(kernel, "kernel", ndim=2)
-    check_nonempty(y.shape[-2:], "output")
-    check_nonempty(k.shape, "kernel")
-    mode = check_mode(mode)
+    return _transpose(output, kernel, mode, boundary, input_shape, method, ndim=2)
+
+
+def _transpose(
+    output: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    mode: object,
+    boundary: object,
+    input_shape: object,
+    method: object,
+    *,
+    ndim: int | None = None,
+) -> np.ndarray:
+    y, k, scalar = _kernel_axes(output, kernel, ("output", "kernel"), ndim)
+    checked_mode = check_mode(mode)
     canon = check_boundary(boundary)
     dtype = result_dtype(y, k, "transposed convolution")
     how = check_method(method, dtype)
-    out_shape = y.shape[-2:]
+    out_shape = y.shape[y.ndim - k.ndim :]
     if input_shape is None:
-        shape = _infer_input_shape(out_shape, k.shape, mode)
+        shape = _infer_input_shape(out_shape, k.shape, checked_mode)
+    elif scalar:
+        shape = (*check_shape(input_shape, "input_shape", 0), 1)
     else:
-        shape = check_shape(input_shape, "input_shape", 2)
-    check_valid_shapes(mode, shape, k.shape)
-    expected = tuple(output_length(n, m, mode) for n, m in zip(shape, k.shape, strict=True))
+        shape = check_shape(input_shape, "input_shape", k.ndim)
+    check_valid_shapes(checked_mode, shape, k.shape)
+    expected = tuple(output_length(n, m, checked_mode) for n, m in zip(shape, k.shape, strict=True))
     if expected != out_shape:
         msg = (
-            f"`output` must end in shape {expected} for a '{mode}' convolution of "
+            f"`output` must end in shape {expected} for a '{checked_mode}' convolution of "
             f"{shape} inputs with a {k.shape} kernel, got shape {y.shape}"
         )
         raise ValueError(msg)
-    plan = make_plan(shape, k.shape, mode, canon)
+    plan = make_plan(shape, k.shape, checked_mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
     out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True, method=how)
     trim()
-    return out.reshape(*y.shape[:-2], *shape)
+    out = out.reshape(*y.shape[: y.ndim - k.ndim], *shape)
+    return out[..., 0] if scalar else out
+
+
+def conv_transpose(
+    output: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    mode: Mode = "full",
+    boundary: Boundary = "fill",
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    method: MethodArg = "auto",
+) -> np.ndarray:
+    """Apply the transpose of :func:`convolve`'s matrix: ``A.T @ y``, N-D and batched.
+
+    For real data the exact adjoint, ``<convolve(x, k), y> == <x, conv_transpose(y, k)>``,
+    for every mode and boundary; for complex data the adjoint is
+    ``conv_transpose(y.conj(), k).conj()``.
+
+    Parameters
+    ----------
+    output : array_like, shape (..., *output_shape)
+        Arrays shaped like :func:`convolve`'s outputs; leading axes are batch axes.
+    kernel : array_like, shape (m_0, ..., m_{k-1})
+        The kernel of the forward convolution.
+    mode, boundary
+        Those of the forward convolution.
+    input_shape : tuple of int, optional
+        The forward input's trailing ``k`` axes, inferred when omitted as in
+        :func:`conv_transpose2d`.
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+        As in :func:`convolve`.
+
+    Returns
+    -------
+    ndarray, shape (..., *input_shape)
+        Dtype ``np.result_type(output, kernel)``, with :func:`convolve`'s rules.
+
+    Raises
+    ------
+    ValueError
+        `output`'s shape does not match `mode`, `kernel` and `input_shape`;
+        and the errors of :func:`convolve`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convmat
+    >>> convmat.conv_transpose([1, 1, 1, 1], [1, 2])
+    array([3, 3, 3])
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.standard_normal((4, 5, 6)), rng.standard_normal((4, 5, 6))
+    >>> k = rng.standard_normal((3, 3, 2))
+    >>> lhs = np.vdot(convmat.convolve(x, k, "same", "symm"), y)
+    >>> rhs = np.vdot(x, convmat.conv_transpose(y, k, "same", "symm"))
+    >>> bool(np.isclose(lhs, rhs))
+    True
+    """
+    return _transpose(output, kernel, mode, boundary, input_shape, method)
