@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
+from functools import cache
 from typing import Protocol
 
 import numpy as np
@@ -170,6 +171,7 @@ def dense_fits(plan: MatrixSize, dtype: np.dtype) -> bool:
     return plan.shape[0] * plan.shape[1] * dtype.itemsize <= _max_dense_bytes
 
 
+@cache
 def machine_memory() -> int:
     """Total physical memory in bytes (16 GiB when the platform does not say)."""
     try:

@@ -8,7 +8,8 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   index) from memory once per call. A batch is split over the cores.
 * ``shift``: two units per nonzero tap and output pixel (a vectorised
   multiply and an add); when one image and its output do not fit the
-  cache-sized block, each pass also streams three arrays from memory.
+  cache-sized block, each pass also streams three arrays from memory. In 1-D
+  it runs as numpy's convolve, a fifth of a unit per tap and output.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
   ``N`` (the classic count), at four flops per unit: FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
@@ -61,7 +62,8 @@ _FFT_FLOPS_PER_UNIT = 4.0
 _BLAS_FLOPS_PER_UNIT = 16.0
 _LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measured
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
-_SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
+_SCALING_PASSES = 8.0
+_LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add  # casts, power-of-two scalings and norms: passes over the data
 
 
 def _fft_size_cost(size: int) -> float:
@@ -96,9 +98,16 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     per_pass = 2.0 + (BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0)
     shift_work = nonzero_taps * n_out * batch
     shift_threads = THREADS if batch >= 2 and shift_work >= PARALLEL_WORK else 1
-    costs["shift"] = (
-        per_pass * shift_work + batch * math.prod(engine.window_shape)
-    ) / shift_threads + (2 * nonzero_taps * blocks + 4) * CALL_UNITS
+    if engine.line is not None:
+        # numpy's convolve: a vectorised dot product per output, every tap, one call a signal
+        line_work = engine.kernel.size * n_out * batch
+        costs["shift"] = (
+            _LINE_UNITS_PER_TAP * line_work + batch * (math.prod(engine.window_shape) + n_out)
+        ) / shift_threads + (2 * batch + 4) * CALL_UNITS
+    else:
+        costs["shift"] = (
+            per_pass * shift_work + batch * math.prod(engine.window_shape)
+        ) / shift_threads + (2 * nonzero_taps * blocks + 4) * CALL_UNITS
     precision = None if exact_only else certified_precision(engine.dtype)
     if precision is not None:
         # certified: the transforms of |x| with |k| bound the rounding, so each costs twice,

@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -102,6 +102,10 @@ class Engine:
         self._spectra: dict[tuple[object, ...], tuple[np.ndarray, int]] = {}
         self._folds: list[sp.csr_array | slice] | None = None
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
+        # a 1-D convolution (every other axis of length 1): shift-and-add runs as numpy's
+        # convolve, a compiled direct sum, one signal at a time
+        long_axes = [d for d, mp in enumerate(plan.maps) if mp.n > 1 or mp.m > 1]
+        self.line: int | None = long_axes[0] if len(long_axes) == 1 else None
         # zero padding only (boundary 'fill', or mode 'valid'): the FFT needs no extended
         # input, only room for the full linear convolution, n + m - 1 per axis
         self.linear = all(mp.input_run is not None for mp in plan.maps)
@@ -241,12 +245,47 @@ class Engine:
         return self.fft(x, transpose=False, precision=FFT_PRECISION)
 
     def _shift_flat(self, x: np.ndarray) -> np.ndarray:
+        if self.line is not None:
+            return self._line_forward(x)
         xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
         return self._shift(xw).reshape(x.shape[0], -1)
 
+    def _line_forward(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`_line` forward; with zero padding, a slice of the full convolution of the
+        input itself, with no extended copy."""
+        assert self.line is not None
+        mp = self.plan.maps[self.line]
+        if mp.input_run is None:
+            xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
+            return self._line(xw.reshape(x.shape[0], -1), transpose=False)
+        k = self.kernel.reshape(-1)
+        # output o is entry start + o of the full convolution
+        rows = [np.convolve(row, k, "full")[mp.start : mp.start + mp.length] for row in x]
+        return rows[0][None] if len(rows) == 1 else np.stack(rows)
+
     def _shift_t_flat(self, y: np.ndarray) -> np.ndarray:
-        z = self._shift_t(y.reshape(y.shape[0], *self.plan.output_shape))
+        if self.line is not None:
+            z = self._line(y, transpose=True).reshape(y.shape[0], *self.window_shape)
+        else:
+            z = self._shift_t(y.reshape(y.shape[0], *self.plan.output_shape))
         return self.fold(z).reshape(y.shape[0], -1)
+
+    def _line(self, rows: np.ndarray, *, transpose: bool) -> np.ndarray:
+        """Shift-and-add of a 1-D convolution by numpy's convolve, signal by signal.
+
+        Forward: the window's 'valid' convolution with the kernel. Transpose:
+        the outputs' 'full' convolution with the reversed kernel, on the window.
+        Every tap enters each sum (zeros too), as in a direct convolution.
+        """
+        k = self.kernel.reshape(-1)
+        width = math.prod(self.window_shape) if transpose else self.plan.shape[0]
+        out = np.empty((rows.shape[0], width), dtype=np.result_type(rows.dtype, k.dtype))
+        for b in range(rows.shape[0]):
+            if transpose:
+                out[b] = np.convolve(rows[b], k[::-1], "full")
+            else:
+                out[b] = np.convolve(rows[b], k, "valid")
+        return out
 
     def transpose(self, y: np.ndarray, method: Method) -> np.ndarray:
         """``A.T @ y`` for each row of ``y`` (shape ``(B, n_out)``), shape ``(B, n_in)``."""
@@ -294,10 +333,11 @@ class Engine:
     def direct(self, x: np.ndarray, *, transpose: bool) -> np.ndarray:
         """``A @ x`` (or ``A.T @ x``) tap by tap over every tap, zeros included: NaN and
         inf spread exactly as in a direct convolution (``0 * inf`` is NaN)."""
-        taps = self._tap_list(zeros=True)
         batch = x.shape[0]
         with np.errstate(invalid="ignore", over="ignore"):
-            return self._direct(x, taps, batch, transpose=transpose)
+            if self.line is not None:
+                return self._shift_t_flat(x) if transpose else self._shift_flat(x)
+            return self._direct(x, self._tap_list(zeros=True), batch, transpose=transpose)
 
     def _direct(
         self,
@@ -481,6 +521,7 @@ FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in flo
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
 
+@lru_cache(maxsize=64)
 def certified_precision(dtype: np.dtype) -> np.dtype | None:
     """The precision in which 'auto' may use the FFT for data of `dtype`, if any.
 
@@ -500,12 +541,21 @@ def _wide(precision: np.dtype, dtype: np.dtype) -> np.dtype:
 
 
 def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
-    """``arr * 2**exps``, exactly (but for overflow and underflow), real or complex."""
+    """``arr * 2**exps``, exactly (but for overflow and underflow), real or complex.
+
+    A product with a power of two rounds exactly as ``ldexp`` does; the powers
+    (one per row) are built by ``ldexp`` when they are representable.
+    """
+    real = np.empty(0, arr.dtype).real.dtype
+    e = np.asarray(exps)
+    info = np.finfo(real)
+    if e.size and int(e.max()) < info.maxexp and int(e.min()) >= info.minexp:
+        return np.asarray(arr * np.ldexp(np.ones(e.shape, real), e))
     if arr.dtype.kind == "c":
-        return np.asarray(np.ldexp(arr.real, exps) + 1j * np.ldexp(arr.imag, exps)).astype(
+        return np.asarray(np.ldexp(arr.real, e) + 1j * np.ldexp(arr.imag, e)).astype(
             arr.dtype, copy=False
         )
-    return np.asarray(np.ldexp(arr, exps))
+    return np.asarray(np.ldexp(arr, e)).astype(arr.dtype, copy=False)
 
 
 def _exponents(a: np.ndarray) -> np.ndarray:
