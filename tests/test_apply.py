@@ -14,7 +14,14 @@ from hypothesis.extra import numpy as hnp
 
 import convmat
 from convmat._plans import engine_for
-from helpers import BOUNDARIES, assert_direct_sum_accuracy, geometries, precise_matrix
+from helpers import (
+    BOUNDARIES,
+    MODES,
+    assert_direct_sum_accuracy,
+    geometries,
+    precise_matrix,
+    reference_nd,
+)
 
 FLOATS = [np.float16, np.float32, np.float64, np.complex64, np.complex128]
 
@@ -174,7 +181,45 @@ def test_direct_sums_at_chosen_outputs_are_the_matrix_rows(dtype, boundary):
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_window_minimum_certifies_single_precision_without_a_second_transform(monkeypatch):
+    # float32 data, float64 transforms: the least |x| under each window certifies every
+    # output of random data, corners of 'full' mode included; no float32 transform runs
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 128, 128)).astype(np.float32)
+    k = rng.standard_normal((31, 31)).astype(np.float32)
+    op = convmat.ConvOperator(k, (128, 128), "full")
+    engine = engine_for(k, op._plan, np.dtype(np.float32))
+    real_fft = engine.fft
+
+    def no_bound_transform(*args, **kwargs):
+        assert not kwargs.get("absolute"), "the float32 bound transform ran"
+        return real_fft(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "fft", no_bound_transform)
+    ok = engine.fft_certified(
+        x.reshape(2, -1), transpose=False, eps=float(np.finfo(np.float32).eps)
+    )
+    assert ok.all()
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+def test_window_minimum_bound_is_a_lower_bound(mode, boundary):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 9, 7))
+    x[1, 2:5, 1:4] = 0.0  # zeros under some windows: the bound must drop to 0 there
+    k = rng.standard_normal((4, 3))
+    k[0, 0] = 0.0
+    op = convmat.ConvOperator(k, (9, 7), mode, boundary)
+    engine = engine_for(k, op._plan, np.dtype(np.float64))
+    bound = engine._window_minimum_bound(np.abs(x).reshape(3, -1))
+    exact = np.stack([reference_nd(np.abs(im), np.abs(k), mode, boundary) for im in x])
+    assert (bound <= exact.reshape(3, -1)).all()
+    assert (bound > 0).any()
+    assert (bound[1] == 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64])
 def test_full_mode_corners_are_fixed_up_not_the_whole_image(dtype):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 128, 128)).astype(dtype)

@@ -296,17 +296,23 @@ def _inside_sum(values: np.ndarray, mp: AxisMap, axis: int) -> np.ndarray:
     return np.moveaxis(sums, 0, axis)
 
 
+def inside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
+    """For each output (shape ``plan.output_shape``), the sum of ``values[j]`` over the taps
+    that read the input (not the fill padding). ``values`` has the kernel's shape."""
+    inside = values
+    for d, mp in enumerate(plan.maps):
+        inside = _inside_sum(inside, mp, d)
+    return np.asarray(inside)
+
+
 def outside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
     """For each output, the sum of ``values[j]`` over taps that read the fill padding.
 
     ``values`` has the kernel's shape. The sum over all taps minus the sum over
     taps inside is a tensor contraction with one small map per axis.
     """
-    inside_sum = values
-    for d, mp in enumerate(plan.maps):
-        inside_sum = _inside_sum(inside_sum, mp, d)
     total = values.sum()
-    return np.asarray(total - inside_sum).reshape(-1)
+    return np.asarray(total - inside_sum(values, plan)).reshape(-1)
 
 
 def matrix_dtype(kernel_dtype: np.dtype) -> np.dtype:

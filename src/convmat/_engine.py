@@ -35,7 +35,7 @@ import scipy.fft as sfft
 import scipy.sparse as sp
 
 from ._budget import check_dense_fits, check_sparse_fits
-from ._build import Plan, build_csr
+from ._build import Plan, build_csr, inside_sum
 
 __all__: list[str] = []
 
@@ -437,12 +437,13 @@ class Engine:
         spec, k_shift = self._spectrum(transpose, real, precision, absolute)
         # threads pay off only on large transforms
         workers = THREADS if a.shape[0] * math.prod(self.fft_shape) >= 2**18 else 1
-        if real:
-            prod = sfft.rfftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
-            full = sfft.irfftn(prod, s=self.fft_shape, axes=axes, workers=workers)
-        else:
-            prod = sfft.fftn(a, s=self.fft_shape, axes=axes, workers=workers) * spec
-            full = sfft.ifftn(prod, s=self.fft_shape, axes=axes, workers=workers)
+        # in place where possible: each long-double array is twice the data's size
+        forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
+        prod = forward(a, s=self.fft_shape, axes=axes, workers=workers)
+        del a
+        prod *= spec
+        full = inverse(prod, s=self.fft_shape, axes=axes, workers=workers, overwrite_x=True)
+        del prod
         out = full[_batched(self._fft_in if transpose else self._fft_out)]
         if transpose and complex_kernel:
             out = out.conj()
@@ -480,17 +481,55 @@ class Engine:
             rounding = 5.0 * float(info.eps) / 2 * log * k1 * norms
             return np.asarray(rounding + size * float(info.tiny) * k1 * peak)
 
-        with np.errstate(over="ignore"):
-            err = bound(np.longdouble if precision.itemsize > 8 else np.float64)
-            # the scale needs only a lower bound: a float32 transform, its own error subtracted
-            scale = self.fft(
-                magnitude, transpose=transpose, precision=np.dtype(np.float32), absolute=True
-            )
-            # an overflowed float32 scale is only known to exceed float32's largest value
-            known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
-            lower = known - bound(np.float32)[:, None]
         terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
-        return np.asarray(err[:, None] <= 0.5 * terms * eps * lower)
+        with np.errstate(over="ignore"):
+            err = bound(np.longdouble if precision.itemsize > 8 else np.float64)[:, None]
+            ok = np.zeros((x.shape[0], self.plan.shape[1 if transpose else 0]), dtype=bool)
+            if not transpose:
+                # first the cheap bound; the transform below only for rows it leaves short
+                ok = err <= 0.5 * terms * eps * self._window_minimum_bound(magnitude)
+            rows = ~ok.all(axis=1)
+            if rows.any():
+                # the scale needs only a lower bound: a float32 transform, less its error
+                scale = self.fft(
+                    magnitude[rows],
+                    transpose=transpose,
+                    precision=np.dtype(np.float32),
+                    absolute=True,
+                )
+                # an overflowed float32 scale is only known to exceed float32's largest value
+                known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
+                lower = known - bound(np.float32)[rows][:, None]
+                ok[rows] |= err[rows] <= 0.5 * terms * eps * lower
+        return ok
+
+    def _window_minimum_bound(self, magnitude: np.ndarray) -> np.ndarray:
+        """A lower bound of ``(|k| * |x|)(o)`` for every output, in O(n) per axis: the least
+        ``|x|`` the output reads, times the sum of ``|k|`` over the taps that read the input.
+
+        The minimum over each output's window is a running minimum per axis (the fill
+        padding counted as +inf); the tap sums are exact to a few ulps, and the product is
+        lowered by more than their rounding.
+        """
+        batch = magnitude.shape[0]
+        # |x| in its own precision: the minimum is exact in any
+        images = magnitude.reshape(batch, *self.plan.input_shape)
+        absk = np.abs(self.kernel).astype(np.float64)
+        if self.linear:
+            ext = np.full((batch, *self.window_shape), np.inf, dtype=images.dtype)
+            ext[_batched(mp.input_run for mp in self.plan.maps)] = images
+            taps = inside_sum(absk, self.plan)
+        else:
+            ext = self.extend(images)  # every window position is an input position
+            ext = ext if ext.base is None and ext is not images else ext.copy()
+            taps = np.full(self.plan.output_shape, absk.sum())
+        least = ext
+        for d, m in enumerate(self.kernel.shape):
+            least = _running_min(least, d + 1, m)
+        safety = 1.0 - 4.0 * (self.kernel.size + 2) * float(np.finfo(np.float64).eps)
+        with np.errstate(invalid="ignore"):
+            bound = least.astype(np.float64) * (taps * safety)
+        return np.asarray(np.where(np.isnan(bound), 0.0, bound)).reshape(batch, -1)
 
     def direct_at(self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Outputs ``(A @ x[row])[output]`` for the given pairs, each a direct sum of its taps."""
@@ -538,6 +577,22 @@ def certified_precision(dtype: np.dtype) -> np.dtype | None:
 def _wide(precision: np.dtype, dtype: np.dtype) -> np.dtype:
     """`precision`, complex when `dtype` is."""
     return np.result_type(precision, np.complex64) if dtype.kind == "c" else precision
+
+
+def _running_min(a: np.ndarray, axis: int, m: int) -> np.ndarray:
+    """The minimum of every `m` consecutive entries along `axis` (length shrinks by m - 1),
+    by doubling the window: about log2(m) in-place passes of np.minimum over `a`."""
+    width, length = 1, a.shape[axis]
+    while width < m:
+        step = min(width, m - width)
+        lo: list[slice] = [slice(None)] * a.ndim
+        hi: list[slice] = [slice(None)] * a.ndim
+        lo[axis], hi[axis] = slice(0, length - step), slice(step, length)
+        np.minimum(a[tuple(lo)], a[tuple(hi)], out=a[tuple(lo)])
+        width, length = width + step, length - step
+    keep: list[slice] = [slice(None)] * a.ndim
+    keep[axis] = slice(0, length)
+    return a[tuple(keep)]
 
 
 def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
