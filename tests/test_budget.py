@@ -155,3 +155,46 @@ def test_dense_operator_refused_when_the_budget_shrinks_later():
             op(np.ones((20, 20)))
     finally:
         convmat.set_max_dense_bytes(previous)
+
+
+class TestBlockedBuild:
+    @pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+    @pytest.mark.parametrize("mode", ["full", "same", "valid"])
+    def test_blocks_of_rows_give_the_same_matrix(self, monkeypatch, mode, boundary):
+        from convmat import _build
+        from convmat._engine import Engine
+
+        rng = np.random.default_rng(0)
+        for shape, k in [
+            ((40,), rng.integers(-9, 9, 5)),
+            ((7, 9), rng.integers(-9, 9, (3, 4))),
+            ((5, 4, 6), rng.standard_normal((2, 3, 2))),
+        ]:
+            whole = convmat.conv_matrix(k, shape, mode, boundary, format="csr")
+            monkeypatch.setattr(_build, "BLOCK_BYTES", 1)  # one row of the first axis a block
+            assert (
+                len(list(_build.row_blocks(_build.make_plan(shape, k.shape, mode, boundary)))) > 1
+            )
+            blocked = convmat.conv_matrix(k, shape, mode, boundary, format="csr")
+            engine = Engine(k.astype(float), _build.make_plan(shape, k.shape, mode, boundary))
+            from_engine = engine.csr()
+            monkeypatch.undo()
+            for got in (blocked, from_engine):
+                assert got.shape == whole.shape
+                np.testing.assert_array_equal(got.indptr, whole.indptr)
+                np.testing.assert_array_equal(got.indices, whole.indices)
+                np.testing.assert_allclose(got.data, whole.data, rtol=1e-15)
+
+    def test_a_long_signal_builds_its_matrix_within_a_small_multiple_of_it(self):
+        from convmat import _build
+
+        tracemalloc.start()
+        try:
+            csr = convmat.conv_matrix(np.ones(31), (300_000,), "same", format="csr")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        size = csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes
+        # in one piece the maps and padded entries of the (300000, 31) map took 4.1x the
+        # matrix at its peak; in blocks of 64 MiB, the matrix and one block
+        assert peak < 1.2 * size + 2 * _build.BLOCK_BYTES

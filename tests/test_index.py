@@ -114,3 +114,23 @@ def test_zero_padded_maps_without_sorting_equal_the_sorted_ones(mode):
             for name in ("cols", "counts", "slot", "taps"):
                 np.testing.assert_array_equal(getattr(mp, name), getattr(slow, name), name)
             assert mp.folded == slow.folded is False
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_a_block_of_rows_is_those_rows_of_the_map(mode, boundary):
+    for n, m in [(9, 4), (4, 9), (12, 1), (3, 7)]:
+        mp = axis_map(n, m, mode, boundary)
+        for lo, hi in [(0, 1), (1, mp.length), (mp.length // 2, mp.length)]:
+            if lo >= hi:
+                continue
+            sub = mp.block(lo, hi)
+            np.testing.assert_array_equal(sub.raw, mp.raw[lo:hi])
+            np.testing.assert_array_equal(sub.counts, mp.counts[lo:hi])
+            np.testing.assert_array_equal(sub.slot, mp.slot[lo:hi])
+            for name in ("cols", "taps"):
+                np.testing.assert_array_equal(
+                    getattr(sub, name)[:, : sub.width],
+                    getattr(mp, name)[lo:hi, : sub.width],
+                    name,
+                )

@@ -95,11 +95,21 @@ def human_bytes(nbytes: int) -> str:
     return f"{nbytes} B" if nbytes < 2**10 else f"{nbytes / 2**20:.1f} MiB"
 
 
+BLOCK_BYTES = 64 * 2**20  # a matrix built in blocks of rows holds this much beyond its parts
+
+
 def sparse_build_bytes(plan: MatrixSize, dtype: np.dtype) -> int:
-    """Peak bytes of building a CSR matrix: its maps, the result, the padded values and columns."""
+    """Peak bytes of building a CSR matrix: its maps, the result, the padded values and columns.
+
+    A plan built in blocks of rows holds one block's maps and padded entries
+    at a time, and the blocks' matrices beside the result.
+    """
     idx = np.dtype(plan.index_dtype()).itemsize
     final = plan.nnz_bound * (dtype.itemsize + idx) + (plan.shape[0] + 1) * idx
-    return plan.map_bytes + final + plan.nnz_bound * (dtype.itemsize + idx + 1)
+    working = plan.map_bytes + plan.nnz_bound * (dtype.itemsize + idx + 1)
+    if getattr(plan, "builds_in_blocks", False) and working > BLOCK_BYTES:
+        return 2 * final + BLOCK_BYTES
+    return final + working
 
 
 MAP_BYTES_PER_ENTRY = 64  # peak bytes per (output, tap) pair while one axis map is built

@@ -11,15 +11,15 @@ dropping the padding gives ``data`` and ``indices`` without any sort.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._budget import MAP_BYTES_PER_ENTRY
+from ._budget import BLOCK_BYTES, MAP_BYTES_PER_ENTRY
 from ._exact import SAFE, abs_max, exact_sum, fit, overflow
 from ._index import AxisMap, axis_map, output_length
 from ._validate import (
@@ -95,6 +95,11 @@ class Plan:
     @cached_property
     def folded(self) -> bool:
         return any(mp.folded for mp in self.maps)
+
+    @property
+    def builds_in_blocks(self) -> bool:
+        """Whether its CSR matrix is built in blocks of rows (see :func:`row_blocks`)."""
+        return True
 
     def index_dtype(self) -> type[np.signedinteger]:
         """int32 when every index and the nnz (bounded from the shapes) fit, int64 beyond."""
@@ -215,15 +220,88 @@ def padding_mask(plan: Plan) -> np.ndarray | None:
     return mask
 
 
+PADDED_BYTES_PER_ENTRY = 32  # values, columns, mask and their compressed copies
+
+
+def block_rows(plan: Plan) -> int:
+    """Rows of the first axis per block, so that one block's maps and padded entries take
+    at most about BLOCK_BYTES (the whole axis when it fits)."""
+    first = plan.maps[0]
+    rest = math.prod(
+        length * min(n, m)
+        for length, n, m in zip(
+            plan.output_shape[1:], plan.input_shape[1:], plan.kernel_shape[1:], strict=True
+        )
+    )
+    per_row = MAP_BYTES_PER_ENTRY * first.m + PADDED_BYTES_PER_ENTRY * min(first.m, first.n) * rest
+    return min(first.length, max(1, BLOCK_BYTES // per_row))
+
+
+def row_blocks(plan: Plan) -> Iterator[Plan]:
+    """The plan cut along its first axis into blocks of :func:`block_rows` rows, made one
+    at a time (each block's maps are dropped with it)."""
+    first, rows = plan.maps[0], block_rows(plan)
+    for lo in range(0, first.length, rows):
+        hi = min(lo + rows, first.length)
+        yield Plan(
+            plan.input_shape,
+            plan.kernel_shape,
+            (hi - lo, *plan.output_shape[1:]),
+            _fixed((first.block(lo, hi), *plan.maps[1:])),
+            (*plan.key, "rows", lo, hi),
+        )
+
+
+def _fixed(maps: tuple[AxisMap, ...]) -> Callable[[], tuple[AxisMap, ...]]:
+    def build() -> tuple[AxisMap, ...]:
+        return maps
+
+    return build
+
+
+def stack_rows(parts: Iterable[sp.csr_array], plan: Plan, dtype: np.dtype) -> sp.csr_array:
+    """The CSR matrix of `plan` from the CSR matrices of its blocks of rows, in order,
+    each copied into arrays sized by the plan's nonzero bound as it comes."""
+    idx = plan.index_dtype()
+    bound = plan.nnz_bound
+    data = np.empty(bound, dtype=dtype)
+    indices = np.empty(bound, dtype=idx)
+    indptr = np.zeros(plan.shape[0] + 1, dtype=idx)
+    nnz = row = 0
+    for part in parts:
+        rows, stored = part.shape[0], part.nnz
+        data[nnz : nnz + stored] = part.data
+        indices[nnz : nnz + stored] = part.indices
+        indptr[row + 1 : row + rows + 1] = part.indptr[1:] + nnz
+        nnz, row = nnz + stored, row + rows
+    out = sp.csr_array((data[:nnz], indices[:nnz], indptr), shape=plan.shape)
+    out.has_sorted_indices = True
+    out.has_canonical_format = True
+    return out
+
+
 def build_csr(kernel: np.ndarray, plan: Plan, values: np.ndarray | None = None) -> sp.csr_array:
     """Return the convolution matrix as CSR, entries of ``kernel.dtype``.
 
     The sparsity pattern is the kernel's footprint: taps whose value is zero
     are stored as explicit zeros, so that NaN and inf in the input spread to
     the same outputs as in a direct convolution. `values`, when given, are the
-    entries in the padded layout, already computed.
+    entries in the padded layout, already computed. Without them, a large
+    matrix is built in blocks of rows (see :func:`row_blocks`).
     """
-    idx = plan.index_dtype()
+    if values is None and block_rows(plan) < plan.output_shape[0]:
+        idx = plan.index_dtype()
+        parts = (_build_csr(kernel, b, None, idx) for b in row_blocks(plan))
+        return stack_rows(parts, plan, kernel.dtype)
+    return _build_csr(kernel, plan, values, plan.index_dtype())
+
+
+def _build_csr(
+    kernel: np.ndarray,
+    plan: Plan,
+    values: np.ndarray | None,
+    idx: type[np.signedinteger],
+) -> sp.csr_array:
     if values is None:
         values = padded_values(kernel, plan)
     columns = padded_columns(plan, idx)
@@ -344,6 +422,10 @@ def folded_sums(
     return values
 
 
+def _padded_of(plan: Plan, kernel: np.ndarray) -> np.ndarray:
+    return padded_values(kernel, plan)
+
+
 def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_array:
     """The CSR matrix, entries computed exactly and checked to fit `dtype`.
 
@@ -353,8 +435,15 @@ def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_ar
     work = compute_dtype(dtype)
     k = kernel.astype(work, copy=False)
     taps = math.prod(mp.m for mp in plan.maps if mp.folded)
-    values = folded_sums(lambda kk: padded_values(kk, plan), k, taps) if plan.folded else None
-    csr = build_csr(k, plan, values)
+
+    def part(block: Plan) -> sp.csr_array:
+        values = folded_sums(partial(_padded_of, block), k, taps) if block.folded else None
+        return _build_csr(k, block, values, plan.index_dtype())
+
+    if block_rows(plan) < plan.output_shape[0]:
+        csr = stack_rows(map(part, row_blocks(plan)), plan, work)
+    else:
+        csr = part(plan)
     if work != dtype:
         if dtype.kind in "iu":
             csr.data = fit(csr.data, dtype, FOLDED)

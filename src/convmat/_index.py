@@ -203,11 +203,26 @@ class AxisMap:
         check_axis_map_fits(self.length, self.m)
         return _readonly(self.rows(np.arange(self.length)))
 
+    def block(self, lo: int, hi: int) -> AxisMap:
+        """The axis restricted to outputs ``lo .. hi - 1`` (a window starting further in)."""
+        shift = self.out_step * lo
+        return AxisMap(
+            n=self.n,
+            m=self.m,
+            length=hi - lo,
+            start=self.start + lo,
+            pad_mode=self.pad_mode,
+            pad_before=self.pad_before - shift,
+            span=(hi - lo - 1) * self.out_step + (self.m - 1) * abs(self.tap_step) + 1,
+            out_step=self.out_step,
+            tap_step=self.tap_step,
+            offset=self.offset,
+        )
+
     @cached_property
     def _structure(self) -> _Structure:
-        run = self.input_run
-        if self.convolution and run is not None:
-            return self._run_structure(run)
+        if self.convolution and (self.pad_mode == "constant" or self.input_run is not None):
+            return self._run_structure()
         return self._sorted_structure()
 
     def _sorted_structure(self) -> _Structure:
@@ -239,20 +254,23 @@ class AxisMap:
             folded=bool((inside.sum(axis=1) != counts).any()),
         )
 
-    def _run_structure(self, run: slice) -> _Structure:
+    def _run_structure(self) -> _Structure:
         """The maps of a convolution with zero padding, without sorting: the taps
         inside row ``o`` are one run ``lo .. hi``, reading columns in reverse order."""
         check_axis_map_fits(self.length, self.m)
         m, o = self.m, np.arange(self.length, dtype=np.int64)[:, None]
-        # tap j reads window position o + m - 1 - j, inside for run.start <= it < run.stop
-        lo = np.clip(o + m - run.stop, 0, m)
-        hi = np.clip(o + m - 1 - run.start, -1, m - 1)
+        # the input fills window positions [first, stop), the rest is padding
+        first = min(max(self.pad_before, 0), self.span)
+        stop = min(max(self.pad_before + self.n, 0), self.span)
+        # tap j reads window position o + m - 1 - j, inside for first <= it < stop
+        lo = np.clip(o + m - stop, 0, m)
+        hi = np.clip(o + m - 1 - first, -1, m - 1)
         counts = np.maximum(hi - lo + 1, 0)
         width = max(int(counts.max(initial=0)), 1)
         s = np.arange(width, dtype=np.int64)[None, :]
         real = s < counts
         taps = np.where(real, hi - s, 0)
-        cols = np.where(real, o + m - 1 - taps - run.start, 0)
+        cols = np.where(real, o + m - 1 - taps - self.pad_before, 0)
         j = np.arange(m, dtype=np.int64)[None, :]
         slot = np.where((j >= lo) & (j <= hi), hi - j, -1)
         return _Structure(
