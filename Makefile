@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts)
 
-.PHONY: demo test lint bench mutation clean
+.PHONY: demo test lint bench bench-signals mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: benchmarking without it"
 	$(BIN)/python benchmarks/run.py
+
+# long signals and volumes against scipy (a section of benchmarks/RESULTS.md)
+bench-signals: $(STAMP)
+	$(BIN)/python benchmarks/signals.py
 
 # mutation testing of the core modules (slow, not in CI): SAMPLE=1 runs every mutant
 SAMPLE ?= 0.1

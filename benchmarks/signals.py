@@ -320,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--kinds", nargs="+", default=["signal", "volume"])
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the cases of signals.json not run again"
+    )
     parser.add_argument("--memory", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory:
@@ -348,7 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     grid += [
         ("volume", n, m, "same", d) for d in args.dtypes for n in args.volumes for m in args.kernels
     ]
+    grid = [g for g in grid if g[0] in args.kinds]
     cases = []
+    if args.resume and (args.out / "signals.json").exists():
+        rerun = {tuple(g) for g in grid}
+        for case in json.loads((args.out / "signals.json").read_text())["cases"]:
+            key = (case["kind"], case["n"], case["m"], case["mode"], case["dtype"])
+            if key not in rerun:
+                cases.append(case)
     for i, (kind, n, m, mode, d) in enumerate(grid, 1):
         start = time.perf_counter()
         if kind == "signal":

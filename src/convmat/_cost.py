@@ -62,8 +62,8 @@ _FFT_FLOPS_PER_UNIT = 4.0
 _BLAS_FLOPS_PER_UNIT = 16.0
 _LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measured
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
-_SCALING_PASSES = 8.0
-_LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add  # casts, power-of-two scalings and norms: passes over the data
+_SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
+_LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add
 
 
 def _fft_size_cost(size: int) -> float:
