@@ -151,6 +151,26 @@ def test_single_row_image_and_signal_agree():
     np.testing.assert_allclose(op @ x, one_d, rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nonfinite_signal_stays_local(bad, mode, boundary):
+    # a signal takes numpy's direct sum: zero taps spread NaN (0 * inf), as in scipy
+    x = np.random.default_rng(3).standard_normal(40)
+    x[5], x[30] = bad, -bad
+    k = np.array([0.5, 0.0, -1.0, 2.0])
+    with np.errstate(invalid="ignore"):
+        expected = reference_nd(x, k, mode, boundary)
+        op = convmat.ConvOperator(k, (40,), mode, boundary)
+        for got in (convmat.convolve(x, k, mode, boundary), op @ x):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+            np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+            finite = np.isfinite(expected)
+            np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=1e-13)
+        back = convmat.conv_transpose(expected, k, mode, boundary, input_shape=(40,))
+        assert np.isnan(back).any()
+
+
 def test_scalar_kernel_multiplies():
     x = np.arange(6).reshape(2, 3)
     np.testing.assert_array_equal(convmat.convolve(x, np.int64(3)), 3 * x)

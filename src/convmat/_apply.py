@@ -181,18 +181,18 @@ def apply(
     if batch.shape[0] == 0:
         return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
     x = batch.astype(work, copy=False)
+    chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
     if work.kind in "iu":
-        chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
         return _apply_integer(x, engine, dtype, chosen, transpose=transpose, fill=fill)
-    finite = work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
+    # a 1-D shift-and-add is numpy's direct sum over every tap: NaN and inf need no care
+    direct = chosen == "shift" and engine.line is not None
+    finite = direct or work.kind not in "fc" or bool(np.isfinite(x).all() and np.isfinite(k).all())
     if not finite:
         out = engine.direct(x, transpose=transpose)
+    elif chosen == "fft" and certify:
+        out = _certified_fft(x, engine, dtype, transpose=transpose, amortized=amortized)
     else:
-        chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
-        if chosen == "fft" and certify:
-            out = _certified_fft(x, engine, dtype, transpose=transpose, amortized=amortized)
-        else:
-            out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
+        out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         out = out + _fill_offset(k, work.type(fill), plan)
     return out.astype(dtype, copy=False)
