@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -259,6 +259,14 @@ def _fixed(maps: tuple[AxisMap, ...]) -> Callable[[], tuple[AxisMap, ...]]:
     return build
 
 
+def by_rows(plan: Plan, part: Callable[[Plan], sp.csr_array], dtype: np.dtype) -> sp.csr_array:
+    """``part(plan)``, or, for a plan too large for one block, ``part`` of each block of
+    rows (:func:`row_blocks`) stacked into one matrix of `dtype`."""
+    if block_rows(plan) >= plan.output_shape[0]:
+        return part(plan)
+    return stack_rows(map(part, row_blocks(plan)), plan, dtype)
+
+
 def stack_rows(parts: Iterable[sp.csr_array], plan: Plan, dtype: np.dtype) -> sp.csr_array:
     """The CSR matrix of `plan` from the CSR matrices of its blocks of rows, in order,
     each copied into arrays sized by the plan's nonzero bound as it comes."""
@@ -289,11 +297,10 @@ def build_csr(kernel: np.ndarray, plan: Plan, values: np.ndarray | None = None) 
     entries in the padded layout, already computed. Without them, a large
     matrix is built in blocks of rows (see :func:`row_blocks`).
     """
-    if values is None and block_rows(plan) < plan.output_shape[0]:
-        idx = plan.index_dtype()
-        parts = (_build_csr(kernel, b, None, idx) for b in row_blocks(plan))
-        return stack_rows(parts, plan, kernel.dtype)
-    return _build_csr(kernel, plan, values, plan.index_dtype())
+    idx = plan.index_dtype()
+    if values is not None:
+        return _build_csr(kernel, plan, values, idx)
+    return by_rows(plan, lambda block: _build_csr(kernel, block, None, idx), kernel.dtype)
 
 
 def _build_csr(
@@ -366,12 +373,8 @@ def _inside_sum(values: np.ndarray, mp: AxisMap, axis: int) -> np.ndarray:
         return np.moveaxis(np.tensordot(inside, values, axes=([1], [axis])), 0, axis)
     moved = np.moveaxis(values, axis, 0)
     prefix = np.concatenate([np.zeros((1, *moved.shape[1:]), moved.dtype), np.cumsum(moved, 0)])
-    # output o reads window position o + m - 1 - j: inside for j in [o + m - stop, o + m - start)
-    o = np.arange(mp.length)
-    lo = np.clip(o + mp.m - run.stop, 0, mp.m)
-    hi = np.clip(o + mp.m - run.start, 0, mp.m)
-    sums = prefix[np.maximum(hi, lo)] - prefix[lo]
-    return np.moveaxis(sums, 0, axis)
+    lo, hi = mp.tap_runs(np.arange(mp.length))
+    return np.moveaxis(prefix[hi] - prefix[lo], 0, axis)
 
 
 def inside_sum(values: np.ndarray, plan: Plan) -> np.ndarray:
@@ -422,10 +425,6 @@ def folded_sums(
     return values
 
 
-def _padded_of(plan: Plan, kernel: np.ndarray) -> np.ndarray:
-    return padded_values(kernel, plan)
-
-
 def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_array:
     """The CSR matrix, entries computed exactly and checked to fit `dtype`.
 
@@ -436,14 +435,15 @@ def kernel_entries(kernel: np.ndarray, plan: Plan, dtype: np.dtype) -> sp.csr_ar
     k = kernel.astype(work, copy=False)
     taps = math.prod(mp.m for mp in plan.maps if mp.folded)
 
-    def part(block: Plan) -> sp.csr_array:
-        values = folded_sums(partial(_padded_of, block), k, taps) if block.folded else None
-        return _build_csr(k, block, values, plan.index_dtype())
+    idx = plan.index_dtype()
 
-    if block_rows(plan) < plan.output_shape[0]:
-        csr = stack_rows(map(part, row_blocks(plan)), plan, work)
-    else:
-        csr = part(plan)
+    def part(block: Plan) -> sp.csr_array:
+        values = None
+        if block.folded:
+            values = folded_sums(lambda kk: padded_values(kk, block), k, taps)
+        return _build_csr(k, block, values, idx)
+
+    csr = by_rows(plan, part, work)
     if work != dtype:
         if dtype.kind in "iu":
             csr.data = fit(csr.data, dtype, FOLDED)

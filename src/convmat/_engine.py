@@ -197,17 +197,7 @@ class Engine:
             out[_batched(mp.input_run for mp in self.plan.maps)] = x
             return out
         for d, mp in enumerate(self.plan.maps):
-            before, after = mp.pad_before, mp.span - mp.pad_before - mp.n
-            widths = [(0, 0)] * x.ndim
-            widths[d + 1] = (max(before, 0), max(after, 0))
-            if mp.pad_mode == "constant":
-                padded = np.pad(x, widths, mode="constant")
-            else:
-                padded = np.pad(x, widths, mode=mp.pad_mode)
-            first = widths[d + 1][0] - before
-            index: list[slice] = [slice(None)] * x.ndim
-            index[d + 1] = slice(first, first + mp.span)
-            x = padded[tuple(index)]
+            x = mp.extend(x, d + 1)
         return x
 
     def fold(self, z: np.ndarray) -> np.ndarray:
@@ -337,21 +327,12 @@ class Engine:
         with np.errstate(invalid="ignore", over="ignore"):
             if self.line is not None:
                 return self._shift_t_flat(x) if transpose else self._shift_flat(x)
-            return self._direct(x, self._tap_list(zeros=True), batch, transpose=transpose)
-
-    def _direct(
-        self,
-        x: np.ndarray,
-        taps: list[tuple[np.generic, tuple[slice, ...]]],
-        batch: int,
-        *,
-        transpose: bool,
-    ) -> np.ndarray:
-        if transpose:
-            z = self._shift_t(x.reshape(batch, *self.plan.output_shape), taps)
-            return self.fold(z).reshape(batch, -1)
-        xw = self.extend(x.reshape(batch, *self.plan.input_shape))
-        return self._shift(xw, taps).reshape(batch, -1)
+            taps = self._tap_list(zeros=True)
+            if transpose:
+                z = self._shift_t(x.reshape(batch, *self.plan.output_shape), taps)
+                return self.fold(z).reshape(batch, -1)
+            xw = self.extend(x.reshape(batch, *self.plan.input_shape))
+            return self._shift(xw, taps).reshape(batch, -1)
 
     def block(self, batch: int) -> int:
         """Images per block of the shift method: a block of input and output fits 1 MiB."""
@@ -460,9 +441,11 @@ class Engine:
         FFT's precision, ``N`` its size), is at most ``terms / 2 * eps`` times a
         lower bound of ``(|k| * |x|)(o)``: the scale a direct sum of ``terms``
         products rounds at (the nonzero taps, times :attr:`reads` in a
-        transpose). That scale is an FFT of ``|x|`` with ``|k|`` in float32,
-        less its own error bound: a lower bound is all it must give. Returns
-        None where no precision wider than the data's is available.
+        transpose). A lower bound of that scale is all it must give: first
+        :meth:`_window_minimum_bound` (forward products only), then, for the
+        rows that leaves short, an FFT of ``|x|`` with ``|k|`` in float32 less
+        its own error bound. Returns None where no precision wider than the
+        data's is available.
         """
         precision = certified_precision(self.dtype)
         if precision is None:
@@ -484,8 +467,9 @@ class Engine:
         terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
         with np.errstate(over="ignore"):
             err = bound(np.longdouble if precision.itemsize > 8 else np.float64)[:, None]
-            ok = np.zeros((x.shape[0], self.plan.shape[1 if transpose else 0]), dtype=bool)
-            if not transpose:
+            if transpose:
+                ok = np.zeros((x.shape[0], self.plan.shape[1]), dtype=bool)
+            else:
                 # first the cheap bound; the transform below only for rows it leaves short
                 ok = err <= 0.5 * terms * eps * self._window_minimum_bound(magnitude)
             rows = ~ok.all(axis=1)
@@ -520,8 +504,8 @@ class Engine:
             ext[_batched(mp.input_run for mp in self.plan.maps)] = images
             taps = inside_sum(absk, self.plan)
         else:
-            ext = self.extend(images)  # every window position is an input position
-            ext = ext if ext.base is None and ext is not images else ext.copy()
+            # every window position is an input position; the padded copy is ours to write
+            ext = self.extend(images)
             taps = np.full(self.plan.output_shape, absk.sum())
         least = ext
         for d, m in enumerate(self.kernel.shape):

@@ -106,24 +106,41 @@ class AxisMap:
             return slice(lo, hi)
         return None
 
+    def extend(self, arr: np.ndarray, axis: int, fill: int = 0) -> np.ndarray:
+        """`arr` (this axis's input along `axis`) extended to the window: padded by
+        :attr:`pad_mode` (``fill`` in constant padding) and cut to :attr:`span`."""
+        before, after = self.pad_before, self.span - self.pad_before - self.n
+        widths = [(0, 0)] * arr.ndim
+        widths[axis] = (max(before, 0), max(after, 0))
+        if self.pad_mode == "constant":
+            padded = np.pad(arr, widths, mode="constant", constant_values=fill)
+        else:
+            padded = np.pad(arr, widths, mode=self.pad_mode)
+        first = widths[axis][0] - before
+        index: list[slice] = [slice(None)] * arr.ndim
+        index[axis] = slice(first, first + self.span)
+        return np.asarray(padded[tuple(index)])
+
     @cached_property
     def window(self) -> np.ndarray:
         """``(span,)`` input index at each window position, ``-1`` in zero padding."""
-        before, after = self.pad_before, self.span - self.pad_before - self.n
         index = np.arange(self.n, dtype=np.int64)
-        widths = (max(before, 0), max(after, 0))
-        if self.pad_mode == "constant":
-            padded = np.pad(index, widths, mode="constant", constant_values=-1)
-        else:
-            padded = np.pad(index, widths, mode=self.pad_mode)
-        first = widths[0] - before
-        return _readonly(np.ascontiguousarray(padded[first : first + self.span]))
+        return _readonly(np.ascontiguousarray(self.extend(index, 0, fill=-1)))
+
+    def tap_runs(self, outputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For a convolution with zero padding: the taps ``lo <= j < hi`` through which
+        each output reads the input (the others read the padding)."""
+        first = min(max(self.pad_before, 0), self.span)
+        stop = min(max(self.pad_before + self.n, 0), self.span)
+        # tap j reads window position o + m - 1 - j, inside for first <= it < stop
+        lo = np.clip(outputs + self.m - stop, 0, self.m)
+        hi = np.maximum(np.clip(outputs + self.m - first, 0, self.m), lo)
+        return lo, hi
 
     @cached_property
     def nnz_estimate(self) -> int:
         """The nonzeros of the 1-D matrix: exact with zero padding, an upper bound otherwise."""
         if self.convolution and self.input_run is not None:
-            # row o covers window positions [o, o + m); the input is [lo, hi)
             # pairs (o, p) of an output and an input position it reads, p - o = d in [0, m):
             # counted per d, in O(m), since the kernel is the short side of a long axis
             run = self.input_run
@@ -259,13 +276,9 @@ class AxisMap:
         inside row ``o`` are one run ``lo .. hi``, reading columns in reverse order."""
         check_axis_map_fits(self.length, self.m)
         m, o = self.m, np.arange(self.length, dtype=np.int64)[:, None]
-        # the input fills window positions [first, stop), the rest is padding
-        first = min(max(self.pad_before, 0), self.span)
-        stop = min(max(self.pad_before + self.n, 0), self.span)
-        # tap j reads window position o + m - 1 - j, inside for first <= it < stop
-        lo = np.clip(o + m - stop, 0, m)
-        hi = np.clip(o + m - 1 - first, -1, m - 1)
-        counts = np.maximum(hi - lo + 1, 0)
+        lo, end = self.tap_runs(o)
+        hi = end - 1  # the last tap inside
+        counts = end - lo
         width = max(int(counts.max(initial=0)), 1)
         s = np.arange(width, dtype=np.int64)[None, :]
         real = s < counts
