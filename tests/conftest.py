@@ -12,7 +12,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from convmat import _index, _plans, nn
+from convmat import _index, _layer, _plans
 
 _COMMON = {
     "derandomize": True,
@@ -29,5 +29,5 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> None:
     _index.axis_map.cache_clear()
-    nn._layer_axis.cache_clear()
+    _layer._layer_axis.cache_clear()
     _plans.clear()

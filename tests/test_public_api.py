@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import convmat
-from convmat import conv, linop, nn, toeplitz
+from convmat import conv, linop, nn, spectral, toeplitz
 
 PUBLIC = [
     "BlockStructure",
@@ -24,6 +24,8 @@ PUBLIC = [
     "get_max_dense_bytes",
     "nn",
     "set_max_dense_bytes",
+    "singular_values",
+    "spectral_norm",
     "toeplitz_blocks",
 ]
 
@@ -32,7 +34,7 @@ def test_all_is_pinned():
     assert sorted(convmat.__all__) == PUBLIC
 
 
-@pytest.mark.parametrize("module", [conv, linop, nn, toeplitz], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [conv, linop, nn, spectral, toeplitz], ids=lambda m: m.__name__)
 def test_module_all_lists_its_public_functions(module):
     public = {
         name

@@ -10,6 +10,7 @@ from . import nn
 from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .conv import conv2d, conv_transpose, conv_transpose2d, convolve, correlate, correlate2d
 from .linop import ConvOperator
+from .spectral import singular_values, spectral_norm
 from .toeplitz import (
     BlockStructure,
     conv_matrix,
@@ -37,5 +38,7 @@ __all__ = [
     "get_max_dense_bytes",
     "nn",
     "set_max_dense_bytes",
+    "singular_values",
+    "spectral_norm",
     "toeplitz_blocks",
 ]

@@ -14,262 +14,31 @@ PyTorch (it accepts only zero padding there).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
-from functools import lru_cache
-from typing import Literal, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
+import scipy.linalg
 import scipy.sparse as sp
 
-from ._budget import check_dense_fits, check_sparse_fits
-from ._build import (
-    FOLDED,
-    Plan,
-    compute_dtype,
-    folded_sums,
-    padded_columns,
-    padded_values,
-    padding_mask,
-)
+from ._build import compute_dtype
 from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
-from ._index import AxisMap, PadMode
+from ._layer import Padding, PaddingMode, _groups, _Layer, _matrix, _pair
+from ._layer_fft import LayerFFT
+from ._spectra import check_rtol, top_eigenvalues
 from ._validate import (
     Format,
     check_array,
     check_format,
     check_nonempty,
-    check_positive_int,
     check_shape,
 )
 
-__all__ = ["conv2d", "conv2d_matrix", "conv_transpose2d"]
+__all__ = ["conv2d", "conv2d_matrix", "conv2d_spectral_norm", "conv_transpose2d"]
 
-PaddingMode = Literal["zeros", "circular", "reflect", "replicate"]
-Padding = int | tuple[int, int] | Literal["same", "valid"]
-NN_ADVICE = 'pass format="csr", or raise the budget with convmat.set_max_dense_bytes()'
-_NUMPY_PAD: dict[str, PadMode] = {"circular": "wrap", "reflect": "reflect", "replicate": "edge"}
-
-
-def _pair(value: object, name: str, minimum: int) -> tuple[int, int]:
-    items = value if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) == 1:  # torch broadcasts a one-element tuple to both axes
-        items = (items[0], items[0])
-    if len(items) != 2 or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in items
-    ):
-        msg = f"`{name}` must be an int or a pair of ints, got {value!r}"
-        raise TypeError(msg)
-    pair = (int(items[0]), int(items[1]))
-    if min(pair) < minimum:
-        what = "non-negative" if minimum == 0 else f"at least {minimum}"
-        msg = f"`{name}` must be {what}, got {value!r}"
-        raise ValueError(msg)
-    return pair
-
-
-def _groups(groups: object, weight_shape: tuple[int, ...]) -> int:
-    """`groups` as an int that divides the weight's first dimension, as torch requires."""
-    groups = check_positive_int(groups, "groups")
-    if weight_shape[0] % groups:
-        msg = (
-            f"Given groups={groups}, expected `weight` to be divisible by {groups} at "
-            f"dimension 0, but got weight of size {list(weight_shape)} instead"
-        )
-        raise ValueError(msg)
-    return groups
-
-
-def _padding(
-    padding: object, kernel: tuple[int, int], dilation: tuple[int, int], stride: tuple[int, int]
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(before, after) padding per spatial axis, as torch computes it."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0), (0, 0)
-        if padding == "same":
-            if stride != (1, 1):
-                msg = f"padding='same' is not supported for strided convolutions (stride={stride})"
-                raise ValueError(msg)
-            totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
-            return (totals[0] // 2, totals[0] - totals[0] // 2), (
-                totals[1] // 2,
-                totals[1] - totals[1] // 2,
-            )
-        msg = f"`padding` must be an int, a pair of ints, 'same' or 'valid', got {padding!r}"
-        raise ValueError(msg)
-    ph, pw = _pair(padding, "padding", 0)
-    return (ph, ph), (pw, pw)
-
-
-@lru_cache(maxsize=256)
-def _layer_axis(
-    n: int, k: int, stride: int, dilation: int, pad: tuple[int, int], mode: str
-) -> AxisMap:
-    """Output ``o`` reads padded position ``o * stride + j * dilation`` through tap ``j``."""
-    length = (n + pad[0] + pad[1] - dilation * (k - 1) - 1) // stride + 1
-    return AxisMap(
-        n=n,
-        m=k,
-        length=length,
-        start=0,
-        pad_mode="constant" if mode == "zeros" else _NUMPY_PAD[mode],
-        pad_before=pad[0],
-        span=(length - 1) * stride + (k - 1) * dilation + 1,
-        out_step=stride,
-        tap_step=dilation,
-        offset=0,
-    )
-
-
-def _check_padding_mode(
-    mode: object, pads: tuple[tuple[int, int], ...], spatial: tuple[int, ...]
-) -> PaddingMode:
-    if not isinstance(mode, str) or mode not in ("zeros", *_NUMPY_PAD):
-        msg = (
-            "`padding_mode` must be one of 'zeros', 'circular', 'reflect', 'replicate', "
-            f"got {mode!r}"
-        )
-        raise ValueError(msg)
-    for (before, after), n in zip(pads, spatial, strict=True):
-        if mode == "reflect" and max(before, after) >= n:
-            msg = (
-                f"padding_mode 'reflect': padding ({before}, {after}) must be smaller than the "
-                f"input dimension {n}"
-            )
-            raise ValueError(msg)
-        if mode == "circular" and max(before, after) > n:
-            msg = (
-                f"padding_mode 'circular': padding ({before}, {after}) wraps around an input "
-                f"dimension of {n} more than once"
-            )
-            raise ValueError(msg)
-    return cast("PaddingMode", mode)
-
-
-class _Layer:
-    """Validated geometry of a conv layer and its spatial plan."""
-
-    def __init__(
-        self,
-        weight: np.ndarray,
-        input_shape: tuple[int, int, int],
-        stride: object,
-        padding: object,
-        dilation: object,
-        groups: object,
-        padding_mode: object,
-    ) -> None:
-        if weight.ndim != 4:
-            msg = (
-                "`weight` must be 4-D (out_channels, in_channels / groups, kH, kW), "
-                f"got shape {weight.shape}"
-            )
-            raise ValueError(msg)
-        check_nonempty(weight.shape, "weight")
-        self.groups = _groups(groups, weight.shape)
-        c_in, h, w = input_shape
-        c_out, c_group = weight.shape[:2]
-        if c_group * self.groups != c_in:
-            msg = (
-                f"Given groups={self.groups}, weight of size {list(weight.shape)}, expected input "
-                f"with {c_group * self.groups} channels, but got {c_in} channels instead"
-            )
-            raise ValueError(msg)
-        self.stride = _pair(stride, "stride", 1)
-        self.dilation = _pair(dilation, "dilation", 1)
-        self.kernel = (int(weight.shape[2]), int(weight.shape[3]))
-        self.pads = _padding(padding, self.kernel, self.dilation, self.stride)
-        self.mode = _check_padding_mode(padding_mode, self.pads, (h, w))
-        axes = tuple(zip((h, w), self.kernel, self.stride, self.dilation, self.pads, strict=True))
-        out = tuple((n + p[0] + p[1] - d * (k - 1) - 1) // s + 1 for n, k, s, d, p in axes)
-        mode = self.mode
-
-        def build() -> tuple[AxisMap, ...]:
-            return tuple(_layer_axis(n, k, s, d, p, mode) for n, k, s, d, p in axes)
-
-        if min(out) < 1:
-            msg = (
-                f"Calculated output size: ({c_out}x{out[0]}x{out[1]}). Output size is too small "
-                f"for input ({c_in}x{h}x{w}), kernel {self.kernel}, stride {self.stride}, "
-                f"padding {self.pads}, dilation {self.dilation}"
-            )
-            raise ValueError(msg)
-        self.plan = Plan(
-            (h, w),
-            self.kernel,
-            (out[0], out[1]),
-            build,
-            ("nn", input_shape, weight.shape, self.stride, self.pads),
-        )
-        self.c_in, self.c_out, self.c_group = int(c_in), int(c_out), int(c_group)
-        self.input_shape = input_shape
-        self.output_shape = (c_out, out[0], out[1])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return math.prod(self.output_shape), math.prod(self.input_shape)
-
-    @property
-    def nnz_bound(self) -> int:
-        return self.c_out * self.c_group * self.plan.nnz_bound
-
-    @property
-    def map_bytes(self) -> int:
-        return self.plan.map_bytes
-
-    def index_dtype(self) -> type[np.signedinteger]:
-        return np.int32 if max(self.nnz_bound, *self.shape) < 2**31 else np.int64
-
-    def csr(self, weight: np.ndarray) -> sp.csr_array:
-        """The layer's matrix; rows (c_out, oh, ow), columns (c_in, h, w), C order."""
-        idx = self.index_dtype()
-        plan = self.plan
-        taps = math.prod(mp.m for mp in plan.maps if mp.folded)
-        values = folded_sums(lambda kk: padded_values(kk, plan), weight, taps)
-        # values: (c_out, c_group, Lh, Lw, wh, ww)
-        values = values.transpose(0, 2, 3, 1, 4, 5)  # rows first, then columns in order
-        spatial = padded_columns(plan, idx)  # broadcasts to (Lh, Lw, wh, ww)
-        per_group = self.c_out // self.groups
-        first = (np.arange(self.c_out) // per_group) * self.c_group  # first input channel
-        channel = (first[:, None] + np.arange(self.c_group)[None, :]).astype(idx)
-        hw = self.input_shape[1] * self.input_shape[2]
-        columns = (channel * hw)[:, None, None, :, None, None] + spatial[None, :, :, None, :, :]
-        full = values.shape
-        mask = padding_mask(plan)
-        if mask is None:
-            data = np.ascontiguousarray(values).reshape(-1)
-            indices = np.broadcast_to(columns, full).reshape(-1)
-        else:
-            wide = np.broadcast_to(mask[None, :, :, None, :, :], full)
-            data = values[wide]
-            indices = np.broadcast_to(columns, full)[wide]
-        counts = np.multiply.outer(plan.maps[0].counts, plan.maps[1].counts).reshape(-1)
-        row_counts = np.tile(counts * self.c_group, self.c_out)
-        indptr = np.zeros(row_counts.size + 1, dtype=idx)
-        np.cumsum(row_counts, out=indptr[1:])
-        out = sp.csr_array((data, indices.astype(idx, copy=False), indptr), shape=self.shape)
-        out.has_sorted_indices = True
-        out.has_canonical_format = True
-        return out
-
-
-def _matrix(
-    weight: np.ndarray, layer: _Layer, dtype: np.dtype, fmt: Format
-) -> np.ndarray | sp.sparray:
-    work = compute_dtype(dtype)
-    if fmt == "dense":
-        check_dense_fits(layer, dtype, None, NN_ADVICE)
-    check_sparse_fits(layer, work)
-    csr = layer.csr(weight.astype(work, copy=False))
-    if dtype.kind in "iu":
-        csr.data = fit(csr.data, dtype, FOLDED)
-    if fmt == "dense":
-        return csr.toarray().astype(dtype, copy=False)
-    csr.data = csr.data.astype(dtype if dtype != np.float16 else np.float32, copy=False)
-    return csr if fmt == "csr" else csr.asformat(fmt)
+_DENSE_SIDE = 400  # the dense SVD serves layer matrices up to this many columns (or rows)
 
 
 def _as_batch(x: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
@@ -562,3 +331,132 @@ def conv_transpose2d(
     reads = math.prod(mp.reads for mp in layer.plan.maps)
     out = _apply_layer(matrix_of, w, y, b, dtype, (c_out, *size), reads=reads)
     return np.asarray(out if batched else out[0])
+
+
+def conv2d_spectral_norm(
+    weight: npt.ArrayLike,
+    input_shape: tuple[int, int, int] | list[int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    padding: Padding = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    padding_mode: PaddingMode = "zeros",
+    rtol: float = 1e-6,
+) -> float:
+    """The operator 2-norm of the map :func:`conv2d` computes (without its bias).
+
+    ``max ||conv2d(x)|| / ||x||`` over inputs of `input_shape`: the largest
+    singular value of :func:`conv2d_matrix` with the same arguments, for every
+    stride, padding, dilation, group count and padding mode.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in / groups, kH, kW)
+        The layer's weights; real or complex.
+    input_shape : tuple of int
+        ``(C_in, H, W)`` of one input.
+    stride, padding, dilation, groups, padding_mode
+        As in :func:`conv2d`.
+    rtol : float
+        Relative accuracy of an iterative estimate, in (0, 1).
+
+    Returns
+    -------
+    float
+        The norm; 0.0 for zero weights.
+
+    Raises
+    ------
+    ValueError
+        The layer errors of :func:`conv2d_matrix`; `rtol` outside (0, 1).
+    TypeError
+        Non-numeric weights or non-integer layer arguments.
+
+    See Also
+    --------
+    convmat.spectral_norm : the norm of a single-channel convolution.
+
+    Notes
+    -----
+    A grouped layer is block diagonal, one block per group: its norm is the
+    largest of theirs. Circular padding that keeps the size (stride 1, total
+    padding ``dilation * (k - 1)`` per axis) is block circulant: its norm is
+    the largest singular value of the ``(C_out, C_in)`` matrices of the
+    kernel's 2-D DFT over the input grid, one per frequency (Sedghi, Gupta
+    and Long, ICLR 2019), exact. Otherwise, up to 400 columns or rows the
+    dense SVD of the layer matrix; beyond, Lanczos (ARPACK) on ``M^H M``
+    with the sparse layer matrix, stopped when the Ritz value's residual is
+    below `rtol` times it. ``torch.nn.utils.spectral_norm`` normalises the
+    reshaped ``(C_out, C_in * kH * kW)`` weight instead, which is not this
+    norm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convmat import nn
+    >>> w = np.random.default_rng(0).standard_normal((4, 3, 3, 3))
+    >>> M = nn.conv2d_matrix(w, (3, 8, 8), padding=1, format="dense")
+    >>> norm = nn.conv2d_spectral_norm(w, (3, 8, 8), padding=1)
+    >>> bool(np.isclose(norm, np.linalg.norm(M, 2)))
+    True
+    >>> reshaped = np.linalg.norm(w.reshape(4, -1), 2)  # torch's spectral_norm
+    >>> bool(norm > reshaped)
+    True
+    """
+    w = check_array(weight, "weight")
+    shape = cast("tuple[int, int, int]", check_shape(input_shape, "input_shape", 3))
+    tolerance = check_rtol(rtol)
+    layer = _Layer(w, shape, stride, padding, dilation, groups, padding_mode)
+    work = w.astype(np.complex128 if w.dtype.kind == "c" else np.float64)
+    if not work.any():
+        return 0.0
+    per_group = layer.c_out // layer.groups
+    blocks = [work[g * per_group : (g + 1) * per_group] for g in range(layer.groups)]
+    _c, h, wd = shape
+    total = tuple(a + b for a, b in layer.pads)
+    spread = tuple(d * (k - 1) for d, k in zip(layer.dilation, layer.kernel, strict=True))
+    if layer.mode == "circular" and layer.stride == (1, 1) and total == spread:
+        return max(_circular_norm(b, (h, wd), layer.dilation) for b in blocks)
+    group_shape = (layer.c_group, h, wd)
+    return max(
+        _layer_norm(
+            _Layer(b, group_shape, stride, padding, dilation, 1, padding_mode), b, tolerance
+        )
+        for b in blocks
+    )
+
+
+def _circular_norm(weight: np.ndarray, grid: tuple[int, int], dilation: tuple[int, int]) -> float:
+    """Largest singular value over the per-frequency ``(C_out, C_in)`` transfer matrices."""
+    c_out, c_in, kh, kw = weight.shape
+    folded = np.zeros((c_out, c_in, *grid), dtype=weight.dtype)
+    rows = (np.arange(kh) * dilation[0]) % grid[0]
+    cols = (np.arange(kw) * dilation[1]) % grid[1]
+    for a, row in enumerate(rows):  # taps that wrap onto one position add up
+        for b, col in enumerate(cols):
+            folded[:, :, row, col] += weight[:, :, a, b]
+    transfer = np.fft.fft2(folded).transpose(2, 3, 0, 1)
+    return float(np.linalg.svd(transfer, compute_uv=False)[..., 0].max())
+
+
+def _layer_norm(layer: _Layer, weight: np.ndarray, rtol: float) -> float:
+    """The 2-norm of one group's layer: the dense SVD when small, else Lanczos on the Gram."""
+    rows, cols = layer.shape
+    if min(rows, cols) <= _DENSE_SIDE:
+        matrix = cast("sp.csr_array", _matrix(weight, layer, weight.dtype, "csr"))
+        return float(scipy.linalg.svdvals(matrix.toarray(), check_finite=False)[0])
+    fft = LayerFFT(layer, weight)
+    start = fft.start()
+    if cols <= rows:
+
+        def gram(v: np.ndarray) -> np.ndarray:
+            return fft.adjoint(fft.forward(v))
+    else:  # the output side is smaller; the wave's image starts there
+
+        def gram(v: np.ndarray) -> np.ndarray:
+            return fft.forward(fft.adjoint(v))
+
+        start = fft.forward(start)
+    value = top_eigenvalues(gram, min(rows, cols), weight.dtype, 1, rtol, start)[0]
+    return float(np.sqrt(value))

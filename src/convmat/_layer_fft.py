@@ -1,0 +1,111 @@
+"""A conv layer and its adjoint applied by FFTs, one image at a time: for iterative spectra.
+
+The layer pads its input (numpy's pad for the four padding modes), correlates
+each output channel with the dilated kernels of all input channels, and keeps
+every `stride`-th output. On a periodic grid at least as large as the padded
+input, the correlation is a product per frequency of the ``(C_out, C_in)``
+transfer matrix with the input's channel vector, and ``A^H`` runs the same
+steps backwards with the conjugate transposed transfer. Results equal the
+layer matrix's products to rounding (the FFT's error scales with the whole
+image, which is what an eigenvalue solver needs, not an exact reference).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.fft
+
+from ._layer import _NUMPY_PAD, _Layer
+
+__all__: list[str] = []
+
+
+class LayerFFT:
+    """``A`` and ``A^H`` of one group's layer (``groups == 1``) on flattened single images."""
+
+    def __init__(self, layer: _Layer, weight: np.ndarray) -> None:
+        _, h, w = layer.input_shape
+        (pt, pb), (pl, pr) = layer.pads
+        self.layer, self.real = layer, weight.dtype.kind != "c"
+        self.padded = (h + pt + pb, w + pl + pr)
+        self.extent = tuple(
+            d * (k - 1) + 1 for d, k in zip(layer.dilation, layer.kernel, strict=True)
+        )
+        self.grid = tuple(scipy.fft.next_fast_len(n, real=self.real) for n in self.padded)
+        c_out, c_in, _kh, _kw = weight.shape
+        dilated = np.zeros((c_out, c_in, *self.extent), dtype=weight.dtype)
+        dilated[:, :, :: layer.dilation[0], :: layer.dilation[1]] = weight
+        flipped = dilated[:, :, ::-1, ::-1]  # correlation is convolution with the flipped kernel
+        fft = scipy.fft.rfft2 if self.real else scipy.fft.fft2
+        # (freq_h, freq_w, C_out, C_in): one transfer matrix per frequency
+        self.transfer = np.ascontiguousarray(fft(flipped, self.grid).transpose(2, 3, 0, 1))
+        self.adjoint_transfer = np.ascontiguousarray(self.transfer.conj().swapaxes(2, 3))
+        self.keep = tuple(
+            slice(e - 1, e - 1 + (n_out - 1) * s + 1, s)
+            for e, n_out, s in zip(self.extent, layer.output_shape[1:], layer.stride, strict=True)
+        )
+        self.inside = (slice(pt, pt + h), slice(pl, pl + w))
+        self.pad_width = ((0, 0), (pt, pb), (pl, pr))
+        self.pad_mode = "constant" if layer.mode == "zeros" else _NUMPY_PAD[layer.mode]
+        self.sources = None
+        if layer.mode != "zeros":  # which input each padded position reads, per axis
+            self.sources = tuple(
+                np.pad(np.arange(n), pads, mode=self.pad_mode)
+                for n, pads in zip((h, w), layer.pads, strict=True)
+            )
+
+    def _spectral(self, arr: np.ndarray, transfer: np.ndarray) -> np.ndarray:
+        """Apply per-frequency `transfer` to the channels of `arr` on the periodic grid."""
+        fft, ifft = (
+            (scipy.fft.rfft2, scipy.fft.irfft2) if self.real else (scipy.fft.fft2, scipy.fft.ifft2)
+        )
+        spec = fft(arr, self.grid).transpose(1, 2, 0)[..., None]
+        out = np.matmul(transfer, spec)[..., 0].transpose(2, 0, 1)
+        return np.asarray(ifft(out, self.grid))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``A @ x`` for one flattened image ``(C_in * H * W,)``."""
+        image = x.reshape(self.layer.input_shape)
+        padded = np.pad(image, self.pad_width, mode=self.pad_mode)
+        full = self._spectral(padded, self.transfer)
+        return full[:, self.keep[0], self.keep[1]].ravel()
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``A^H @ y`` for one flattened output ``(C_out * H_out * W_out,)``."""
+        c_out = self.layer.output_shape[0]
+        spread = np.zeros((c_out, *self.grid), dtype=y.dtype)
+        spread[:, self.keep[0], self.keep[1]] = y.reshape(self.layer.output_shape)
+        back = self._spectral(spread, self.adjoint_transfer)
+        # the circular correlation's adjoint reads the padded input's positions
+        padded = back[:, : self.padded[0], : self.padded[1]]
+        if self.sources is None:
+            return padded[:, self.inside[0], self.inside[1]].ravel()
+        _, h, w = self.layer.input_shape
+        rows = np.zeros((self.padded[0], h))
+        rows[np.arange(self.padded[0]), self.sources[0]] = 1
+        cols = np.zeros((self.padded[1], w))
+        cols[np.arange(self.padded[1]), self.sources[1]] = 1
+        return np.asarray(np.einsum("ih,cij,jw->chw", rows, padded, cols)).ravel()
+
+    def start(self) -> np.ndarray:
+        """A windowed plane wave at the frequency and channel mix where the transfer peaks."""
+        _c_in, h, w = self.layer.input_shape
+        # the Frobenius norm picks the frequency: cheap, and only a start is needed
+        norms = np.einsum("abij,abij->ab", self.transfer, self.transfer.conj()).real
+        where = np.unravel_index(int(np.argmax(norms)), norms.shape)
+        mix = np.linalg.svd(self.transfer[where])[2][0].conj()  # top right singular vector there
+        t = [np.arange(n, dtype=float) for n in (h, w)]
+        phase = (
+            2 * math.pi * (where[0] * t[0][:, None] / self.grid[0] + where[1] * t[1] / self.grid[1])
+        )
+        window = np.outer(*(np.sin(math.pi * (ti + 1) / (ti.size + 1)) for ti in t))
+        wave = mix[:, None, None] * (window * np.exp(1j * phase))
+        wave = wave if not self.real else wave.real + wave.imag
+        rng = np.random.default_rng(0)
+        noise = rng.standard_normal(wave.shape)
+        if not self.real:
+            noise = noise + 1j * rng.standard_normal(wave.shape)
+        noise *= 0.1 * np.linalg.norm(wave) / np.linalg.norm(noise)
+        return np.asarray(wave + noise).ravel()

@@ -1,0 +1,159 @@
+"""Singular values and spectral norms against LAPACK on the explicit matrix."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.linalg
+from hypothesis import given
+from hypothesis import strategies as st
+
+import convmat
+from convmat import spectral
+from helpers import BOUNDARIES, MODES, valid_ok
+
+KERNELS = [(3, 3), (2, 4), (1, 5), (4, 1)]
+
+
+def _kernel(shape: tuple[int, ...], complex_: bool, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    k = rng.standard_normal(shape)
+    return k + 1j * rng.standard_normal(shape) if complex_ else k
+
+
+def _reference(k: np.ndarray, shape: tuple[int, ...], mode: str, boundary: str) -> np.ndarray:
+    return scipy.linalg.svdvals(convmat.conv_matrix(k, shape, mode, boundary))
+
+
+@pytest.mark.parametrize(("mode", "boundary"), list(itertools.product(MODES, BOUNDARIES)))
+@pytest.mark.parametrize("kshape", KERNELS, ids=str)
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_all_singular_values_equal_lapack(mode, boundary, kshape, complex_):
+    k = _kernel(kshape, complex_)
+    ref = _reference(k, (5, 6), mode, boundary)
+    got = convmat.singular_values(k, (5, 6), mode, boundary)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * ref[0])
+    assert convmat.spectral_norm(k, (5, 6), mode, boundary) == pytest.approx(ref[0], rel=1e-12)
+
+
+@pytest.mark.parametrize(("mode", "boundary"), list(itertools.product(MODES, BOUNDARIES)))
+@pytest.mark.parametrize("kshape", KERNELS[:2], ids=str)
+@pytest.mark.parametrize("complex_", [False, True], ids=["real", "complex"])
+def test_lanczos_on_a_large_operator(mode, boundary, kshape, complex_):
+    """Over 400 columns the norm and the k largest come from Lanczos, to rtol."""
+    shape = (23, 21)
+    k = _kernel(kshape, complex_, seed=1)
+    ref = _reference(k, shape, mode, boundary)
+    got = convmat.singular_values(k, shape, mode, boundary, k=3, rtol=1e-8)
+    np.testing.assert_allclose(got, ref[:3], rtol=1e-8)
+    norm = convmat.spectral_norm(k, shape, mode, boundary)
+    assert norm == pytest.approx(ref[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_separable_kernels_are_kronecker_products(mode, boundary):
+    k = np.outer([1.0, 3.0, -2.0], [0.5, 1.0, 2.0, 1.0])
+    ref = _reference(k, (7, 9), mode, boundary)
+    np.testing.assert_allclose(
+        convmat.singular_values(k, (7, 9), mode, boundary), ref, atol=1e-12 * ref[0]
+    )
+    assert spectral.rank_one_factors(k) is not None
+    assert spectral.rank_one_factors(np.eye(3)) is None
+
+
+def test_three_dimensional_kernels():
+    k = _kernel((2, 3, 2), False)
+    for mode, boundary in itertools.product(MODES, BOUNDARIES):
+        ref = _reference(k, (4, 3, 5), mode, boundary)
+        got = convmat.singular_values(k, (4, 3, 5), mode, boundary)
+        np.testing.assert_allclose(got, ref, atol=1e-12 * ref[0])
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 13])
+@pytest.mark.parametrize("m", [1, 2, 5, 20])
+def test_wrap_same_is_the_folded_dft(n, m):
+    """Periodic 'same' convolution is circulant, also when the kernel outgrows the period."""
+    k = _kernel((m,), True)
+    ref = _reference(k, (n,), "same", "wrap")
+    np.testing.assert_allclose(convmat.singular_values(k, (n,), "same", "wrap"), ref, atol=1e-12)
+    folded = np.zeros(n, complex)
+    np.add.at(folded, np.arange(m) % n, k)
+    np.testing.assert_allclose(
+        np.sort(np.abs(np.fft.fft(folded)))[::-1], ref, atol=1e-12 * max(ref[0], 1)
+    )
+
+
+def test_zero_padding_is_below_the_circulant_bound():
+    k = _kernel((7, 7), False)
+    bound = np.abs(scipy.fft.fft2(k, (262, 262))).max()
+    norm = convmat.spectral_norm(k, (256, 256))
+    assert norm <= bound
+    assert norm > 0.999 * bound
+
+
+@given(
+    st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    st.sampled_from(MODES),
+    st.sampled_from(BOUNDARIES),
+    st.integers(0, 2**32 - 1),
+)
+def test_property_norm_equals_lapack(shape, kshape, mode, boundary, seed):
+    if mode == "valid" and not valid_ok(shape, kshape):
+        return
+    k = _kernel(kshape, False, seed)
+    ref = _reference(k, shape, mode, boundary)
+    assert convmat.spectral_norm(k, shape, mode, boundary) == pytest.approx(ref[0], rel=1e-10)
+
+
+def test_integer_and_zero_kernels():
+    k = np.array([[1, -2], [3, 4]], dtype=np.int8)
+    ref = _reference(k.astype(float), (6, 6), "full", "fill")
+    np.testing.assert_allclose(convmat.singular_values(k, (6, 6)), ref, atol=1e-12)
+    assert convmat.spectral_norm(np.zeros((3, 3)), (50, 50)) == 0.0
+    np.testing.assert_array_equal(convmat.singular_values(np.zeros(3), (5,), k=2), [0.0, 0.0])
+
+
+def test_inputs_are_not_written():
+    k = _kernel((3, 3), False)
+    before = k.copy()
+    convmat.spectral_norm(k, (30, 30), "same", "symm")
+    np.testing.assert_array_equal(k, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"rtol": 0}, ValueError, "`rtol` must be a real number in \\(0, 1\\), got 0"),
+        ({"rtol": 1.5}, ValueError, "`rtol`"),
+        ({"rtol": "x"}, ValueError, "`rtol`"),
+        ({"k": 0}, ValueError, "`k` must be between 1 and min\\(A.shape\\) = 16, got 0"),
+        ({"k": 17}, ValueError, "`k` must be between 1"),
+        ({"k": True}, TypeError, "`k` must be a positive int or None, got True"),
+        ({"k": 2.0}, TypeError, "`k`"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        convmat.singular_values(np.ones((2, 2)), (4, 4), **kwargs)
+
+
+def test_bad_mode_and_boundary():
+    with pytest.raises(ValueError, match="`mode`"):
+        convmat.spectral_norm(np.ones((2, 2)), (4, 4), "bad")
+    with pytest.raises(ValueError, match="`boundary`"):
+        convmat.spectral_norm(np.ones((2, 2)), (4, 4), "same", "bad")
+
+
+def test_all_values_of_a_huge_operator_are_refused_first():
+    with pytest.raises(convmat.MatrixTooLargeError, match="pass `k`"):
+        convmat.singular_values([[1.0, 2.0], [3.0, 5.0]], (300, 300))
+    np.testing.assert_allclose(
+        convmat.singular_values(np.ones((3, 3)), (300, 300), k=1),
+        [convmat.spectral_norm(np.ones((3, 3)), (300, 300))],
+    )
