@@ -5,12 +5,13 @@ import inspect
 import pytest
 
 import convmat
-from convmat import conv, linop, nn, spectral, toeplitz
+from convmat import conv, deblur, linop, nn, spectral, toeplitz
 
 PUBLIC = [
     "BlockStructure",
     "ConvOperator",
     "DTypeError",
+    "DeconvolutionInfo",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",
@@ -21,6 +22,7 @@ PUBLIC = [
     "convolve",
     "correlate",
     "correlate2d",
+    "deconvolve2d",
     "get_max_dense_bytes",
     "nn",
     "set_max_dense_bytes",
@@ -34,7 +36,9 @@ def test_all_is_pinned():
     assert sorted(convmat.__all__) == PUBLIC
 
 
-@pytest.mark.parametrize("module", [conv, linop, nn, spectral, toeplitz], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [conv, deblur, linop, nn, spectral, toeplitz], ids=lambda m: m.__name__
+)
 def test_module_all_lists_its_public_functions(module):
     public = {
         name

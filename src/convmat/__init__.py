@@ -9,6 +9,7 @@ as one matmul, equal to ``scipy.signal``.
 from . import nn
 from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .conv import conv2d, conv_transpose, conv_transpose2d, convolve, correlate, correlate2d
+from .deblur import DeconvolutionInfo, deconvolve2d
 from .linop import ConvOperator
 from .spectral import singular_values, spectral_norm
 from .toeplitz import (
@@ -25,6 +26,7 @@ __all__ = [
     "BlockStructure",
     "ConvOperator",
     "DTypeError",
+    "DeconvolutionInfo",
     "MatrixTooLargeError",
     "ResultOverflowError",
     "__version__",
@@ -35,6 +37,7 @@ __all__ = [
     "convolve",
     "correlate",
     "correlate2d",
+    "deconvolve2d",
     "get_max_dense_bytes",
     "nn",
     "set_max_dense_bytes",

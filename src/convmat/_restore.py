@@ -1,0 +1,167 @@
+"""Diagonal models of a blur and choices of the regularisation weight.
+
+A 'wrap' blur is diagonalised by the 2-D FFT, and a 'symm' blur with a kernel
+symmetric in each axis (odd sizes) by the orthonormal 2-D DCT-II (Ng, Chan and
+Tang 1999); so are the difference priors with the matching boundary
+(periodic, or Neumann: differences inside the image only). On those, the
+Tikhonov solution is a division per frequency. Every other model is solved
+by conjugate gradients, with the nearest diagonal model as preconditioner.
+
+The weight ``reg`` is chosen on the DCT model of the observation, whose
+blur spectrum is the kernel's frequency response at the DCT's frequencies
+(exact for symmetric kernels): by generalised cross-validation, or by the
+discrepancy principle with a known or estimated noise level.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import scipy.fft
+import scipy.optimize
+import scipy.signal
+
+__all__: list[str] = []
+
+Prior = Literal["identity", "gradient", "laplacian"]
+PRIORS = ("identity", "gradient", "laplacian")
+
+
+def symmetric(kernel: np.ndarray) -> bool:
+    """Whether `kernel` has odd sizes and is symmetric in each axis (DCT-diagonal with 'symm')."""
+    return all(m % 2 for m in kernel.shape) and all(
+        np.array_equal(kernel, np.flip(kernel, axis)) for axis in range(kernel.ndim)
+    )
+
+
+def prior_weights(shape: tuple[int, int], prior: Prior, *, periodic: bool) -> np.ndarray:
+    """Eigenvalues of ``L^T L`` on `shape`: FFT order if `periodic`, else DCT-II order."""
+    if prior == "identity":
+        return np.ones(shape)
+    freqs = [np.arange(n) for n in shape]
+    per_axis = [
+        2 - 2 * np.cos((2 if periodic else 1) * math.pi * f / n)
+        for f, n in zip(freqs, shape, strict=True)
+    ]
+    laplacian = per_axis[0][:, None] + per_axis[1][None, :]
+    return np.asarray(laplacian if prior == "gradient" else laplacian**2)
+
+
+def apply_prior(x: np.ndarray, prior: Prior, *, periodic: bool) -> np.ndarray:
+    """``L^T L x`` on the last two axes: differences inside the image, or periodic ones."""
+    if prior == "identity":
+        return np.array(x, copy=True)
+    out = np.zeros_like(x)
+    for axis in (-2, -1):
+        if periodic:
+            d = np.roll(x, -1, axis) - x
+            out += np.roll(d, 1, axis) - d
+        else:  # D^T D x with D the differences of neighbours inside the image
+            d = np.diff(x, axis=axis)
+            head = [slice(None)] * x.ndim
+            tail = [slice(None)] * x.ndim
+            head[axis], tail[axis] = slice(None, -1), slice(1, None)
+            out[tuple(head)] -= d
+            out[tuple(tail)] += d
+    return out if prior == "gradient" else apply_prior(out, "gradient", periodic=periodic)
+
+
+class FillBlur:
+    """Zero-padded convolution of a scene, cropped to a window of 'full', by real FFTs.
+
+    'valid' (window from ``m - 1``) and 'same' (from ``(m - 1) // 2``) with
+    zero padding are crops of the linear convolution, which a periodic grid
+    of at least ``n + m - 1`` holds exactly.
+    """
+
+    def __init__(self, kernel: np.ndarray, scene: tuple[int, int], mode: str) -> None:
+        self.scene = scene
+        full = tuple(n + m - 1 for n, m in zip(scene, kernel.shape, strict=True))
+        self.grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in full)
+        self.spectrum = np.asarray(scipy.fft.rfft2(kernel, self.grid))
+        if mode == "valid":
+            starts = tuple(m - 1 for m in kernel.shape)
+            out = tuple(n - m + 1 for n, m in zip(scene, kernel.shape, strict=True))
+        else:
+            starts = tuple((m - 1) // 2 for m in kernel.shape)
+            out = scene
+        self.window = tuple(slice(a, a + n) for a, n in zip(starts, out, strict=True))
+
+    def _full(self, x: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
+        return np.asarray(scipy.fft.irfft2(scipy.fft.rfft2(x, self.grid) * spectrum, self.grid))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``A x`` of a scene."""
+        return self._full(x, self.spectrum)[self.window]
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``A^T y`` of an observation: its correlation with the kernel, on the scene."""
+        spread = np.zeros(self.grid)
+        spread[self.window] = y
+        # correlation on the grid: the conjugate spectrum reads back from where taps wrote
+        return self._full(spread, self.spectrum.conj())[: self.scene[0], : self.scene[1]]
+
+    def gram(self, x: np.ndarray) -> np.ndarray:
+        """``A^T A x``."""
+        return self.adjoint(self.forward(x))
+
+
+def response(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``|K(pi f / n)|^2``: the kernel's power at the DCT-II frequencies of `shape`."""
+    grid = tuple(2 * n for n in shape)
+    power = np.abs(np.asarray(scipy.fft.fft2(kernel, grid))) ** 2
+    return np.asarray(power[: shape[0], : shape[1]])
+
+
+def filtered_residual(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, reg: float) -> float:
+    """``||A x_reg - y||^2`` of the diagonal model (`data` = ``|y_hat|^2``)."""
+    keep = reg * prior / (blur + reg * prior)
+    return float(np.sum(keep**2 * data))
+
+
+def gcv(blur: np.ndarray, prior: np.ndarray, data: np.ndarray) -> float:
+    """The weight minimising generalised cross-validation on a diagonal model."""
+    size = blur.size
+    scale = float(np.max(blur)) / max(float(np.max(prior)), 1e-300)
+
+    def score(log_reg: float) -> float:
+        reg = scale * 10.0**log_reg
+        keep = reg * prior / (blur + reg * prior)
+        return float(size * np.sum(keep**2 * data) / max(np.sum(keep) ** 2, 1e-300))
+
+    grid = np.arange(-14.0, 2.01, 0.5)
+    best = int(np.argmin([score(g) for g in grid]))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+    found = scipy.optimize.minimize_scalar(score, bounds=(lo, hi), method="bounded")
+    return float(scale * 10.0 ** float(found.x))
+
+
+def discrepancy(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, noise_std: float) -> float:
+    """The weight whose residual equals the noise's energy (Morozov's discrepancy principle)."""
+    target = blur.size * noise_std**2
+    scale = float(np.max(blur)) / max(float(np.max(prior)), 1e-300)
+
+    def excess(log_reg: float) -> float:
+        return filtered_residual(blur, prior, data, scale * 10.0**log_reg) - target
+
+    lo, hi = -16.0, 4.0
+    if excess(lo) >= 0:
+        return float(scale * 10.0**lo)
+    if excess(hi) <= 0:
+        return float(scale * 10.0**hi)
+    return float(scale * 10.0 ** float(scipy.optimize.brentq(excess, lo, hi, xtol=1e-3)))
+
+
+def noise_level(image: np.ndarray) -> float:
+    """Immerkaer's estimate of white noise's standard deviation (CVIU 1996).
+
+    The mask is orthogonal to planes and quadrics' second differences
+    cancel, so what it sees of a smooth (blurred) image is mostly noise.
+    """
+    mask = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    if min(image.shape) < 3:
+        return float(np.std(image))
+    high = scipy.signal.convolve2d(image, mask, "valid")
+    return float(math.sqrt(math.pi / 2) * np.mean(np.abs(high)) / 6)

@@ -1,0 +1,159 @@
+"""deconvolve2d against the dense normal equations, on every boundary model and prior."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import convmat
+from convmat._restore import apply_prior
+
+MODELS = ("unknown", "fill", "wrap", "symm")
+PRIORS = ("identity", "gradient", "laplacian")
+SYMMETRIC = np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25
+ASYMMETRIC = np.array([[0.5, 0.2, 0.1, 0.05], [0.1, 0.3, 0.2, 0.1], [0.0, 0.1, 0.3, 0.4]])
+EVEN = np.array([[1.0, 2.0], [3.0, 1.5]]) / 7.5
+
+
+def _dense_solution(y, kernel, model, prior, reg):
+    """``(A^T A + reg L^T L)^{-1} A^T y`` from the explicit matrices."""
+    if model == "unknown":
+        shape = (y.shape[0] + kernel.shape[0] - 1, y.shape[1] + kernel.shape[1] - 1)
+        a = convmat.conv_matrix(kernel, shape, "valid")
+    else:
+        shape = y.shape
+        a = convmat.conv_matrix(kernel, shape, "same", model)
+    n = int(np.prod(shape))
+    basis = np.eye(n).reshape(n, *shape)
+    ltl = apply_prior(basis, prior, periodic=model == "wrap").reshape(n, n)
+    x = np.linalg.solve(a.T @ a + reg * ltl, a.T @ y.ravel())
+    return x.reshape(shape)
+
+
+@pytest.mark.parametrize(("model", "prior"), list(itertools.product(MODELS, PRIORS)), ids="-".join)
+@pytest.mark.parametrize(
+    "kernel", [SYMMETRIC, ASYMMETRIC, EVEN], ids=["symmetric", "asymmetric", "even"]
+)
+def test_equals_the_dense_normal_equations(model, prior, kernel):
+    rng = np.random.default_rng(0)
+    y = rng.random((2, 9, 11))
+    reg = 1e-2
+    x, info = convmat.deconvolve2d(
+        y, kernel, boundary=model, reg=reg, prior=prior, return_info=True
+    )
+    for i in range(2):
+        ref = _dense_solution(y[i], kernel, model, prior, reg)
+        np.testing.assert_allclose(info.scene[i], ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+        if model == "unknown":
+            top, left = kernel.shape[0] // 2, kernel.shape[1] // 2
+            np.testing.assert_array_equal(x[i], info.scene[i, top : top + 9, left : left + 11])
+        else:
+            np.testing.assert_array_equal(x[i], info.scene[i])
+    np.testing.assert_array_equal(info.reg, [reg, reg])
+    assert info.converged.all()
+    expected = {"wrap": "fft"}.get(model, "cg")
+    if model == "symm" and kernel is SYMMETRIC:
+        expected = "dct"
+    assert info.solver == expected
+    assert (info.iterations > 0).all() == (expected == "cg")
+
+
+def test_the_unknown_boundary_fits_the_data_and_aligns_with_same_mode():
+    """'valid' of the whole scene reproduces the data; the estimate sits at kernel.shape // 2,
+    so that its 'same' convolution is the observation away from the edges."""
+    rng = np.random.default_rng(1)
+    scene = rng.random((20, 21))
+    for kernel in (SYMMETRIC, EVEN, ASYMMETRIC):
+        y = convmat.conv2d(scene, kernel, "valid")
+        x, info = convmat.deconvolve2d(y, kernel, reg=1e-12, prior="identity", return_info=True)
+        np.testing.assert_allclose(convmat.conv2d(info.scene, kernel, "valid"), y, atol=1e-6)
+        mh, mw = kernel.shape
+        inner = (slice(mh - 1, y.shape[0] - mh + 1), slice(mw - 1, y.shape[1] - mw + 1))
+        np.testing.assert_allclose(convmat.conv2d(x, kernel, "same")[inner], y[inner], atol=1e-6)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_automatic_weight_improves_a_noisy_blur(model):
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:48, :52]
+    scene = ((yy // 8 + xx // 8) % 2).astype(float)  # a checkerboard: edges everywhere
+    kernel = np.outer(*[np.exp(-((np.arange(7) - 3) ** 2) / 4)] * 2)
+    kernel /= kernel.sum()
+    if model == "unknown":
+        truth = scene[3:-3, 3:-3]
+        y = convmat.conv2d(scene, kernel, "valid")
+    else:
+        truth = scene
+        y = convmat.conv2d(scene, kernel, "same", model)
+    y = y + 0.02 * rng.standard_normal(y.shape)
+    for reg in ("auto", "gcv", "discrepancy"):
+        x, info = convmat.deconvolve2d(y, kernel, boundary=model, reg=reg, return_info=True)
+        assert 0 < float(info.reg) < np.inf
+        assert np.mean((x - truth) ** 2) < 0.85 * np.mean((y - truth) ** 2)
+
+
+def test_discrepancy_matches_the_noise_energy():
+    """On the exact periodic model the residual's energy is the noise's, as asked."""
+    rng = np.random.default_rng(4)
+    scene = rng.random((40, 40))
+    y = convmat.conv2d(scene, SYMMETRIC, "same", "wrap") + 0.05 * rng.standard_normal((40, 40))
+    x = convmat.deconvolve2d(y, SYMMETRIC, boundary="wrap", reg="discrepancy", noise_std=0.05)
+    residual = np.sum((convmat.conv2d(x, SYMMETRIC, "same", "wrap") - y) ** 2)
+    assert residual == pytest.approx(40 * 40 * 0.05**2, rel=1e-2)
+
+
+def test_batches_equal_single_images():
+    rng = np.random.default_rng(5)
+    y = rng.random((2, 3, 12, 13))
+    batch = convmat.deconvolve2d(y, ASYMMETRIC, reg="gcv")
+    for i, j in itertools.product(range(2), range(3)):
+        np.testing.assert_allclose(
+            batch[i, j], convmat.deconvolve2d(y[i, j], ASYMMETRIC, reg="gcv")
+        )
+
+
+def test_inputs_are_not_written_and_integers_are_accepted():
+    y = np.arange(120).reshape(10, 12)
+    k = SYMMETRIC.copy()
+    before_y, before_k = y.copy(), k.copy()
+    x = convmat.deconvolve2d(y, k, boundary="symm")
+    np.testing.assert_array_equal(y, before_y)
+    np.testing.assert_array_equal(k, before_k)
+    assert x.dtype == np.float64
+
+
+def test_maxiter_warns_and_reports():
+    rng = np.random.default_rng(6)
+    with pytest.warns(RuntimeWarning, match="maxiter=2"):
+        _, info = convmat.deconvolve2d(
+            rng.random((12, 12)), ASYMMETRIC, reg=1e-3, maxiter=2, return_info=True
+        )
+    assert not info.converged
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        ((np.ones((5, 5)), np.zeros((3, 3))), {}, ValueError, "`kernel` is all zeros"),
+        ((np.full((5, 5), np.nan), np.ones((3, 3))), {}, ValueError, "`observed` must be finite"),
+        ((np.ones((5, 5)), np.full((3, 3), np.inf)), {}, ValueError, "`kernel` must be finite"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"reg": -1.0}, ValueError, "got -1.0"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"reg": np.inf}, ValueError, "`reg`"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"reg": "best"}, ValueError, "'best'"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"reg": True}, TypeError, "`reg`"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"prior": "tv2"}, ValueError, "`prior`.*'tv2'"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"boundary": "edge"}, ValueError, "'unknown'.*'edge'"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"noise_std": 0.0}, ValueError, "`noise_std`"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"tol": 1.0}, ValueError, "`tol` must be in"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"maxiter": 0}, ValueError, "`maxiter`"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"return_info": 1}, TypeError, "`return_info`"),
+        ((np.ones((5, 5)) * 1j, np.ones((3, 3))), {}, TypeError, "`observed` must be real"),
+        ((np.ones((5, 5)), np.ones((3, 3, 1))), {}, ValueError, "kernel"),
+        ((np.ones(5), np.ones((3, 3))), {}, ValueError, "observed"),
+    ],
+)
+def test_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        convmat.deconvolve2d(*args, **kwargs)

@@ -1,0 +1,106 @@
+"""The diagonal models, priors, fill-blur engine and weight choices behind deconvolve2d."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft
+
+import convmat
+from convmat import _restore as r
+
+
+def _differences(n: int, periodic: bool) -> np.ndarray:
+    d = np.eye(n, k=1) - np.eye(n)
+    return d if periodic and n > 1 else d[:-1]
+
+
+def _roll_periodic(n: int) -> np.ndarray:
+    return np.roll(np.eye(n), 1, axis=1) - np.eye(n)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
+def test_prior_is_lt_l_and_its_transform_diagonalises_it(periodic, prior):
+    shape = (5, 7)
+    n = 35
+    if periodic:
+        dh, dw = _roll_periodic(5), _roll_periodic(7)
+    else:
+        dh, dw = _differences(5, False), _differences(7, False)
+    lap = np.kron(dh.T @ dh, np.eye(7)) + np.kron(np.eye(5), dw.T @ dw)
+    ref = {"identity": np.eye(n), "gradient": lap, "laplacian": lap @ lap}[prior]
+    basis = np.eye(n).reshape(n, *shape)
+    got = r.apply_prior(basis, prior, periodic=periodic).reshape(n, n)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    x = np.random.default_rng(0).random(shape)
+    weights = r.prior_weights(shape, prior, periodic=periodic)
+    if periodic:
+        fast = np.fft.ifft2(np.fft.fft2(x) * weights).real
+    else:
+        fast = scipy.fft.idctn(scipy.fft.dctn(x, norm="ortho") * weights, norm="ortho")
+    np.testing.assert_allclose(fast, (ref @ x.ravel()).reshape(shape), atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["valid", "same"])
+@pytest.mark.parametrize("kshape", [(3, 3), (2, 5), (4, 1)])
+def test_fill_blur_is_the_exact_operator(mode, kshape):
+    rng = np.random.default_rng(1)
+    k = rng.standard_normal(kshape)
+    scene = (9, 11)
+    blur = r.FillBlur(k, scene, mode)
+    a = convmat.conv_matrix(k, scene, mode)
+    x = rng.standard_normal(scene)
+    y = blur.forward(x)
+    np.testing.assert_allclose(y.ravel(), a @ x.ravel(), atol=1e-12)
+    v = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(blur.adjoint(v).ravel(), a.T @ v.ravel(), atol=1e-12)
+    assert np.vdot(v, y) == pytest.approx(np.vdot(blur.adjoint(v), x), rel=1e-12)
+    np.testing.assert_allclose(blur.gram(x).ravel(), a.T @ a @ x.ravel(), atol=1e-12)
+
+
+def test_symmetric_kernels():
+    assert r.symmetric(np.outer([1, 2, 1], [1, 3, 1]))
+    assert not r.symmetric(np.ones((2, 3)))  # even size: 'same' is off by half a sample
+    assert not r.symmetric(np.array([[1, 2, 3]]))
+
+
+def test_response_is_the_dct_spectrum_of_symmetric_kernels():
+    k = np.outer([1.0, 2.0, 1.0], [1.0, 4.0, 1.0])
+    shape = (6, 8)
+    delta = np.zeros(shape)
+    delta[0, 0] = 1
+    column = convmat.conv2d(delta, k, "same", "symm")
+    values = scipy.fft.dctn(column, norm="ortho") / scipy.fft.dctn(delta, norm="ortho")
+    np.testing.assert_allclose(r.response(k, shape), values**2, rtol=1e-12)
+
+
+def test_gcv_finds_the_minimum_of_its_score():
+    rng = np.random.default_rng(2)
+    blur = np.linspace(1, 1e-4, 400) ** 2
+    prior = np.linspace(0, 4, 400)
+    data = blur * rng.random(400) + 1e-3 * rng.random(400)
+    best = r.gcv(blur, prior, data)
+
+    def score(reg):
+        keep = reg * prior / (blur + reg * prior)
+        return np.sum(keep**2 * data) / np.sum(keep) ** 2
+
+    grid = np.logspace(-12, 2, 2000) * blur.max() / prior.max()
+    assert score(best) <= min(score(g) for g in grid) * (1 + 1e-6)
+
+
+def test_discrepancy_hits_its_target():
+    blur = np.linspace(1, 1e-3, 100) ** 2
+    prior = np.ones(100)
+    data = np.linspace(2, 0.1, 100)
+    reg = r.discrepancy(blur, prior, data, noise_std=0.5)
+    assert r.filtered_residual(blur, prior, data, reg) == pytest.approx(100 * 0.25, rel=1e-2)
+
+
+def test_noise_level_of_white_noise_on_a_smooth_image():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:200, :200] / 200
+    image = np.sin(3 * yy) + xx**2 + 0.05 * rng.standard_normal((200, 200))
+    assert r.noise_level(image) == pytest.approx(0.05, rel=0.05)
+    assert r.noise_level(np.array([[1.0, 3.0]])) == pytest.approx(1.0)
