@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts)
 
-.PHONY: demo test lint bench bench-signals mutation clean
+.PHONY: demo test lint bench bench-signals bench-inverse mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bench: $(STAMP)
 # long signals and volumes against scipy (a section of benchmarks/RESULTS.md)
 bench-signals: $(STAMP)
 	$(BIN)/python benchmarks/signals.py
+
+# deblurring against scikit-image and spectral norms against svds (a section of benchmarks/RESULTS.md)
+bench-inverse: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/inverse.py
 
 # mutation testing of the core modules (slow, not in CI): SAMPLE=1 runs every mutant
 SAMPLE ?= 0.1

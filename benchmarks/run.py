@@ -357,11 +357,12 @@ def write_results(cases: list[dict[str, Any]], env: dict[str, Any], path: Path) 
         ]
     summary = summarise(cases)
     lines += ["", "## Targets", "", *summary, ""]
-    # keep the signals-and-volumes section that benchmarks/signals.py writes
+    # keep the sections that benchmarks/signals.py and benchmarks/inverse.py write
     old = path.read_text() if path.exists() else ""
-    begin, end = "<!-- signals: written by benchmarks/signals.py -->", "<!-- /signals -->"
-    if begin in old and end in old:
-        lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
+    for script in ("signals", "inverse"):
+        begin, end = f"<!-- {script}: written by benchmarks/{script}.py -->", f"<!-- /{script} -->"
+        if begin in old and end in old:
+            lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
     path.write_text("\n".join(lines))
     return summary
 

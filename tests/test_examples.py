@@ -35,3 +35,12 @@ def test_fcn_output_shape_without_torch():
 
     out = module["forward_by_matrices"](np.ones((3, 8, 6)), module["make_params"]())
     assert out.shape == (3, 8, 6)
+
+
+def test_deblur_example_gains_most_with_the_exact_model(tmp_path):
+    module = runpy.run_path(str(EXAMPLES / "deblur.py"))
+    results = module["main"](["--save", str(tmp_path / "deblur.png")])
+    assert results["unknown"] > results["observed"] + 1
+    assert results["unknown"] > results["symm"] - 0.1
+    assert results["unknown"] > results["wrap"] + 1
+    assert (tmp_path / "deblur.png").stat().st_size > 10_000

@@ -109,10 +109,29 @@ class FillBlur:
 
 
 def response(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``|K(pi f / n)|^2``: the kernel's power at the DCT-II frequencies of `shape`."""
+    """The kernel's power at the DCT-II frequencies of `shape`, averaged over mirror images.
+
+    A DCT basis image ``cos(w0 t0) cos(w1 t1)`` is half the plane wave
+    ``(w0, w1)`` and half ``(w0, -w1)``, so the blur keeps on average
+    ``(|K(w0, w1)|^2 + |K(w0, -w1)|^2) / 2`` of its energy, with
+    ``w = pi f / n``. For a kernel symmetric in each axis both terms are
+    ``K(w)^2``, the exact eigenvalue.
+    """
     grid = tuple(2 * n for n in shape)
     power = np.abs(np.asarray(scipy.fft.fft2(kernel, grid))) ** 2
-    return np.asarray(power[: shape[0], : shape[1]])
+    mirrored = np.roll(power[:, ::-1], 1, axis=1)  # (w0, -w1)
+    return np.asarray((power + mirrored)[: shape[0], : shape[1]] / 2)
+
+
+def periodic_power(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``|DFT|^2`` of `kernel` folded onto the periodic grid `shape` (a circulant's ``A^T A``)."""
+    folded = np.zeros(shape)
+    rows = np.arange(kernel.shape[0]) % shape[0]
+    cols = np.arange(kernel.shape[1]) % shape[1]
+    for a, row in enumerate(rows):
+        for b, col in enumerate(cols):
+            folded[row, col] += kernel[a, b]
+    return np.asarray(np.abs(np.asarray(scipy.fft.fft2(folded))) ** 2)
 
 
 def filtered_residual(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, reg: float) -> float:

@@ -30,6 +30,7 @@ from ._restore import (
     discrepancy,
     gcv,
     noise_level,
+    periodic_power,
     prior_weights,
     response,
     symmetric,
@@ -284,7 +285,17 @@ class _Problem:
                 self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
             else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
                 self.operator = ConvOperator(kernel, self.scene_shape, "same", "symm", method="fft")
-            self.power = response(kernel, self.scene_shape)
+            # the preconditioner: the DCT model for kernels symmetric in each axis, else
+            # the periodic one (A^T A is nearly circulant, but not nearly DCT-diagonal)
+            self.dct_model = symmetric(kernel)
+            self.power = (
+                response(kernel, self.scene_shape)
+                if self.dct_model
+                else periodic_power(kernel, self.scene_shape)
+            )
+            self.preconditioner_weights = prior_weights(
+                self.scene_shape, prior, periodic=not self.dct_model
+            )
         self.weights = prior_weights(self.scene_shape, prior, periodic=periodic)
         # the model GCV and the discrepancy principle see: the observation's own grid
         self.model_power = (
@@ -332,10 +343,14 @@ class _Problem:
             out = adjoint(forward(x)) + reg * apply_prior(x, self.prior, periodic=False)
             return np.asarray(out).ravel()
 
-        denominator = self.power + reg * self.weights
+        denominator = self.power + reg * self.preconditioner_weights
 
         def precondition(r: np.ndarray) -> np.ndarray:
-            return _idct(_divide(_dct(r.reshape(shape)), denominator)).ravel()
+            if self.dct_model:
+                return _idct(_divide(_dct(r.reshape(shape)), denominator)).ravel()
+            spec = np.fft.rfft2(r.reshape(shape))
+            half = denominator[:, : spec.shape[1]]
+            return np.fft.irfft2(_divide(spec, half), shape).ravel()
 
         rhs = np.asarray(adjoint(image)).ravel()
         steps = [0]
