@@ -141,3 +141,14 @@ def test_fft_engine_equals_the_layer_matrix(mode, stride, pad, dilation, h, w, c
     )
     lhs, rhs = np.vdot(y, engine.forward(x)), np.vdot(engine.adjoint(y), x)
     assert lhs == pytest.approx(rhs, rel=1e-10, abs=1e-10)
+    # the Gram products run channels last: the same operator with its coordinates permuted
+    c_out, h_out, w_out = layer.output_shape
+    last_in = x.reshape(2, h, w).transpose(1, 2, 0).ravel()
+    last_out = y.reshape(c_out, h_out, w_out).transpose(1, 2, 0).ravel()
+    gram_in = (matrix.T.conj() @ (matrix @ x)).reshape(2, h, w).transpose(1, 2, 0).ravel()
+    gram_out = (matrix @ (matrix.T.conj() @ y)).reshape(c_out, h_out, w_out)
+    bound = scale * np.abs(weight).sum() * max(np.abs(x).max(), np.abs(y).max()) * 8
+    np.testing.assert_allclose(engine.gram(last_in, input_side=True), gram_in, atol=bound)
+    np.testing.assert_allclose(
+        engine.gram(last_out, input_side=False), gram_out.transpose(1, 2, 0).ravel(), atol=bound
+    )

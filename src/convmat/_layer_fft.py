@@ -57,37 +57,56 @@ class LayerFFT:
             )
 
     def _spectral(self, arr: np.ndarray, transfer: np.ndarray) -> np.ndarray:
-        """Apply per-frequency `transfer` to the channels of `arr` on the periodic grid."""
+        """Apply per-frequency `transfer` to the channels (last axis) of `arr`, periodically."""
         fft, ifft = (
             (scipy.fft.rfft2, scipy.fft.irfft2) if self.real else (scipy.fft.fft2, scipy.fft.ifft2)
         )
-        spec = fft(arr, self.grid).transpose(1, 2, 0)[..., None]
-        out = np.matmul(transfer, spec)[..., 0].transpose(2, 0, 1)
-        return np.asarray(ifft(out, self.grid))
+        spec = fft(arr, self.grid, axes=(0, 1))[..., None]
+        return np.asarray(ifft(np.matmul(transfer, spec)[..., 0], self.grid, axes=(0, 1)))
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """``A @ x`` for one flattened image ``(C_in * H * W,)``."""
-        image = x.reshape(self.layer.input_shape)
-        padded = np.pad(image, self.pad_width, mode=self.pad_mode)
-        full = self._spectral(padded, self.transfer)
-        return full[:, self.keep[0], self.keep[1]].ravel()
+    def _forward(self, image: np.ndarray) -> np.ndarray:
+        """``A`` on an ``(H, W, C_in)`` image: ``(H_out, W_out, C_out)``."""
+        pads = (*self.pad_width[1:], (0, 0))
+        padded = np.pad(image, pads, mode=self.pad_mode)
+        return self._spectral(padded, self.transfer)[self.keep[0], self.keep[1]]
 
-    def adjoint(self, y: np.ndarray) -> np.ndarray:
-        """``A^H @ y`` for one flattened output ``(C_out * H_out * W_out,)``."""
-        c_out = self.layer.output_shape[0]
-        spread = np.zeros((c_out, *self.grid), dtype=y.dtype)
-        spread[:, self.keep[0], self.keep[1]] = y.reshape(self.layer.output_shape)
+    def _adjoint(self, out: np.ndarray) -> np.ndarray:
+        """``A^H`` on an ``(H_out, W_out, C_out)`` output: ``(H, W, C_in)``."""
+        spread = np.zeros((*self.grid, out.shape[2]), dtype=out.dtype)
+        spread[self.keep[0], self.keep[1]] = out
         back = self._spectral(spread, self.adjoint_transfer)
         # the circular correlation's adjoint reads the padded input's positions
-        padded = back[:, : self.padded[0], : self.padded[1]]
+        padded = back[: self.padded[0], : self.padded[1]]
         if self.sources is None:
-            return padded[:, self.inside[0], self.inside[1]].ravel()
+            return padded[self.inside[0], self.inside[1]]
         _, h, w = self.layer.input_shape
         rows = np.zeros((self.padded[0], h))
         rows[np.arange(self.padded[0]), self.sources[0]] = 1
         cols = np.zeros((self.padded[1], w))
         cols[np.arange(self.padded[1]), self.sources[1]] = 1
-        return np.asarray(np.einsum("ih,cij,jw->chw", rows, padded, cols)).ravel()
+        return np.asarray(np.einsum("ih,ijc,jw->hwc", rows, padded, cols))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``A @ x`` for one flattened image ``(C_in * H * W,)``, C order."""
+        image = x.reshape(self.layer.input_shape).transpose(1, 2, 0)
+        return np.asarray(self._forward(image).transpose(2, 0, 1)).ravel()
+
+    def adjoint(self, y: np.ndarray) -> np.ndarray:
+        """``A^H @ y`` for one flattened output ``(C_out * H_out * W_out,)``, C order."""
+        out = y.reshape(self.layer.output_shape).transpose(1, 2, 0)
+        return np.asarray(self._adjoint(out).transpose(2, 0, 1)).ravel()
+
+    def gram(self, v: np.ndarray, *, input_side: bool) -> np.ndarray:
+        """``A^H A v`` (or ``A A^H v``) with `v` flattened channels last, as Lanczos needs.
+
+        The singular values do not depend on how coordinates are ordered, and
+        channels last spares the transposes around each transform.
+        """
+        _, h, w = self.layer.input_shape
+        c_out, h_out, w_out = self.layer.output_shape
+        if input_side:
+            return np.asarray(self._adjoint(self._forward(v.reshape(h, w, -1)))).ravel()
+        return np.asarray(self._forward(self._adjoint(v.reshape(h_out, w_out, c_out)))).ravel()
 
     def start(self) -> np.ndarray:
         """A windowed plane wave at the frequency and channel mix where the transfer peaks."""

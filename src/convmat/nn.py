@@ -447,16 +447,15 @@ def _layer_norm(layer: _Layer, weight: np.ndarray, rtol: float) -> float:
         matrix = cast("sp.csr_array", _matrix(weight, layer, weight.dtype, "csr"))
         return float(scipy.linalg.svdvals(matrix.toarray(), check_finite=False)[0])
     fft = LayerFFT(layer, weight)
-    start = fft.start()
-    if cols <= rows:
-
-        def gram(v: np.ndarray) -> np.ndarray:
-            return fft.adjoint(fft.forward(v))
-    else:  # the output side is smaller; the wave's image starts there
-
-        def gram(v: np.ndarray) -> np.ndarray:
-            return fft.forward(fft.adjoint(v))
-
+    input_side = cols <= rows
+    start = fft.start()  # (C_in, H, W) order
+    if not input_side:  # the output side is smaller; the wave's image starts there
         start = fft.forward(start)
+    side = layer.input_shape if input_side else layer.output_shape
+    start = start.reshape(side).transpose(1, 2, 0).ravel()  # channels last, as gram wants
+
+    def gram(v: np.ndarray) -> np.ndarray:
+        return fft.gram(v, input_side=input_side)
+
     value = top_eigenvalues(gram, min(rows, cols), weight.dtype, 1, rtol, start)[0]
     return float(np.sqrt(value))
