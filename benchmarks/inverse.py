@@ -43,9 +43,10 @@ from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import nn
+from sections import markers, write_section
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- inverse: written by benchmarks/inverse.py -->", "<!-- /inverse -->"
+BEGIN, END = markers("inverse")
 BAND = 16
 IMAGES: dict[str, Callable[[], np.ndarray]] = {
     "camera": lambda: data.camera() / 255.0,
@@ -371,17 +372,6 @@ def summary(cases: list[dict[str, Any]], spectra: list[dict[str, Any]]) -> list[
     ]
 
 
-def write_section(lines: list[str], path: Path) -> None:
-    text = path.read_text() if path.exists() else ""
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", nargs="+", default=list(IMAGES))
@@ -439,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     figure(cases[0], args.out / "deblur.png")
     lines = tables(cases, spectra, env)
-    write_section(lines, args.out / "RESULTS.md")
+    write_section(lines, args.out / "RESULTS.md", "inverse")
     print("\n".join(lines[-8:]))
     return 0
 

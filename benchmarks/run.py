@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import _plans
+from sections import kept_sections
 
 try:
     import torch
@@ -358,11 +359,8 @@ def write_results(cases: list[dict[str, Any]], env: dict[str, Any], path: Path) 
     summary = summarise(cases)
     lines += ["", "## Targets", "", *summary, ""]
     # keep the sections that benchmarks/signals.py and benchmarks/inverse.py write
-    old = path.read_text() if path.exists() else ""
-    for script in ("signals", "inverse"):
-        begin, end = f"<!-- {script}: written by benchmarks/{script}.py -->", f"<!-- /{script} -->"
-        if begin in old and end in old:
-            lines += ["", begin + old.split(begin, 1)[1].split(end, 1)[0] + end]
+    for section in kept_sections(path.read_text() if path.exists() else ""):
+        lines += ["", section]
     path.write_text("\n".join(lines))
     return summary
 

@@ -40,9 +40,10 @@ from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import _index, _plans
+from sections import markers, write_section
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- signals: written by benchmarks/signals.py -->", "<!-- /signals -->"
+BEGIN, END = markers("signals")
 LIMIT_S = 20.0
 DIRECT_MACS_PER_S = 2e8  # pessimistic rate of a direct loop, to skip hopeless cases unrun
 Call = Callable[[], np.ndarray]
@@ -298,18 +299,6 @@ def summary(cases: list[dict[str, Any]]) -> str:
     return " ".join(parts)
 
 
-def write_section(lines: list[str], path: Path) -> None:
-    """Put the section into RESULTS.md, replacing the one between the markers."""
-    text = path.read_text() if path.exists() else ""
-    section = "\n".join(lines)
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, nargs="+", default=[10**4, 10**5, 10**6, 10**7])
@@ -379,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         (args.out / "signals.json").write_text(json.dumps({"env": env, "cases": cases}, indent=1))
     lines = tables(cases, env)
-    write_section(lines, args.out / "RESULTS.md")
+    write_section(lines, args.out / "RESULTS.md", "signals")
     print(lines[-2])
     return 0
 

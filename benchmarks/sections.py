@@ -1,0 +1,39 @@
+"""The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers.
+
+``run.py`` rewrites the file and keeps these sections; ``signals.py`` and
+``inverse.py`` replace their own section and leave the rest alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCRIPTS = ("signals", "inverse")
+
+
+def markers(script: str) -> tuple[str, str]:
+    """The opening and closing markers of `script`'s section."""
+    return f"<!-- {script}: written by benchmarks/{script}.py -->", f"<!-- /{script} -->"
+
+
+def write_section(lines: list[str], path: Path, script: str) -> None:
+    """Put `lines` (markers included) into `path`, replacing `script`'s section if present."""
+    begin, end = markers(script)
+    text = path.read_text() if path.exists() else ""
+    section = "\n".join(lines)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def kept_sections(text: str) -> list[str]:
+    """The scripts' sections found in `text`, each with its markers."""
+    out = []
+    for script in SCRIPTS:
+        begin, end = markers(script)
+        if begin in text and end in text:
+            out.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
+    return out
