@@ -157,3 +157,9 @@ def test_maxiter_warns_and_reports():
 def test_bad_input(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         convmat.deconvolve2d(*args, **kwargs)
+
+
+def test_working_set_is_refused_first(monkeypatch):
+    monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
+    with pytest.raises(convmat.MatrixTooLargeError, match=r"deconvolving 3 image\(s\).*tiles"):
+        convmat.deconvolve2d(np.ones((3, 100, 100)), SYMMETRIC)

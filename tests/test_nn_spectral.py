@@ -152,3 +152,11 @@ def test_fft_engine_equals_the_layer_matrix(mode, stride, pad, dilation, h, w, c
     np.testing.assert_allclose(
         engine.gram(last_out, input_side=False), gram_out.transpose(1, 2, 0).ravel(), atol=bound
     )
+
+
+def test_working_set_is_refused_first(monkeypatch):
+    import convmat
+
+    monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
+    with pytest.raises(convmat.MatrixTooLargeError, match="working arrays"):
+        nn.conv2d_spectral_norm(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)

@@ -188,3 +188,18 @@ def machine_memory() -> int:
         return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, ValueError, OSError):
         return 16 * 2**30
+
+
+def check_working_set(need: int, what: str, advice: str) -> None:
+    """Refuse an iterative method whose arrays would take more than half of this machine's memory.
+
+    `need` is computed from the shapes with Python integers before anything
+    is allocated; `what` names the work, `advice` the way out.
+    """
+    limit = machine_memory() // 2
+    if need > limit:
+        msg = (
+            f"{what} needs about {need:,} bytes ({human_bytes(need)}) of working arrays, more "
+            f"than half of this machine's {2 * limit:,} bytes: {advice}"
+        )
+        raise MatrixTooLargeError(msg)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ._budget import check_working_set
 from ._restore import (
     PRIORS,
     FillBlur,
@@ -206,8 +207,19 @@ def deconvolve2d(
         msg = f"`return_info` must be a bool, got {return_info!r}"
         raise TypeError(msg)
 
+    h, w = y.shape[-2:]
+    scene = (h + k.shape[0] - 1) * (w + k.shape[1] - 1) if model == "unknown" else h * w
+    count = math.prod(y.shape[:-2])
+    # per image: about 24 float64 arrays of the scene (the solver's vectors, transforms and
+    # spectra); for the batch: the input in float64, the estimates and the whole scenes
+    check_working_set(
+        8 * (24 * scene + count * (h * w * 2 + scene)),
+        f"deconvolving {count} image(s) of {(h, w)}",
+        "deblur fewer images per call, or tiles of the image (with boundary='unknown' each "
+        "tile's observation is the 'valid' blur of its own larger scene, exactly)",
+    )
     kern = k.astype(np.float64)
-    images = y.astype(np.float64).reshape(-1, *y.shape[-2:])
+    images = y.astype(np.float64).reshape(-1, h, w)
     solver = _solver_for(model, kern)
     solve = _Problem(kern, images.shape[1:], model, checked_prior, iters, rtol)
     scenes, regs, counts, done = [], [], [], []

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.sparse as sp
 
+from ._budget import check_working_set
 from ._build import compute_dtype
 from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
@@ -446,6 +447,19 @@ def _layer_norm(layer: _Layer, weight: np.ndarray, rtol: float) -> float:
     if min(rows, cols) <= _DENSE_SIDE:
         matrix = cast("sp.csr_array", _matrix(weight, layer, weight.dtype, "csr"))
         return float(scipy.linalg.svdvals(matrix.toarray(), check_finite=False)[0])
+    c_out, c_in = weight.shape[:2]
+    grid = math.prod(
+        n + 2 * max(p) + d * (k - 1)
+        for n, p, d, k in zip(
+            layer.input_shape[1:], layer.pads, layer.dilation, layer.kernel, strict=True
+        )
+    )
+    # the transfer matrices (twice), ARPACK's 20 vectors and the transforms of both sides
+    check_working_set(
+        2 * c_out * c_in * grid * 16 + 24 * min(rows, cols) * 16 + 4 * (c_in + c_out) * grid * 16,
+        f"Lanczos on a layer of {layer.input_shape} inputs",
+        "use a smaller input_shape",
+    )
     fft = LayerFFT(layer, weight)
     input_side = cols <= rows
     start = fft.start()  # (C_in, H, W) order

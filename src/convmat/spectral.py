@@ -28,7 +28,7 @@ import numpy.typing as npt
 import scipy.fft
 import scipy.linalg
 
-from ._budget import check_dense_fits
+from ._budget import check_dense_fits, check_working_set
 from ._build import Plan, checked_plan
 from ._spectra import (
     Gram,
@@ -263,6 +263,15 @@ def _lanczos(
     """The `count` largest eigenvalues of the smaller Gram operator, by ARPACK."""
     rows, cols = plan.shape
     side = plan.input_shape if cols <= rows else plan.output_shape
+    grid = tuple(n + m - 1 for n, m in zip(side, plan.kernel_shape, strict=True))
+    # ARPACK keeps max(2 k + 1, 20) vectors; the products hold a few transforms of the grid
+    vectors = max(2 * count + 1, 20) + 4
+    check_working_set(
+        vectors * math.prod(side) * kernel.dtype.itemsize + 6 * math.prod(grid) * 16,
+        f"Lanczos on the Gram operator of a {plan.input_shape} input",
+        "use a smaller input_shape (with zero padding the largest |DFT| of the kernel "
+        "on the full grid bounds the norm from above)",
+    )
     gram: Gram
     if boundary == "fill" and mode == "full":
         gram = _full_gram(kernel, plan)
@@ -277,7 +286,6 @@ def _lanczos(
             def gram(v: np.ndarray) -> np.ndarray:
                 return np.asarray(op @ (op.H @ v))
 
-    grid = tuple(n + m - 1 for n, m in zip(side, plan.kernel_shape, strict=True))
     start = plane_wave(
         side,
         peak_frequency(scipy.fft.fftn(kernel, grid)),
