@@ -19,26 +19,11 @@ from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-from scipy.sparse.linalg import LinearOperator, cg
 
 from ._budget import check_working_set
-from ._restore import (
-    PRIORS,
-    FillBlur,
-    Prior,
-    apply_prior,
-    discrepancy,
-    gcv,
-    noise_level,
-    periodic_power,
-    prior_weights,
-    response,
-    symmetric,
-)
+from ._restore import PRIORS, Prior
+from ._tikhonov import Tikhonov, solver_for
 from ._validate import check_array, check_boundary, check_nonempty, check_positive_int
-from .conv import conv2d
-from .linop import ConvOperator
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
@@ -220,8 +205,8 @@ def deconvolve2d(
     )
     kern = k.astype(np.float64)
     images = y.astype(np.float64).reshape(-1, h, w)
-    solver = _solver_for(model, kern)
-    solve = _Problem(kern, images.shape[1:], model, checked_prior, iters, rtol)
+    solver = solver_for(model, kern)
+    solve = Tikhonov(kern, images.shape[1:], model, checked_prior, iters, rtol)
     scenes, regs, counts, done = [], [], [], []
     for image in images:
         weight = reg_arg if isinstance(reg_arg, float) else solve.choose(image, reg_arg, sigma)
@@ -254,148 +239,6 @@ def deconvolve2d(
         solver=solver,
     )
     return estimate, info
-
-
-def _solver_for(model: str, kernel: np.ndarray) -> str:
-    if model == "wrap":
-        return "fft"
-    if model == "symm" and symmetric(kernel):
-        return "dct"
-    return "cg"
-
-
-class _Problem:
-    """One boundary model, kernel and prior over images of one shape."""
-
-    def __init__(
-        self,
-        kernel: np.ndarray,
-        shape: tuple[int, ...],
-        model: str,
-        prior: Prior,
-        maxiter: int,
-        tol: float,
-    ) -> None:
-        h, w = shape
-        self.kernel, self.model, self.prior = kernel, model, prior
-        self.maxiter, self.tol = maxiter, tol
-        self.shape = (h, w)
-        unknown = model == "unknown"
-        self.scene_shape = (h + kernel.shape[0] - 1, w + kernel.shape[1] - 1) if unknown else (h, w)
-        self.solver = _solver_for(model, kernel)
-        periodic = model == "wrap"
-        self.periodic = periodic
-        if self.solver == "fft":  # A is circulant: its first column's DFT is its spectrum
-            self.spectrum = np.asarray(scipy.fft.fft2(self._column()))
-        elif self.solver == "dct":  # A = C^T diag(values) C with C the orthonormal DCT-II
-            delta = np.zeros(self.shape)
-            delta[0, 0] = 1
-            self.spectrum = _dct(self._column()) / _dct(delta)
-        else:
-            self.operator: FillBlur | ConvOperator
-            if model in ("unknown", "fill"):
-                self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
-            else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
-                self.operator = ConvOperator(kernel, self.scene_shape, "same", "symm", method="fft")
-            # the preconditioner: the DCT model for kernels symmetric in each axis, else
-            # the periodic one (A^T A is nearly circulant, but not nearly DCT-diagonal)
-            self.dct_model = symmetric(kernel)
-            self.power = (
-                response(kernel, self.scene_shape)
-                if self.dct_model
-                else periodic_power(kernel, self.scene_shape)
-            )
-            self.preconditioner_weights = prior_weights(
-                self.scene_shape, prior, periodic=not self.dct_model
-            )
-        self.weights = prior_weights(self.scene_shape, prior, periodic=periodic)
-        # the model GCV and the discrepancy principle see: the observation's own grid
-        self.model_power = (
-            np.abs(self.spectrum) ** 2 if self.solver != "cg" else response(kernel, self.shape)
-        )
-        self.model_weights = prior_weights(self.shape, prior, periodic=periodic)
-
-    def _column(self) -> np.ndarray:
-        delta = np.zeros(self.shape)
-        delta[0, 0] = 1
-        return conv2d(delta, self.kernel, "same", self.model)  # type: ignore[arg-type]
-
-    def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
-        coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else _dct(image)
-        data = np.abs(coeffs) ** 2
-        if how in ("gcv", "auto"):
-            return gcv(self.model_power, self.model_weights, data)
-        level = noise_level(image) if sigma is None else sigma
-        return discrepancy(self.model_power, self.model_weights, data, level)
-
-    def __call__(self, image: np.ndarray, reg: float) -> tuple[np.ndarray, int, bool]:
-        if self.solver == "fft":
-            spec = self.spectrum
-            coeffs = np.fft.fft2(image)
-            out = np.fft.ifft2(
-                _divide(spec.conj() * coeffs, np.abs(spec) ** 2 + reg * self.weights)
-            )
-            return out.real, 0, True
-        if self.solver == "dct":
-            spec = self.spectrum
-            solved = _divide(spec * _dct(image), spec**2 + reg * self.weights)
-            return _idct(solved), 0, True
-        return self._cg(image, reg)
-
-    def _cg(self, image: np.ndarray, reg: float) -> tuple[np.ndarray, int, bool]:
-        op, shape = self.operator, self.scene_shape
-        size = math.prod(shape)
-        if isinstance(op, FillBlur):
-            forward, adjoint = op.forward, op.adjoint
-        else:
-            forward, adjoint = op, op.H
-
-        def normal(v: np.ndarray) -> np.ndarray:
-            x = v.reshape(shape)
-            out = adjoint(forward(x)) + reg * apply_prior(x, self.prior, periodic=False)
-            return np.asarray(out).ravel()
-
-        denominator = self.power + reg * self.preconditioner_weights
-
-        def precondition(r: np.ndarray) -> np.ndarray:
-            if self.dct_model:
-                return _idct(_divide(_dct(r.reshape(shape)), denominator)).ravel()
-            spec = np.fft.rfft2(r.reshape(shape))
-            half = denominator[:, : spec.shape[1]]
-            return np.fft.irfft2(_divide(spec, half), shape).ravel()
-
-        rhs = np.asarray(adjoint(image)).ravel()
-        steps = [0]
-
-        def count(_: np.ndarray) -> None:
-            steps[0] += 1
-
-        x, status = cg(
-            LinearOperator((size, size), matvec=normal, dtype=np.float64),
-            rhs,
-            x0=precondition(rhs),
-            rtol=self.tol,
-            atol=0.0,
-            maxiter=self.maxiter,
-            M=LinearOperator((size, size), matvec=precondition, dtype=np.float64),
-            callback=count,
-        )
-        return x.reshape(shape), steps[0], status == 0
-
-
-def _dct(x: np.ndarray) -> np.ndarray:
-    return np.asarray(scipy.fft.dctn(x, type=2, norm="ortho"))
-
-
-def _idct(x: np.ndarray) -> np.ndarray:
-    return np.asarray(scipy.fft.idctn(x, type=2, norm="ortho"))
-
-
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` with zero where ``den`` vanishes (the minimum-norm solution there)."""
-    den = np.asarray(den)
-    safe = np.where(np.abs(den) > 0, den, 1.0)
-    return np.where(np.abs(den) > 0, num / safe, 0.0)
 
 
 def _check_boundary(boundary: object) -> str:
