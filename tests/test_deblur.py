@@ -163,3 +163,10 @@ def test_working_set_is_refused_first(monkeypatch):
     monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
     with pytest.raises(convmat.MatrixTooLargeError, match=r"deconvolving 3 image\(s\).*tiles"):
         convmat.deconvolve2d(np.ones((3, 100, 100)), SYMMETRIC)
+
+
+def test_empty_batches_keep_their_shape():
+    x, info = convmat.deconvolve2d(np.ones((0, 3, 9, 10)), SYMMETRIC, return_info=True)
+    assert x.shape == (0, 3, 9, 10)
+    assert info.scene.shape == (0, 3, 11, 12)
+    assert info.reg.shape == (0, 3)

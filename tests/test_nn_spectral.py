@@ -160,3 +160,7 @@ def test_working_set_is_refused_first(monkeypatch):
     monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
     with pytest.raises(convmat.MatrixTooLargeError, match="working arrays"):
         nn.conv2d_spectral_norm(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)
+    with pytest.raises(convmat.MatrixTooLargeError, match="per-frequency transfer matrices"):
+        nn.conv2d_spectral_norm(
+            np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="circular"
+        )

@@ -175,12 +175,6 @@ def deconvolve2d(
         if arr.dtype.kind == "c":
             msg = f"`{name}` must be real, got dtype {arr.dtype}"
             raise TypeError(msg)
-        if not np.isfinite(arr).all():
-            msg = f"`{name}` must be finite, but it holds NaN or inf"
-            raise ValueError(msg)
-    if not k.any():
-        msg = "`kernel` is all zeros: a zero blur erases the scene and cannot be inverted"
-        raise ValueError(msg)
     model = _check_boundary(boundary)
     reg_arg = _check_reg(reg)
     checked_prior = _check_prior(prior)
@@ -191,50 +185,55 @@ def deconvolve2d(
     if not isinstance(return_info, (bool, np.bool_)):
         msg = f"`return_info` must be a bool, got {return_info!r}"
         raise TypeError(msg)
-
     h, w = y.shape[-2:]
-    scene = (h + k.shape[0] - 1) * (w + k.shape[1] - 1) if model == "unknown" else h * w
-    count = math.prod(y.shape[:-2])
+    scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
+    scene_size = math.prod(scene_shape)
+    n_images = math.prod(y.shape[:-2])
     # per image: about 24 float64 arrays of the scene (the solver's vectors, transforms and
     # spectra); for the batch: the input in float64, the estimates and the whole scenes
     check_working_set(
-        8 * (24 * scene + count * (h * w * 2 + scene)),
-        f"deconvolving {count} image(s) of {(h, w)}",
+        8 * (24 * scene_size + n_images * (h * w * 2 + scene_size)),
+        f"deconvolving {n_images} image(s) of {(h, w)}",
         "deblur fewer images per call, or tiles of the image (with boundary='unknown' each "
         "tile's observation is the 'valid' blur of its own larger scene, exactly)",
     )
+    for name, arr in (("observed", y), ("kernel", k)):
+        if not np.isfinite(arr).all():
+            msg = f"`{name}` must be finite, but it holds NaN or inf"
+            raise ValueError(msg)
+    if not k.any():
+        msg = "`kernel` is all zeros: a zero blur erases the scene and cannot be inverted"
+        raise ValueError(msg)
+
     kern = k.astype(np.float64)
     images = y.astype(np.float64).reshape(-1, h, w)
     solver = solver_for(model, kern)
-    solve = Tikhonov(kern, images.shape[1:], model, checked_prior, iters, rtol)
-    scenes, regs, counts, done = [], [], [], []
-    for image in images:
-        weight = reg_arg if isinstance(reg_arg, float) else solve.choose(image, reg_arg, sigma)
-        scene, count, ok = solve(image, weight)
-        scenes.append(scene)
-        regs.append(weight)
-        counts.append(count)
-        done.append(ok)
+    solve = Tikhonov(kern, (h, w), model, checked_prior, iters, rtol)
+    scenes = np.zeros((n_images, *scene_shape))
+    regs, steps, done = np.zeros(n_images), np.zeros(n_images, int), np.ones(n_images, bool)
+    for i, image in enumerate(images):
+        regs[i] = reg_arg if isinstance(reg_arg, float) else solve.choose(image, reg_arg, sigma)
+        scenes[i], steps[i], done[i] = solve(image, float(regs[i]))
     batch = y.shape[:-2]
-    whole = np.stack(scenes).reshape(*batch, *solve.scene_shape)
+    whole = scenes.reshape(*batch, *scene_shape)
     if model == "unknown":
         top, left = k.shape[0] // 2, k.shape[1] // 2
-        estimate = whole[..., top : top + y.shape[-2], left : left + y.shape[-1]].copy()
+        estimate = whole[..., top : top + h, left : left + w].copy()
     else:
         estimate = whole
-    if not all(done):
+    if not done.all():
         warnings.warn(
             f"conjugate gradients stopped at maxiter={iters} before tol={rtol} for "
-            f"{done.count(False)} of {len(done)} images; raise `maxiter` or `tol`",
+            f"{int((~done).sum())} of {n_images} images; raise `maxiter` or `tol`",
             RuntimeWarning,
             stacklevel=2,
         )
     if not return_info:
         return np.asarray(estimate)
     info = DeconvolutionInfo(
-        reg=np.array(regs).reshape(batch),
-        iterations=np.array(counts).reshape(batch),
-        converged=np.array(done).reshape(batch),
+        reg=regs.reshape(batch),
+        iterations=steps.reshape(batch),
+        converged=done.reshape(batch),
         scene=whole,
         solver=solver,
     )

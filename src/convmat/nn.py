@@ -418,6 +418,12 @@ def conv2d_spectral_norm(
     total = tuple(a + b for a, b in layer.pads)
     spread = tuple(d * (k - 1) for d, k in zip(layer.dilation, layer.kernel, strict=True))
     if layer.mode == "circular" and layer.stride == (1, 1) and total == spread:
+        # per group: the folded kernels, their transform and its transposed copy, complex
+        check_working_set(
+            3 * per_group * layer.c_group * h * wd * 16,
+            f"the per-frequency transfer matrices of a layer of {shape} inputs",
+            "use a smaller input_shape",
+        )
         return max(_circular_norm(b, (h, wd), layer.dilation) for b in blocks)
     group_shape = (layer.c_group, h, wd)
     return max(
