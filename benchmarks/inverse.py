@@ -294,7 +294,11 @@ def tables(
         )
     lines += [
         "",
-        "Every method, mean PSNR over the cases (whole / border), and mean seconds:",
+        (
+            "Every method, mean PSNR over the cases (whole / border), and mean seconds of one "
+            "call (for the oracle-tuned ones, the call with the chosen parameter; the search "
+            "over the truth is not counted):"
+        ),
         "",
         "| method | whole | border | seconds |",
         "|---|---|---|---|",

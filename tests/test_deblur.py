@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import convmat
 from convmat._restore import apply_prior
@@ -170,3 +172,23 @@ def test_empty_batches_keep_their_shape():
     assert x.shape == (0, 3, 9, 10)
     assert info.scene.shape == (0, 3, 11, 12)
     assert info.reg.shape == (0, 3)
+
+
+@given(
+    st.sampled_from(MODELS),
+    st.sampled_from(("identity", "gradient", "laplacian")),
+    st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    st.tuples(st.integers(3, 9), st.integers(3, 9)),
+    st.floats(1e-3, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+def test_property_equals_the_dense_normal_equations(model, prior, kshape, shape, reg, seed):
+    rng = np.random.default_rng(seed)
+    kernel = rng.random(kshape) + 0.1
+    y = rng.standard_normal(shape)
+    x, info = convmat.deconvolve2d(
+        y, kernel, boundary=model, reg=reg, prior=prior, return_info=True
+    )
+    ref = _dense_solution(y, kernel, model, prior, reg)
+    np.testing.assert_allclose(info.scene, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+    assert x.shape == y.shape
