@@ -386,9 +386,9 @@ def conv2d_spectral_norm(
     the largest singular value of the ``(C_out, C_in)`` matrices of the
     kernel's 2-D DFT over the input grid, one per frequency (Sedghi, Gupta
     and Long, ICLR 2019), exact. Otherwise, up to 400 columns or rows the
-    dense SVD of the layer matrix; beyond, Lanczos (ARPACK) on ``M^H M``
-    with the sparse layer matrix, stopped when the Ritz value's residual is
-    below `rtol` times it. ``torch.nn.utils.spectral_norm`` normalises the
+    dense SVD of the layer matrix; beyond, Lanczos on ``M^H M`` applied by
+    FFTs (per-frequency ``(C_out, C_in)`` products), stopped when the Ritz
+    value's residual is below a tenth of `rtol` times it. ``torch.nn.utils.spectral_norm`` normalises the
     reshaped ``(C_out, C_in * kH * kW)`` weight instead, which is not this
     norm.
 
@@ -460,7 +460,7 @@ def _layer_norm(layer: _Layer, weight: np.ndarray, rtol: float) -> float:
             layer.input_shape[1:], layer.pads, layer.dilation, layer.kernel, strict=True
         )
     )
-    # the transfer matrices (twice), ARPACK's 20 vectors and the transforms of both sides
+    # the transfer matrices (twice), Lanczos' vectors and the transforms of both sides
     check_working_set(
         2 * c_out * c_in * grid * 16 + 24 * min(rows, cols) * 16 + 4 * (c_in + c_out) * grid * 16,
         f"Lanczos on a layer of {layer.input_shape} inputs",

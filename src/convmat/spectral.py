@@ -11,8 +11,8 @@ computed here without forming the matrix where a structure allows:
   matrix is the Kronecker product of 1-D convolution matrices, and its
   singular values are the products of theirs.
 * Small matrices: the dense matrix and LAPACK (:func:`scipy.linalg.svdvals`).
-* Otherwise: Lanczos (ARPACK) on the Gram operator ``A^H A`` applied by
-  FFTs, started from a windowed plane wave at the frequency where the
+* Otherwise: Lanczos on the Gram operator ``A^H A`` applied by FFTs (the
+  plain recurrence for the norm, ARPACK for several values), started from a windowed plane wave at the frequency where the
   kernel's response peaks. With zero padding the circulant on the
   ``n + m - 1`` grid bounds the norm from above; the result never exceeds it.
 """
@@ -97,9 +97,10 @@ def spectral_norm(
     'wrap' in 'same' mode: the largest ``|DFT|`` of the kernel folded onto the
     input grid (exact). Separable kernels: the product of the 1-D norms.
     Otherwise, up to 400 columns or rows the dense SVD; beyond, Lanczos on
-    ``A^H A`` applied by FFTs, stopped when each Ritz value's residual is
-    below `rtol` times the value (so the norm is within ``rtol / 2`` of a
-    singular value). With zero padding the circulant on the ``n + m - 1``
+    ``A^H A`` applied by FFTs, stopped when the Ritz value's residual is
+    below a tenth of `rtol` times the value (so the norm is within
+    ``rtol / 20`` of a singular value, and within `rtol` of the largest
+    unless the start vector missed it). With zero padding the circulant on the ``n + m - 1``
     grid is an upper bound (``A`` is a block of it), and the result is capped
     by it.
 
@@ -260,7 +261,7 @@ def _dense(kernel: np.ndarray, shape: tuple[int, ...], mode: Mode, boundary: str
 def _lanczos(
     kernel: np.ndarray, plan: Plan, mode: Mode, boundary: str, count: int, rtol: float
 ) -> np.ndarray:
-    """The `count` largest eigenvalues of the smaller Gram operator, by ARPACK."""
+    """The `count` largest eigenvalues of the smaller Gram operator, by Lanczos."""
     rows, cols = plan.shape
     side = plan.input_shape if cols <= rows else plan.output_shape
     grid = tuple(n + m - 1 for n, m in zip(side, plan.kernel_shape, strict=True))
