@@ -66,3 +66,24 @@ def test_nn_documented(name):
     doc = inspect.getdoc(getattr(nn, name))
     assert doc
     assert ">>>" in doc
+
+
+def test_import_pulls_in_numpy_and_scipy_only_and_not_the_heavy_parts():
+    """`import convmat` loads no third-party package beyond numpy and scipy, and none of
+    scipy.signal, scipy.optimize, scipy.stats: deblurring and spectra import them on use."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, convmat; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules if not m.startswith('_')} "
+        "- set(sys.stdlib_module_names)))); "
+        "print([m for m in ('scipy.signal', 'scipy.optimize', 'scipy.stats') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    # cython_runtime is the module Cython's extensions (scipy's) register
+    assert set(json.loads(out[0])) <= {"convmat", "cython_runtime", "numpy", "scipy"}
+    assert out[1] == "[]"

@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.fft
-import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 __all__: list[str] = []
@@ -96,6 +95,8 @@ def largest_eigenvalue(
     ``beta_j |s_j|`` stay valid; it stops when that bound is below `tol`
     times the value.
     """
+    import scipy.linalg  # on first use: importing convmat stays light
+
     q = (start / np.linalg.norm(start)).astype(dtype, copy=False)
     previous = np.zeros_like(q)
     alphas: list[float] = []

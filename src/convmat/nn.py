@@ -19,7 +19,6 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import scipy.linalg
 import scipy.sparse as sp
 
 from ._budget import check_working_set
@@ -451,6 +450,8 @@ def _layer_norm(layer: _Layer, weight: np.ndarray, rtol: float) -> float:
     """The 2-norm of one group's layer: the dense SVD when small, else Lanczos on the Gram."""
     rows, cols = layer.shape
     if min(rows, cols) <= _DENSE_SIDE:
+        import scipy.linalg  # on first use: importing convmat stays light
+
         matrix = cast("sp.csr_array", _matrix(weight, layer, weight.dtype, "csr"))
         return float(scipy.linalg.svdvals(matrix.toarray(), check_finite=False)[0])
     c_out, c_in = weight.shape[:2]

@@ -26,7 +26,6 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 import scipy.fft
-import scipy.linalg
 
 from ._budget import check_dense_fits, check_working_set
 from ._build import Plan, checked_plan
@@ -254,6 +253,8 @@ def _top(values: np.ndarray, total: int, want: int) -> np.ndarray:
 
 
 def _dense(kernel: np.ndarray, shape: tuple[int, ...], mode: Mode, boundary: str) -> np.ndarray:
+    import scipy.linalg  # on first use: importing convmat stays light
+
     matrix = conv_matrix(kernel, shape, mode, boundary)  # type: ignore[arg-type]
     return np.asarray(scipy.linalg.svdvals(np.asarray(matrix), check_finite=False))
 
