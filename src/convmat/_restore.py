@@ -7,10 +7,11 @@ Tang 1999); so are the difference priors with the matching boundary
 Tikhonov solution is a division per frequency. Every other model is solved
 by conjugate gradients, with the nearest diagonal model as preconditioner.
 
-The weight ``reg`` is chosen on the DCT model of the observation, whose
-blur spectrum is the kernel's frequency response at the DCT's frequencies
-(exact for symmetric kernels): by generalised cross-validation, or by the
-discrepancy principle with a known or estimated noise level.
+The weight ``reg`` is chosen on a diagonal model of the observation (the
+FFT model for 'wrap'; otherwise the DCT model, whose blur power is the
+kernel's power at the DCT frequencies averaged over mirror images, exact for
+symmetric kernels): by generalised cross-validation, or by the discrepancy
+principle with a known or estimated noise level.
 """
 
 from __future__ import annotations
