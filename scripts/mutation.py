@@ -39,6 +39,13 @@ CORE = (
     "linop",
     "_validate",
     "nn",
+    "_layer",
+    "_layer_fft",
+    "_spectra",
+    "spectral",
+    "_restore",
+    "_tikhonov",
+    "deblur",
 )
 # mutmut's exit codes of a mutant's test run
 # (a negative code is the signal that ended the run: SIGXCPU when it ran over its time)

@@ -192,3 +192,30 @@ def test_property_equals_the_dense_normal_equations(model, prior, kshape, shape,
     ref = _dense_solution(y, kernel, model, prior, reg)
     np.testing.assert_allclose(info.scene, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
     assert x.shape == y.shape
+
+
+def test_auto_is_gcv_and_differs_from_the_discrepancy_principle():
+    rng = np.random.default_rng(7)
+    y = convmat.conv2d(rng.random((30, 32)), SYMMETRIC, "valid") + 0.05 * rng.standard_normal(
+        (28, 30)
+    )
+    regs = {
+        how: float(convmat.deconvolve2d(y, SYMMETRIC, reg=how, return_info=True)[1].reg)
+        for how in ("auto", "gcv", "discrepancy")
+    }
+    assert regs["auto"] == regs["gcv"]
+    assert regs["auto"] != pytest.approx(regs["discrepancy"], rel=1e-3)
+
+
+def test_info_types():
+    _, info = convmat.deconvolve2d(np.ones((2, 9, 9)), ASYMMETRIC, reg=0.1, return_info=True)
+    assert info.iterations.dtype.kind == "i"
+    assert info.converged.dtype == bool
+    assert info.reg.dtype == np.float64
+
+
+def test_error_messages_name_the_argument():
+    with pytest.raises(ValueError, match=r"^`kernel` is all zeros"):
+        convmat.deconvolve2d(np.ones((5, 5)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="`observed`"):
+        convmat.deconvolve2d(np.ones((4, 0)), np.ones((3, 3)))

@@ -104,3 +104,17 @@ def test_noise_level_of_white_noise_on_a_smooth_image():
     image = np.sin(3 * yy) + xx**2 + 0.05 * rng.standard_normal((200, 200))
     assert r.noise_level(image) == pytest.approx(0.05, rel=0.05)
     assert r.noise_level(np.array([[1.0, 3.0]])) == pytest.approx(1.0)
+
+
+def test_periodic_power_is_the_circulant_gram_spectrum():
+    """|DFT|^2 of the kernel folded onto the grid, taps beyond the period added up."""
+    k = np.random.default_rng(4).standard_normal((5, 3))
+    shape = (4, 6)
+    c = convmat.conv_matrix(k, shape, "same", "wrap")
+    eig = np.sort(np.linalg.eigvalsh(c.T @ c))
+    np.testing.assert_allclose(np.sort(r.periodic_power(k, shape).ravel()), eig, atol=1e-10)
+
+
+def test_noise_level_ignores_quadratics_along_each_axis():
+    t = np.arange(40.0)
+    assert r.noise_level(np.outer(np.ones(30), t**2) + np.outer(t[:30] ** 2, np.ones(40))) == 0

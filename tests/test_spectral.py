@@ -163,3 +163,30 @@ def test_lanczos_working_set_is_refused_first(monkeypatch):
     monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
     with pytest.raises(convmat.MatrixTooLargeError, match=r"working arrays.*smaller input_shape"):
         convmat.spectral_norm([[1.0, 2.0], [3.0, 5.0]], (300, 300))
+
+
+def test_closed_forms_serve_operators_too_large_for_the_dense_svd():
+    """All 90,000 singular values of periodic 'same' and of a separable kernel on 300x300,
+    where the dense matrix would be refused."""
+    k = np.array([[0.0, 1.0, 0.5], [2.0, -1.0, 0.0]])
+    values = convmat.singular_values(k, (300, 300), "same", "wrap")
+    folded = np.zeros((300, 300))
+    folded[:2, :3] = k
+    np.testing.assert_allclose(
+        values, np.sort(np.abs(np.fft.fft2(folded)).ravel())[::-1], atol=1e-12
+    )
+    u, v = np.array([1.0, 2.0, 1.0]), np.array([1.0, -1.0])
+    sep = convmat.singular_values(np.outer(u, v), (300, 300), "full")
+    per_axis = [scipy.linalg.svdvals(convmat.conv_matrix(f, (300,), "full")) for f in (u, v)]
+    np.testing.assert_allclose(
+        sep, np.sort(np.multiply.outer(*per_axis).ravel())[::-1], rtol=1e-10, atol=1e-12
+    )
+
+
+def test_separability_is_judged_relative_to_the_kernel():
+    """A kernel whose second singular value is 1e-9 of its first is not separable, however
+    small the kernel."""
+    a, b = np.array([1.0, 0.0, 1.0]), np.array([1.0, 1.0])
+    c, d = np.array([1.0, 0.0, -1.0]), np.array([1.0, -1.0])
+    assert spectral.rank_one_factors(1e-3 * np.outer(a, b) + 1e-12 * np.outer(c, d)) is None
+    assert spectral.rank_one_factors(1e-3 * np.outer(a, b)) is not None
