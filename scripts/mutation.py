@@ -45,6 +45,7 @@ CORE = (
     "spectral",
     "_restore",
     "_tikhonov",
+    "_fillfft",
     "deblur",
 )
 # mutmut's exit codes of a mutant's test run

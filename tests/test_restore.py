@@ -1,4 +1,4 @@
-"""The diagonal models, priors, fill-blur engine and weight choices behind deconvolve2d."""
+"""The diagonal models, priors and weight choices behind deconvolve2d."""
 
 from __future__ import annotations
 
@@ -40,23 +40,6 @@ def test_prior_is_lt_l_and_its_transform_diagonalises_it(periodic, prior):
     else:
         fast = scipy.fft.idctn(scipy.fft.dctn(x, norm="ortho") * weights, norm="ortho")
     np.testing.assert_allclose(fast, (ref @ x.ravel()).reshape(shape), atol=1e-12)
-
-
-@pytest.mark.parametrize("mode", ["valid", "same"])
-@pytest.mark.parametrize("kshape", [(3, 3), (2, 5), (4, 1)])
-def test_fill_blur_is_the_exact_operator(mode, kshape):
-    rng = np.random.default_rng(1)
-    k = rng.standard_normal(kshape)
-    scene = (9, 11)
-    blur = r.FillBlur(k, scene, mode)
-    a = convmat.conv_matrix(k, scene, mode)
-    x = rng.standard_normal(scene)
-    y = blur.forward(x)
-    np.testing.assert_allclose(y.ravel(), a @ x.ravel(), atol=1e-12)
-    v = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(blur.adjoint(v).ravel(), a.T @ v.ravel(), atol=1e-12)
-    assert np.vdot(v, y) == pytest.approx(np.vdot(blur.adjoint(v), x), rel=1e-12)
-    np.testing.assert_allclose(blur.gram(x).ravel(), a.T @ a @ x.ravel(), atol=1e-12)
 
 
 def test_symmetric_kernels():

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.fft
 
 from ._layer import _NUMPY_PAD, _Layer
+from ._spectra import seeded_start, windowed_wave
 
 __all__: list[str] = []
 
@@ -115,16 +116,6 @@ class LayerFFT:
         norms = np.einsum("abij,abij->ab", self.transfer, self.transfer.conj()).real
         where = np.unravel_index(int(np.argmax(norms)), norms.shape)
         mix = np.linalg.svd(self.transfer[where])[2][0].conj()  # top right singular vector there
-        t = [np.arange(n, dtype=float) for n in (h, w)]
-        phase = (
-            2 * math.pi * (where[0] * t[0][:, None] / self.grid[0] + where[1] * t[1] / self.grid[1])
-        )
-        window = np.outer(*(np.sin(math.pi * (ti + 1) / (ti.size + 1)) for ti in t))
-        wave = mix[:, None, None] * (window * np.exp(1j * phase))
-        wave = wave if not self.real else wave.real + wave.imag
-        rng = np.random.default_rng(0)
-        noise = rng.standard_normal(wave.shape)
-        if not self.real:
-            noise = noise + 1j * rng.standard_normal(wave.shape)
-        noise *= 0.1 * np.linalg.norm(wave) / np.linalg.norm(noise)
-        return np.asarray(wave + noise).ravel()
+        freq = tuple(2 * math.pi * i / g for i, g in zip(where, self.grid, strict=True))
+        wave = mix[:, None, None] * windowed_wave((h, w), freq)
+        return seeded_start(wave, complex_=not self.real)

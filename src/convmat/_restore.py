@@ -22,6 +22,8 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 
+from ._spectra import circulant_values
+
 __all__: list[str] = []
 
 Prior = Literal["identity", "gradient", "laplacian"]
@@ -67,46 +69,6 @@ def apply_prior(x: np.ndarray, prior: Prior, *, periodic: bool) -> np.ndarray:
     return out if prior == "gradient" else apply_prior(out, "gradient", periodic=periodic)
 
 
-class FillBlur:
-    """Zero-padded convolution of a scene, cropped to a window of 'full', by real FFTs.
-
-    'valid' (window from ``m - 1``) and 'same' (from ``(m - 1) // 2``) with
-    zero padding are crops of the linear convolution, which a periodic grid
-    of at least ``n + m - 1`` holds exactly.
-    """
-
-    def __init__(self, kernel: np.ndarray, scene: tuple[int, int], mode: str) -> None:
-        self.scene = scene
-        full = tuple(n + m - 1 for n, m in zip(scene, kernel.shape, strict=True))
-        self.grid = tuple(scipy.fft.next_fast_len(n, real=True) for n in full)
-        self.spectrum = np.asarray(scipy.fft.rfft2(kernel, self.grid))
-        if mode == "valid":
-            starts = tuple(m - 1 for m in kernel.shape)
-            out = tuple(n - m + 1 for n, m in zip(scene, kernel.shape, strict=True))
-        else:
-            starts = tuple((m - 1) // 2 for m in kernel.shape)
-            out = scene
-        self.window = tuple(slice(a, a + n) for a, n in zip(starts, out, strict=True))
-
-    def _full(self, x: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-        return np.asarray(scipy.fft.irfft2(scipy.fft.rfft2(x, self.grid) * spectrum, self.grid))
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """``A x`` of a scene."""
-        return self._full(x, self.spectrum)[self.window]
-
-    def adjoint(self, y: np.ndarray) -> np.ndarray:
-        """``A^T y`` of an observation: its correlation with the kernel, on the scene."""
-        spread = np.zeros(self.grid)
-        spread[self.window] = y
-        # correlation on the grid: the conjugate spectrum reads back from where taps wrote
-        return self._full(spread, self.spectrum.conj())[: self.scene[0], : self.scene[1]]
-
-    def gram(self, x: np.ndarray) -> np.ndarray:
-        """``A^T A x``."""
-        return self.adjoint(self.forward(x))
-
-
 def response(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The kernel's power at the DCT-II frequencies of `shape`, averaged over mirror images.
 
@@ -124,13 +86,7 @@ def response(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def periodic_power(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``|DFT|^2`` of `kernel` folded onto the periodic grid `shape` (a circulant's ``A^T A``)."""
-    folded = np.zeros(shape)
-    rows = np.arange(kernel.shape[0]) % shape[0]
-    cols = np.arange(kernel.shape[1]) % shape[1]
-    for a, row in enumerate(rows):
-        for b, col in enumerate(cols):
-            folded[row, col] += kernel[a, b]
-    return np.asarray(np.abs(np.asarray(scipy.fft.fft2(folded))) ** 2)
+    return np.asarray(circulant_values(kernel, shape) ** 2)
 
 
 def filtered_residual(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, reg: float) -> float:

@@ -45,23 +45,34 @@ def plane_wave(shape: tuple[int, ...], freq: tuple[float, ...], *, complex_: boo
 
     For real operators the real vector ``window * (cos + sin)(freq . t)``
     carries both phases of that frequency. A seeded random vector of a tenth
-    of its norm is added.
+    of its norm is added (:func:`seeded_start`).
     """
+    return seeded_start(windowed_wave(shape, freq), complex_=complex_)
+
+
+def windowed_wave(shape: tuple[int, ...], freq: tuple[float, ...]) -> np.ndarray:
+    """``window * exp(i freq . t)`` on `shape`, the window a product of half sines per axis."""
     phase = np.zeros(shape)
     window = np.ones(shape)
     for d, (n, w) in enumerate(zip(shape, freq, strict=True)):
         t = np.arange(n, dtype=float).reshape((-1,) + (1,) * (len(shape) - d - 1))
         phase = phase + w * t
         window = window * np.sin(math.pi * (t + 1) / (n + 1))
-    wave = window * (np.exp(1j * phase) if complex_ else np.cos(phase) + np.sin(phase))
+    return np.asarray(window * np.exp(1j * phase))
+
+
+def seeded_start(wave: np.ndarray, *, complex_: bool) -> np.ndarray:
+    """A Lanczos start from a complex `wave` (its real plus imaginary part for real
+    operators), flattened, with a seeded random tenth of its norm added."""
+    start = wave if complex_ else wave.real + wave.imag
     # a seeded random tenth, so that no singular vector is missing from the start
     # (the wave alone can be orthogonal to one of a nearly equal pair)
     rng = np.random.default_rng(0)
-    noise = rng.standard_normal(shape)
+    noise = rng.standard_normal(start.shape)
     if complex_:
-        noise = noise + 1j * rng.standard_normal(shape)
-    noise *= 0.1 * np.linalg.norm(wave) / np.linalg.norm(noise)
-    return np.asarray(wave + noise).ravel()
+        noise = noise + 1j * rng.standard_normal(start.shape)
+    noise *= 0.1 * np.linalg.norm(start) / np.linalg.norm(noise)
+    return np.asarray(start + noise).ravel()
 
 
 def top_eigenvalues(

@@ -16,8 +16,8 @@ import numpy as np
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ._fillfft import FillBlur
 from ._restore import (
-    FillBlur,
     Prior,
     apply_prior,
     discrepancy,

@@ -29,6 +29,7 @@ import scipy.fft
 
 from ._budget import check_dense_fits, check_working_set
 from ._build import Plan, checked_plan
+from ._fillfft import FillBlur
 from ._spectra import (
     Gram,
     check_rtol,
@@ -275,8 +276,16 @@ def _lanczos(
         "on the full grid bounds the norm from above)",
     )
     gram: Gram
-    if boundary == "fill" and mode == "full":
-        gram = _full_gram(kernel, plan)
+    if boundary == "fill":  # crops of the linear convolution, by FFTs
+        blur = FillBlur(kernel, plan.input_shape, mode)
+        if cols <= rows:
+
+            def gram(v: np.ndarray) -> np.ndarray:
+                return blur.gram(v.reshape(side)).ravel()
+        else:
+
+            def gram(v: np.ndarray) -> np.ndarray:
+                return blur.cogram(v.reshape(side)).ravel()
     else:
         op = ConvOperator(kernel, plan.input_shape, mode, boundary, method="fft")  # type: ignore[arg-type]
         if cols <= rows:
@@ -294,36 +303,3 @@ def _lanczos(
         complex_=kernel.dtype.kind == "c",
     )
     return top_eigenvalues(gram, math.prod(side), kernel.dtype, count, rtol, start)
-
-
-def _full_gram(kernel: np.ndarray, plan: Plan) -> Gram:
-    """``A^H A`` of zero-padded 'full' convolution: one transform pair with ``|K|^2``.
-
-    'full' with zero padding is the circulant on the ``n + m - 1`` grid
-    applied to the zero-extended input, so ``A^H A x`` is the crop of the
-    circulant with spectrum ``|K|^2`` applied to the extended ``x``.
-    """
-    shape = plan.input_shape
-    real = kernel.dtype.kind != "c"
-    # any period of at least n + m - 1 holds the linear convolution: take a fast one
-    grid = tuple(
-        scipy.fft.next_fast_len(n + m - 1, real=real)
-        for n, m in zip(shape, plan.kernel_shape, strict=True)
-    )
-    crop = tuple(slice(0, n) for n in shape)
-    axes = tuple(range(len(shape)))
-    if not real:
-        power = np.abs(scipy.fft.fftn(kernel, grid)) ** 2
-
-        def gram(v: np.ndarray) -> np.ndarray:
-            spec = scipy.fft.fftn(v.reshape(shape), grid, axes=axes) * power
-            return np.asarray(scipy.fft.ifftn(spec, grid, axes=axes))[crop].ravel()
-
-        return gram
-    power = np.abs(scipy.fft.rfftn(kernel, grid)) ** 2
-
-    def real_gram(v: np.ndarray) -> np.ndarray:
-        spec = scipy.fft.rfftn(v.reshape(shape), grid, axes=axes) * power
-        return np.asarray(scipy.fft.irfftn(spec, grid, axes=axes))[crop].ravel()
-
-    return real_gram
