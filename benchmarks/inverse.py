@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -34,16 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
 import scipy.signal as ss
 import scipy.sparse.linalg as sla
 import skimage
 from skimage import color, data, restoration
-from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import nn
-from sections import markers, write_section
+from sections import environment, markers, write_section
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("inverse")
@@ -396,17 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             json.loads((args.out / "inverse.json").read_text())["cases"][0], args.out / "deblur.png"
         )
         return 0
-    pools = threadpool_info()
-    env = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.system()}, {os.cpu_count()} CPUs",
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "skimage": skimage.__version__,
-        "blas": ", ".join(
-            f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)" for p in pools
-        ),
-    }
+    env = environment(skimage=skimage.__version__)
     print(json.dumps(env), flush=True)
     grid = [
         (image, psf, noise, "unknown")

@@ -1,12 +1,20 @@
 """The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers.
 
 ``run.py`` rewrites the file and keeps these sections; ``signals.py`` and
-``inverse.py`` replace their own section and leave the rest alone.
+``inverse.py`` replace their own section and leave the rest alone, and
+describe the machine they ran on with :func:`environment`.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import time
 from pathlib import Path
+
+import numpy as np
+import scipy
+from threadpoolctl import threadpool_info
 
 SCRIPTS = ("signals", "inverse")
 
@@ -37,3 +45,18 @@ def kept_sections(text: str) -> list[str]:
         if begin in text and end in text:
             out.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
     return out
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """Date, machine, numpy, scipy, the BLAS pools and their threads, and `extra` versions."""
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.system()}, {os.cpu_count()} CPUs",
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        **extra,
+        "blas": ", ".join(
+            f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)"
+            for p in threadpool_info()
+        ),
+    }

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,14 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy
 import scipy.ndimage as ndi
 import scipy.signal as ss
-from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import _index, _plans
-from sections import markers, write_section
+from sections import environment, markers, write_section
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("signals")
@@ -320,16 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         print(memory_child(who, kind, int(n), int(m), mode, dtype))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    pools = threadpool_info()
-    env = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.system()}, {__import__('os').cpu_count()} CPUs",
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "blas": ", ".join(
-            f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)" for p in pools
-        ),
-    }
+    env = environment()
     print(json.dumps(env), flush=True)
     grid: list[tuple[Any, ...]] = [
         ("signal", n, m, mode, d)
