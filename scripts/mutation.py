@@ -41,6 +41,8 @@ CORE = (
     "nn",
     "_layer",
     "_layer_fft",
+    "_layer_gemm",
+    "_layer_cost",
     "_spectra",
     "spectral",
     "_restore",

@@ -62,6 +62,10 @@ def layers(draw: st.DrawFn) -> dict:
         "bias": draw(st.booleans()),
         "batch": draw(st.integers(1, 2)),
         "seed": draw(st.integers(0, 2**16)),
+        # 'shift' serves depthwise layers only: elsewhere it is drawn as 'gemm'
+        "method": draw(st.sampled_from(["auto", "gemm", "shift", "matrix"]))
+        if c_in == groups
+        else draw(st.sampled_from(["auto", "gemm", "matrix"])),
     }
 
 
@@ -105,9 +109,9 @@ def test_conv2d_matches_torch(spec):
     except RuntimeError:
         # torch refuses (empty output, padding wider than the input): so must we
         with pytest.raises(ValueError, match=r"\w"):
-            nn.conv2d(x, w, b, *args, padding_mode=spec["mode"])
+            nn.conv2d(x, w, b, *args, padding_mode=spec["mode"], method=spec["method"])
         return
-    got = nn.conv2d(x, w, b, *args, padding_mode=spec["mode"])
+    got = nn.conv2d(x, w, b, *args, padding_mode=spec["mode"], method=spec["method"])
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
@@ -122,14 +126,17 @@ def test_conv_transpose2d_matches_torch(spec, extra):
     w = rng.standard_normal((spec["c_in"], spec["c_out"] // spec["groups"], *spec["k"]))
     b = rng.standard_normal(spec["c_out"]) if spec["bias"] else None
     args = (s, spec["padding"], out_pad, spec["groups"], d)
+    # the transposed layer is depthwise when each group has one output channel
+    depthwise = spec["c_out"] == spec["groups"]
+    method = spec["method"] if depthwise or spec["method"] != "shift" else "gemm"
     bt = None if b is None else torch.from_numpy(b)
     try:
         expected = F.conv_transpose2d(torch.from_numpy(y), torch.from_numpy(w), bt, *args).numpy()
     except RuntimeError:
         with pytest.raises(ValueError, match=r"\w"):
-            nn.conv_transpose2d(y, w, b, *args)
+            nn.conv_transpose2d(y, w, b, *args, method=method)
         return
-    got = nn.conv_transpose2d(y, w, b, *args)
+    got = nn.conv_transpose2d(y, w, b, *args, method=method)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 

@@ -25,7 +25,7 @@ import itertools
 import math
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
 from typing import Literal
@@ -52,6 +52,25 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool  # noqa: PLW0603
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="convmat")
+    return _pool
+
+
+def run_parallel(tasks: Sequence[Callable[[], None]], work: float) -> None:
+    """Run independent `tasks` (numpy loops that release the GIL) on every core when worth it."""
+    if THREADS == 1 or len(tasks) < 2 or work < PARALLEL_WORK:
+        for task in tasks:
+            task()
+        return
+    futures = [_get_pool().submit(task) for task in tasks]
+    for future in futures:
+        future.result()
+
+
 def _split_batch(
     fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, width: int, dtype: np.dtype, work: float
 ) -> np.ndarray:
@@ -63,17 +82,14 @@ def _split_batch(
     batch = x.shape[0]
     if THREADS == 1 or batch < 2 or work < PARALLEL_WORK:
         return fn(x)
-    global _pool  # noqa: PLW0603
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="convmat")
+    pool = _get_pool()
     out = np.empty((batch, width), dtype=dtype)
     bounds = np.linspace(0, batch, min(THREADS, batch) + 1).astype(int)
 
     def run(lo: int, hi: int) -> None:
         out[lo:hi] = fn(x[lo:hi])
 
-    futures = [_pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
+    futures = [pool.submit(run, int(lo), int(hi)) for lo, hi in itertools.pairwise(bounds)]
     for future in futures:
         future.result()
     return out

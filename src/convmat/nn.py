@@ -3,30 +3,35 @@
 A convolution layer (cross-correlation, stride, padding, dilation, groups,
 padding modes) is one sparse matrix ``M`` of shape
 ``(C_out * H_out * W_out, C_in * H * W)``: :func:`conv2d_matrix` builds it
-with the same per-axis index maps as the rest of convmat, and :func:`conv2d`
-and :func:`conv_transpose2d` apply ``M`` and ``M.T`` to all images and
-channels in one product. Arguments, layouts ((N, C, H, W) or unbatched
-(C, H, W)), output shapes and results follow PyTorch; the transposed
-convolution is exactly ``M.T`` for every padding mode, which goes beyond
-PyTorch (it accepts only zero padding there).
+with the same per-axis index maps as the rest of convmat. :func:`conv2d` and
+:func:`conv_transpose2d` apply ``M`` and ``M.T`` to all images and channels,
+by the method a cost model picks: the sparse matrix itself, or the same
+product as dense GEMMs over the receptive fields laid out as columns
+(im2col, BLAS speed), or, for depthwise layers, tap by tap. Arguments,
+layouts ((N, C, H, W) or unbatched (C, H, W)), output shapes and results
+follow PyTorch; the transposed convolution is exactly ``M.T`` for every
+padding mode, which goes beyond PyTorch (it accepts only zero padding
+there).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import cast
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from ._budget import check_working_set
+from ._budget import check_sparse_fits, check_working_set
 from ._build import compute_dtype
 from ._errors import DTypeError
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 from ._layer import Padding, PaddingMode, _groups, _Layer, _matrix, _pair
+from ._layer_cost import LAYER_METHODS, LayerMethod, choose_layer_method
 from ._layer_fft import LayerFFT
+from ._layer_gemm import LayerGemm
 from ._spectra import check_rtol, top_eigenvalues
 from ._validate import (
     Format,
@@ -38,6 +43,7 @@ from ._validate import (
 
 __all__ = ["conv2d", "conv2d_matrix", "conv2d_spectral_norm", "conv_transpose2d"]
 
+_FLOAT_EXACT = 2**53  # integer sums below this are exact in float64
 _DENSE_SIDE = 400  # the dense SVD serves layer matrices up to this many columns (or rows)
 
 
@@ -59,8 +65,59 @@ def _bias(bias: npt.ArrayLike | None, channels: int) -> np.ndarray | None:
     return b
 
 
+def _check_method(method: object, layer: _Layer) -> LayerMethod | Literal["auto"]:
+    allowed = ("auto", *LAYER_METHODS)
+    if not isinstance(method, str) or method not in allowed:
+        msg = f"`method` must be one of {', '.join(map(repr, allowed))}, got {method!r}"
+        raise ValueError(msg)
+    if method == "shift" and layer.c_group != 1:
+        msg = (
+            "`method` 'shift' serves depthwise layers only (one input channel per group), "
+            f"got {layer.c_group} input channels per group: pass 'gemm', 'matrix' or 'auto'"
+        )
+        raise ValueError(msg)
+    return cast("LayerMethod | Literal['auto']", method)
+
+
+def _engine(
+    layer: _Layer,
+    method: LayerMethod | Literal["auto"],
+    batch: int,
+    dtype: np.dtype,
+    *,
+    adjoint: bool,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The bilinear ``(weights, batch) -> (N, outputs)`` of `layer` (or its adjoint) by `method`."""
+    work = compute_dtype(dtype)
+    chosen = (
+        choose_layer_method(layer, batch, work, adjoint=adjoint) if method == "auto" else method
+    )
+    if chosen == "matrix":
+        check_sparse_fits(layer, work)
+
+        def by_matrix(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+            m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
+            flat = data.reshape(data.shape[0], math.prod(data.shape[1:]))
+            return np.asarray(np.asarray((m.T if adjoint else m) @ flat.T).T)
+
+        return by_matrix
+    engine = LayerGemm(layer)
+    check_working_set(
+        engine.working_bytes(batch, work.itemsize, chosen),
+        f"a layer of {layer.input_shape} inputs on {batch} images",
+        "pass fewer images per call",
+    )
+
+    def by_gemm(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+        run = engine.adjoint if adjoint else engine.forward
+        out = run(weights, data, chosen)
+        return out.reshape(out.shape[0], math.prod(out.shape[1:]))
+
+    return by_gemm
+
+
 def _apply_layer(
-    matrix_of: Callable[[np.ndarray], sp.csr_array],
+    product: Callable[[np.ndarray, np.ndarray], np.ndarray],
     w: np.ndarray,
     x: np.ndarray,
     bias: np.ndarray | None,
@@ -69,41 +126,44 @@ def _apply_layer(
     *,
     reads: int,
 ) -> np.ndarray:
-    """``matrix_of(w) @ x`` per image plus the bias, in `dtype`; integers exact or refused.
+    """``product(w, x)`` per image plus the bias, in `dtype`; integers exact or refused.
 
-    `reads` bounds how often one tap reads one input (1 for a convolution).
+    `product` is bilinear, ``(weights, (N, ...)) -> (N, outputs)``; `reads`
+    bounds how often one tap reads one input (1 for a convolution).
     """
     work = compute_dtype(dtype)
-    flat = x.reshape(x.shape[0], math.prod(x.shape[1:])).astype(work, copy=False)
+    data = x.astype(work, copy=False)
     k = w.astype(work, copy=False)
     spatial = math.prod(out_shape[1:])
-    size = (flat.shape[0], math.prod(out_shape))
-
-    def product(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
-        return np.asarray(np.asarray(matrix_of(weights) @ data.T).T)
+    size = (data.shape[0], math.prod(out_shape))
 
     def offset(b: np.ndarray, one: np.ndarray) -> np.ndarray:
         return np.repeat(b * one, spatial)[None, :]
 
     b = None if bias is None else bias.astype(work, copy=False)
     if work.kind not in "iu":
-        out = product(k, flat)
+        out = product(k, data)
         if b is not None:
             out = out + offset(b, np.ones((), dtype=work))
-        return out.astype(dtype, copy=False).reshape(x.shape[0], *out_shape)
-    bound = abs_max(flat) * abs_sum(k) * reads + (0 if b is None else abs_max(b))
-    if bound < SAFE:
-        out = product(k, flat)
+        return out.astype(dtype, copy=False).reshape(data.shape[0], *out_shape)
+    bound = abs_max(data) * abs_sum(k) * reads + (0 if b is None else abs_max(b))
+    if bound < _FLOAT_EXACT:
+        # every partial sum is an integer below 2**53: exact in float64, at BLAS speed
+        out = np.rint(product(k.astype(np.float64), data.astype(np.float64))).astype(work)
+        if b is not None:
+            out = out + offset(b, np.ones((), dtype=work))
+    elif bound < SAFE:
+        out = product(k, data)
         if b is not None:
             out = out + offset(b, np.ones((), dtype=work))
     else:
-        terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(product, k, flat)]
+        terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(product, k, data)]
         if b is not None:
             terms.append((offset, b, np.ones((), dtype=work)))
         out, ok = exact_sum(terms, k.size * reads, size, signed=work.kind == "i")
         if not ok.all():
             overflow(dtype)
-    return fit(out, dtype).reshape(x.shape[0], *out_shape)
+    return fit(out, dtype).reshape(data.shape[0], *out_shape)
 
 
 def _dtype(*arrays: np.ndarray | None) -> np.dtype:
@@ -186,12 +246,24 @@ def conv2d(
     groups: int = 1,
     *,
     padding_mode: PaddingMode = "zeros",
+    method: LayerMethod | Literal["auto"] = "auto",
 ) -> np.ndarray:
     """A 2-D convolution layer (cross-correlation), as ``torch.nn.functional.conv2d``.
 
-    One sparse matrix product for all images and channels; see
-    :func:`conv2d_matrix` for the arguments. `padding_mode` is that of
-    ``torch.nn.Conv2d``.
+    The product of the layer's matrix (:func:`conv2d_matrix`, whose
+    arguments these are) with all images and channels at once. `padding_mode`
+    is that of ``torch.nn.Conv2d``.
+
+    Parameters
+    ----------
+    method : {'auto', 'gemm', 'shift', 'matrix'}
+        How the product is computed; every method gives the same result to
+        rounding (integers exactly). 'gemm': the receptive fields as columns
+        times each group's ``(C_out / groups, C_in / groups * kH * kW)``
+        weights, blocked GEMMs (im2col). 'shift': tap by tap, for depthwise
+        layers (one input channel per group) only. 'matrix': the sparse layer
+        matrix, built for the call. 'auto' picks the cheapest by a cost model
+        counted from the shapes (see ``convmat._layer_cost``).
 
     Returns
     -------
@@ -223,11 +295,9 @@ def conv2d(
         padding_mode,
     )
     dtype = _dtype(x, w, b)
-
-    def matrix_of(weights: np.ndarray) -> sp.csr_array:
-        return cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
-
-    out = _apply_layer(matrix_of, w, x, b, dtype, layer.output_shape, reads=1)
+    how = _check_method(method, layer)
+    product = _engine(layer, how, x.shape[0], dtype, adjoint=False)
+    out = _apply_layer(product, w, x, b, dtype, layer.output_shape, reads=1)
     return np.asarray(out if batched else out[0])
 
 
@@ -242,6 +312,7 @@ def conv_transpose2d(
     dilation: int | tuple[int, int] = 1,
     *,
     padding_mode: PaddingMode = "zeros",
+    method: LayerMethod | Literal["auto"] = "auto",
 ) -> np.ndarray:
     """A transposed convolution layer, as ``torch.nn.functional.conv_transpose2d``.
 
@@ -260,6 +331,10 @@ def conv_transpose2d(
         As in torch; `output_padding` must be smaller than `stride` or
         `dilation`.
     padding_mode : {'zeros', 'circular', 'reflect', 'replicate'}
+    method : {'auto', 'gemm', 'shift', 'matrix'}
+        As in :func:`conv2d`: the transposed weights times the input, added
+        back onto the receptive fields (col2im), tap by tap, or the sparse
+        matrix's transpose.
 
     Returns
     -------
@@ -316,20 +391,16 @@ def conv_transpose2d(
     b = _bias(bias, c_out)
     layer = _Layer(w, (c_out, size[0], size[1]), s, p, d, groups, padding_mode)
     dtype = _dtype(y, w, b)
-    keep: np.ndarray | None = None
+    how = _check_method(method, layer)
     if layer.output_shape[1:] != y.shape[2:]:
         # output_padding >= stride (allowed when below dilation): the forward
         # convolution has extra output positions, which receive no gradient
-        mask = np.zeros(layer.output_shape, dtype=bool)
-        mask[:, : y.shape[2], : y.shape[3]] = True
-        keep = np.flatnonzero(mask.reshape(-1))
-
-    def matrix_of(weights: np.ndarray) -> sp.csr_array:
-        m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
-        return (m if keep is None else m[keep]).T
-
+        full = np.zeros((y.shape[0], *layer.output_shape), dtype=y.dtype)
+        full[:, :, : y.shape[2], : y.shape[3]] = y
+        y = full
+    product = _engine(layer, how, y.shape[0], dtype, adjoint=True)
     reads = math.prod(mp.reads for mp in layer.plan.maps)
-    out = _apply_layer(matrix_of, w, y, b, dtype, (c_out, *size), reads=reads)
+    out = _apply_layer(product, w, y, b, dtype, (c_out, *size), reads=reads)
     return np.asarray(out if batched else out[0])
 
 
