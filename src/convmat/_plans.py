@@ -13,6 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import _small
 from ._build import Plan, compute_dtype
 from ._engine import Engine
 
@@ -58,6 +59,7 @@ def trim() -> None:
 
 
 def clear() -> None:
-    """Empty the cache."""
+    """Empty the cache, and the small method's geometries."""
     with _lock:
         _cache.clear()
+    _small.clear()

@@ -22,6 +22,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from . import _small
 from ._apply import apply
 from ._build import make_plan
 from ._index import output_length
@@ -103,8 +104,11 @@ def _forward(
     # 'same' centring: scipy.signal.correlate crops 'full' as convolve does, at (m - 1) // 2;
     # correlate2d at m // 2 (they differ for even kernels)
     plan = make_plan(in_shape, k.shape, checked_mode, canon, corr=corr and ndim == 2)
-    batch = x.reshape(-1, math.prod(in_shape))
     use_fill = fill if canon == "fill" and checked_mode != "valid" else None
+    if ndim == 2 and how == "auto" and not use_fill and _small.eligible(x, k, plan):
+        key = _small.key(x, k, str(mode), str(boundary), corr)  # validated strings
+        return _small.store(key, plan)(x, k)
+    batch = x.reshape(-1, math.prod(in_shape))
     out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how)
     trim()
     out = out.reshape(*x.shape[: x.ndim - k.ndim], *plan.output_shape)
@@ -325,6 +329,9 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
+    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=False)
+    if small is not None:
+        return small
     return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method, ndim=2)
 
 
@@ -385,6 +392,9 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
+    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=True)
+    if small is not None:
+        return small
     return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method, ndim=2)
 
 
