@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts)
 
-.PHONY: demo test lint bench bench-signals bench-inverse mutation clean
+.PHONY: demo test lint bench bench-signals bench-inverse bench-speed mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0 || echo "torch not installed: benchmarking without it"
 	$(BIN)/python benchmarks/run.py
+
+# CNN layers against torch, small one-shot calls and batched operators (a section of
+# benchmarks/RESULTS.md; make bench runs it too); torch is required here
+bench-speed: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python benchmarks/speed.py
 
 # long signals and volumes against scipy (a section of benchmarks/RESULTS.md)
 bench-signals: $(STAMP)

@@ -16,7 +16,7 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-SCRIPTS = ("signals", "inverse")
+SCRIPTS = ("signals", "inverse", "speed")
 
 
 def markers(script: str) -> tuple[str, str]:

@@ -225,3 +225,32 @@ class TestMethodArgument:
             nn.conv2d(np.ones((2, 4, 4)), np.ones((1, 2, 3, 3)), method="shift")
         with pytest.raises(ValueError, match="depthwise layers only"):
             nn.conv_transpose2d(np.ones((1, 4, 4)), np.ones((1, 2, 3, 3)), method="shift")
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_pointwise_layers_are_one_channel_matmul(groups):
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((6, 4 // groups, 1, 1))
+    layer = _Layer(w, (4, 5, 7), 1, 0, 3, groups, "reflect")
+    engine = LayerGemm(layer)
+    assert engine.pointwise
+    assert not LayerGemm(_Layer(w, (4, 5, 7), 2, 0, 1, groups, "zeros")).pointwise
+    assert not LayerGemm(_Layer(w, (4, 5, 7), 1, 1, 1, groups, "zeros")).pointwise
+    x, y, fwd, adj = _products(layer, w, 3, "gemm")
+    m = _matrix(w, layer, w.dtype, "dense")
+    np.testing.assert_allclose(fwd.reshape(3, -1), x.reshape(3, -1) @ m.T, atol=1e-13)
+    np.testing.assert_allclose(adj.reshape(3, -1), y.reshape(3, -1) @ m, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stride_one_adjoint_runs_as_the_transposed_convolution(mode):
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((6, 2, 3, 2))
+    layer = _Layer(w, (4, 7, 6), 1, (1, 2), (2, 1), 2, mode)
+    engine = LayerGemm(layer)
+    inner = engine.transposed.layer
+    assert inner.input_shape == layer.output_shape
+    assert inner.output_shape == (4, *engine.padded)
+    _, y, _, adj = _products(layer, w, 2, "gemm")
+    m = _matrix(w, layer, w.dtype, "dense")
+    np.testing.assert_allclose(adj.reshape(2, -1), y.reshape(2, -1) @ m, atol=1e-12)

@@ -18,7 +18,9 @@ so building is always charged.
   weight rows). Plus copying the columns
   (``COPY_UNITS`` per entry: each is read from a contiguous run and written
   once; the adjoint adds them back, two passes) and the padded input's
-  phases; plus a fixed cost per numpy call: one copy per tap and block.
+  phases; plus a fixed cost per numpy call: one copy per tap and block. A
+  pointwise layer (1x1, stride 1, no padding) is the channel matmul alone,
+  and a stride-1 adjoint is counted as the convolution it runs as.
 * ``shift`` (depthwise layers only): two vectorised passes per tap over each
   output block (a multiply and an add, ``SHIFT_UNITS`` per entry), images
   split over the cores, plus two calls per tap and block.
@@ -65,6 +67,34 @@ def _blas_rate(dtype: np.dtype, rows: int, depth: int) -> float:
     return lanes * min(1.0, min(rows, depth) / _BLAS_FULL_RATE_SIDE)
 
 
+def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool) -> float:
+    layer = engine.layer
+    n_out, n_in = layer.shape
+    rows, depth = engine.per_group, engine.depth
+    if engine.pointwise:  # one channel matmul, no copies
+        macs = batch * layer.c_out * layer.c_group * layer.output_shape[1] * layer.output_shape[2]
+        if adjoint:
+            rows, depth = depth, rows
+        return macs / _blas_rate(dtype, rows, depth) + 8 * CALL_UNITS
+    if adjoint and layer.stride == (1, 1):  # the adjoint runs as the transposed convolution
+        engine, rows, depth = engine.transposed, layer.c_group, engine.per_group * engine.taps
+        adjoint = False
+        layer = engine.layer
+    phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
+    columns = batch * layer.c_in * engine.taps * engine.wide
+    macs = batch * layer.c_out * layer.c_group * engine.taps * engine.wide
+    if adjoint:  # the transposed weights, and each column added back rather than copied
+        rows, depth = depth, rows
+        columns *= 2
+    blocks = _block_count(engine, batch, engine.column_bytes(dtype.itemsize), COLUMN_BYTES)
+    return (
+        macs / _blas_rate(dtype, rows, depth)
+        + COPY_UNITS * (columns + phases + batch * (n_out + n_in))
+        + (engine.taps + 3) * blocks * CALL_UNITS
+        + 8 * CALL_UNITS
+    )
+
+
 def layer_costs(
     layer: _Layer, batch: int, dtype: np.dtype, *, adjoint: bool = False
 ) -> dict[LayerMethod, float]:
@@ -86,19 +116,7 @@ def layer_costs(
     phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
     methods = gemm_methods(layer)
     if "gemm" in methods:
-        columns = batch * layer.c_in * engine.taps * wide
-        macs = batch * layer.c_out * layer.c_group * engine.taps * wide
-        rows, depth = engine.per_group, engine.depth
-        if adjoint:  # the transposed weights, and each column added back rather than copied
-            rows, depth = depth, rows
-            columns *= 2
-        blocks = _block_count(engine, batch, engine.column_bytes(itemsize), COLUMN_BYTES)
-        costs["gemm"] = (
-            macs / _blas_rate(dtype, rows, depth)
-            + COPY_UNITS * (columns + phases + batch * n_out)
-            + (engine.taps + 3) * blocks * CALL_UNITS
-            + 8 * CALL_UNITS
-        )
+        costs["gemm"] = _gemm_cost(engine, batch, dtype, adjoint=adjoint)
     if "shift" in methods:
         per_image = layer.c_out * wide * itemsize
         blocks = _block_count(engine, batch, per_image, SHIFT_BYTES)

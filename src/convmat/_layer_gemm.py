@@ -22,13 +22,18 @@ output plus one block.
 The adjoint runs the same steps backwards: the transposed weights times the
 output (zero on the wide grid's extra columns), added back tap by tap onto
 the phases (col2im), the phases interleaved into the padded grid and the
-padding folded onto the positions it copied.
+padding folded onto the positions it copied. With stride 1 the adjoint is
+itself a convolution (the output, zero-padded by the kernel's extent, with
+the flipped weights, input and output channels swapped, onto the padded
+grid) and runs as one, without the adds of col2im. A pointwise layer (1x1,
+stride 1, no padding) is one channel matmul each way, with no copies.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -81,6 +86,26 @@ class LayerGemm:
             for a in range(kh)
             for b in range(kw)
         ]  # per tap: its phase and the start of its run
+
+        self.pointwise = (kh, kw) == (1, 1) and layer.stride == (1, 1) and self.padded == (h, w)
+
+    @cached_property
+    def transposed(self) -> LayerGemm:
+        """The stride-1 adjoint as a convolution: output channels in, the padded grid out."""
+        layer = self.layer
+        (kh, kw), (dh, dw) = layer.kernel, layer.dilation
+        shape = (layer.c_in, self.per_group, kh, kw)  # the flipped, transposed weights
+        reach = (dh * (kh - 1), dw * (kw - 1))
+        inner = _Layer(
+            np.broadcast_to(np.zeros((), np.float64), shape),
+            layer.output_shape,
+            1,
+            reach,
+            layer.dilation,
+            self.groups,
+            "zeros",
+        )
+        return LayerGemm(inner)
 
     # -- geometry --------------------------------------------------------------------------
 
@@ -178,11 +203,15 @@ class LayerGemm:
         g, cop, cg = self.groups, self.per_group, layer.c_group
         dtype = np.result_type(weight, x)
         batch = x.shape[0]
+        w = weight.astype(dtype, copy=False)
+        if self.pointwise and method == "gemm":  # 1x1, stride 1, no padding: a channel matmul
+            cols = x.astype(dtype, copy=False).reshape(batch, g, cg, self.h_out * self.w_out)
+            out = np.matmul(w.reshape(g, cop, cg), cols)
+            return np.asarray(out).reshape(batch, layer.c_out, self.h_out, self.w_out)
         out = np.empty((batch, g, cop, self.h_out, self.w_out), dtype=dtype)
         if batch == 0:
             return out.reshape(0, layer.c_out, self.h_out, self.w_out)
         flat = self._phases(x.astype(dtype, copy=False))
-        w = weight.astype(dtype, copy=False)
         if method == "shift":
             taps = w.reshape(g, cop, self.taps)
 
@@ -231,14 +260,26 @@ class LayerGemm:
     def adjoint(self, weight: np.ndarray, y: np.ndarray, method: GemmMethod) -> np.ndarray:
         """``(N, C_out, H_out, W_out) -> (N, C_in, H, W)``: the transpose of :meth:`forward`."""
         layer = self.layer
-        g, cop = self.groups, self.per_group
+        g, cop, cg = self.groups, self.per_group, layer.c_group
         dtype = np.result_type(weight, y)
         batch = y.shape[0]
+        w = weight.astype(dtype, copy=False)
+        if self.pointwise and method == "gemm":
+            rows = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out * self.w_out)
+            out = np.matmul(w.reshape(g, cop, cg).swapaxes(1, 2), rows)
+            return np.asarray(out).reshape(batch, layer.c_in, self.h_out, self.w_out)
+        if layer.stride == (1, 1) and method == "gemm" and batch:
+            # with stride 1 the adjoint is itself a convolution, of the output padded by the
+            # kernel's extent with the flipped, transposed weights, onto the padded grid
+            flipped = w.reshape(g, cop, cg, *layer.kernel)[..., ::-1, ::-1].swapaxes(1, 2)
+            grid = self.transposed.forward(
+                flipped.reshape(layer.c_in, cop, *layer.kernel), y, "gemm"
+            )
+            return self._unpad(grid)
         flat = np.zeros((self.phases, batch, layer.c_in, self.rows * self.wq), dtype=dtype)
         if batch == 0:
             return self._unphase(flat)
         ys = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out, self.w_out)
-        w = weight.astype(dtype, copy=False)
 
         def wide(n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
             """The output block on the wide grid, zero on its extra columns."""
