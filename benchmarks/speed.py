@@ -3,7 +3,8 @@
 Run ``make bench-speed`` (or ``python benchmarks/speed.py``); ``make bench``
 runs it after the main grid. Four tables, each result checked against its
 peer's before it is timed, times the medians of interleaved repeats in one
-process:
+process, with a pause before each so that no library's idle threads still
+spin while the next one runs:
 
 * ``nn.conv2d`` against ``torch.nn.functional.conv2d`` on the CPU, on
   ResNet and MobileNet layers (3x3, 1x1, 7x7 stride 2, depthwise, dilated,
@@ -49,6 +50,7 @@ from sections import environment, markers, write_section
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("speed")
 Call = Callable[[], Any]
+PAUSE_S = 0.1
 
 # name, batch, C_in, C_out, size, kernel, stride, padding, dilation, groups, padding mode
 LAYERS: list[tuple[str, int, int, int, int, int, int, int, int, int, str]] = [
@@ -84,6 +86,9 @@ def interleaved(calls: dict[str, Call], repeats: int) -> dict[str, float]:
     runs: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
         for name, fn in calls.items():
+            # torch's OpenMP threads and OpenBLAS's spin for a while after a call; each
+            # contender starts once the other's threads are idle
+            time.sleep(PAUSE_S)
             runs[name].append(_time(fn, number[name]))
     return {name: statistics.median(ts) for name, ts in runs.items()}
 

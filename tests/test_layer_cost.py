@@ -37,12 +37,22 @@ def test_dense_channel_mixing_layers_take_gemm(layer):
     assert choose_layer_method(layer, 8, F64, adjoint=True) == "gemm"
 
 
-def test_depthwise_double_precision_takes_shift():
-    """A GEMM of one-row weight matrices is memory bound: its rate falls sixteenfold."""
-    layer = _layer(32, 32, 56, 3, groups=32)
-    costs = layer_costs(layer, 8, F64)
-    assert costs["shift"] < costs["gemm"]
-    assert choose_layer_method(layer, 8, F64, adjoint=True) == "shift"
+def test_depthwise_adjoints_take_shift():
+    """Measured: adding back a depthwise layer's taps beats its one-row GEMMs."""
+    layer = _layer(64, 64, 28, 3, groups=64)
+    for dtype in (F64, np.dtype(np.float32)):
+        costs = layer_costs(layer, 32, dtype, adjoint=True)
+        assert costs["shift"] < costs["gemm"]
+        assert choose_layer_method(layer, 32, dtype) == "gemm"  # forward: one GEMM per group
+    strided = _layer(96, 96, 56, 3, stride=2, groups=96)
+    assert choose_layer_method(strided, 8, F64) == "shift"
+
+
+def test_memory_bound_passes_cost_by_the_byte():
+    layer = _layer(64, 64, 28, 3, groups=64)
+    f64, f32 = layer_costs(layer, 32, F64), layer_costs(layer, 32, np.dtype(np.float32))
+    assert f32["shift"] < 0.6 * f64["shift"]
+    assert f32["gemm"] < 0.6 * f64["gemm"]
 
 
 def test_blas_rate_by_dtype_and_shape():
@@ -52,8 +62,10 @@ def test_blas_rate_by_dtype_and_shape():
     # a complex multiply-add is four real ones
     assert lc._blas_rate(np.dtype(np.complex128), 64, 576) == full / 4
     assert lc._blas_rate(np.dtype(np.complex64), 64, 576) == full / 2
-    assert lc._blas_rate(F64, 1, 576) == full / lc._BLAS_FULL_RATE_SIDE
-    assert lc._blas_rate(F64, 576, 4) == full * 4 / lc._BLAS_FULL_RATE_SIDE
+    # a GEMM of one-row (or four-term) products runs at 2/8 (5/8) of the full rate
+    assert lc._blas_rate(F64, 1, 576) == full * 2 / lc._BLAS_FULL_RATE_SIDE
+    assert lc._blas_rate(F64, 576, 4) == full * 5 / lc._BLAS_FULL_RATE_SIDE
+    assert lc._blas_rate(F64, 7, 7) == full
 
 
 def test_costs_grow_with_the_batch_and_the_adjoint_adds_back():

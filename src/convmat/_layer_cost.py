@@ -13,17 +13,18 @@ so building is always charged.
   the wide output grid and image, at sixteen per unit in double precision
   (BLAS: vector units and all cores), twice that in single precision, a
   quarter as many complex ones (four real multiply-adds each); a GEMM whose
-  output rows or inner dimension are fewer than sixteen is memory bound,
-  and its rate falls in proportion (a depthwise layer's ``(1, kH * kW)``
-  weight rows). Plus copying the columns
-  (``COPY_UNITS`` per entry: each is read from a contiguous run and written
-  once; the adjoint adds them back, two passes) and the padded input's
+  output rows or inner dimension ``s`` are fewer than seven is memory bound,
+  its rate ``(s + 1) / 8`` of the full one (a depthwise layer's
+  ``(1, kH * kW)`` weight rows run at a quarter, as measured). Plus copying the columns
+  (``COPY_UNITS`` per 8-byte entry: each is read from a contiguous run and
+  written once; the adjoint adds them back, two passes) and the padded input's
   phases; plus a fixed cost per numpy call: one copy per tap and block. A
   pointwise layer (1x1, stride 1, no padding) is the channel matmul alone,
   and a stride-1 adjoint is counted as the convolution it runs as.
 * ``shift`` (depthwise layers only): two vectorised passes per tap over each
-  output block (a multiply and an add, ``SHIFT_UNITS`` per entry), images
-  split over the cores, plus two calls per tap and block.
+  output block (a multiply and an add, ``SHIFT_UNITS`` per 8-byte entry:
+  they stream memory, so single precision costs half), images split over
+  the cores, plus two calls per tap and block.
 
 The counts use the same block sizes the engine will use. These ratios
 describe kinds of code rather than one machine; ``benchmarks/run.py``'s nn
@@ -48,11 +49,11 @@ LayerMethod = Literal["matrix", "gemm", "shift"]
 LAYER_METHODS: tuple[LayerMethod, ...] = ("matrix", "gemm", "shift")
 
 _BUILD_UNITS_PER_ENTRY = 30.0
-_BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of at least _BLAS_FULL_RATE_SIDE
-_BLAS_FULL_RATE_SIDE = 16  # below this many rows (or inner terms) a GEMM is memory bound
+_BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of sides at least _BLAS_FULL_RATE_SIDE - 1
+_BLAS_FULL_RATE_SIDE = 8  # below this many rows (or inner terms) a GEMM is memory bound
 _MATRIX_CALLS = 100  # the layer matrix's build: plans, index maps, masks, CSR assembly
-COPY_UNITS = 0.25  # one entry copied from a contiguous run, against a scalar multiply-add
-SHIFT_UNITS = 0.5  # one entry of a vectorised multiply or add
+COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run, against a multiply-add
+SHIFT_UNITS = 0.5  # an 8-byte entry of a vectorised multiply or add
 
 
 def _block_count(engine: LayerGemm, batch: int, per_image: int, limit: int) -> int:
@@ -64,7 +65,7 @@ def _blas_rate(dtype: np.dtype, rows: int, depth: int) -> float:
     lanes = _BLAS_MACS_PER_UNIT * 8 / dtype.itemsize  # twice the lanes for single precision
     if dtype.kind == "c":
         lanes /= 2  # four real multiply-adds on an item twice as wide
-    return lanes * min(1.0, min(rows, depth) / _BLAS_FULL_RATE_SIDE)
+    return lanes * min(1.0, (min(rows, depth) + 1) / _BLAS_FULL_RATE_SIDE)
 
 
 def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool) -> float:
@@ -89,7 +90,7 @@ def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool)
     blocks = _block_count(engine, batch, engine.column_bytes(dtype.itemsize), COLUMN_BYTES)
     return (
         macs / _blas_rate(dtype, rows, depth)
-        + COPY_UNITS * (columns + phases + batch * (n_out + n_in))
+        + COPY_UNITS * dtype.itemsize / 8 * (columns + phases + batch * (n_out + n_in))
         + (engine.taps + 3) * blocks * CALL_UNITS
         + 8 * CALL_UNITS
     )
@@ -123,8 +124,8 @@ def layer_costs(
         work = 2 * engine.taps * batch * layer.c_out * wide
         threads = THREADS if batch >= 2 and work >= PARALLEL_WORK else 1
         costs["shift"] = (
-            SHIFT_UNITS * work / threads
-            + COPY_UNITS * (phases + batch * n_out)
+            SHIFT_UNITS * itemsize / 8 * work / threads
+            + COPY_UNITS * itemsize / 8 * (phases + batch * n_out)
             + (2 * engine.taps + 3) * blocks * CALL_UNITS
             + 8 * CALL_UNITS
         )
