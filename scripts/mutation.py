@@ -43,6 +43,8 @@ CORE = (
     "_layer_fft",
     "_layer_gemm",
     "_layer_cost",
+    "_small",
+    "_banded",
     "_spectra",
     "spectral",
     "_restore",

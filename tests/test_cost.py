@@ -47,3 +47,22 @@ def test_large_kernels_go_to_fft_and_sparse_kernels_to_shift():
     spiky[3, 3] = 1.0
     spiky[0, 0] = -1.0
     assert choose_method(_engine(spiky, (128, 128)), 16, amortized=True) == "shift"
+
+
+def test_banded_offered_for_float_batches_of_2d_kernels_only():
+    two_d = _engine(np.ones((3, 3)), (64, 64))
+    assert "banded" in method_costs(two_d, 8, amortized=True)
+    assert "banded" not in method_costs(two_d, 1, amortized=True)  # one image: too small a GEMM
+    assert "banded" not in method_costs(
+        _engine(np.ones((3, 3), np.int64), (64, 64)), 8, amortized=True
+    )
+    assert "banded" not in method_costs(
+        _engine(np.ones((3, 3, 3)), (16, 16, 16)), 8, amortized=True
+    )
+
+
+def test_banded_pays_for_streaming_once_rows_outgrow_the_cache():
+    small = method_costs(_engine(np.ones((7, 7)), (32, 32)), 64, amortized=True)
+    large = method_costs(_engine(np.ones((7, 7)), (512, 512)), 64, amortized=True)
+    assert small["banded"] < small["sparse"]  # measured: about 0.7x the CSR product
+    assert large["banded"] > large["sparse"]  # measured: about 1.2x

@@ -14,7 +14,7 @@ from helpers import BOUNDARIES, MODES, arrays, valid_ok
 
 shapes2 = st.tuples(st.integers(1, 6), st.integers(1, 6))
 kshapes2 = st.tuples(st.integers(1, 7), st.integers(1, 7))
-METHODS = ("sparse", "dense", "shift", "fft")
+METHODS = ("sparse", "dense", "shift", "fft", "banded")
 
 
 def _tol(method: str, dtype, x, k, size: int) -> float:
@@ -60,10 +60,21 @@ def test_integer_methods_are_exact(data, n, m, method):
     np.testing.assert_array_equal(op.T(op(x)).reshape(2, -1), (x.reshape(2, -1) @ a.T) @ a)
 
 
-@pytest.mark.parametrize("method", ["fft", "dense"])
+@pytest.mark.parametrize("method", ["fft", "dense", "banded"])
 def test_inexact_methods_refused_for_integer_kernels(method):
     with pytest.raises(ValueError, match=f"`method` '{method}' is not exact"):
         convmat.ConvOperator(np.ones((2, 2), dtype=int), (4, 4), method=method)
+
+
+@pytest.mark.parametrize("shape", [(5,), (4, 5, 6)])
+def test_banded_serves_two_dimensional_kernels_only(shape):
+    kernel = np.ones(tuple(2 for _ in shape))
+    with pytest.raises(ValueError, match=r"^`method` 'banded' serves 2-D kernels only"):
+        convmat.ConvOperator(kernel, shape, method="banded")
+    with pytest.raises(ValueError, match="'banded' serves 2-D kernels only"):
+        convmat.convolve(np.ones(shape), kernel, method="banded")
+    with pytest.raises(ValueError, match="'banded' serves 2-D kernels only"):
+        convmat.conv_transpose(np.ones(shape), kernel, "same", method="banded")
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -149,9 +160,12 @@ def test_attributes_and_nbytes():
     assert "ConvOperator 256x256" in repr(op)
 
 
-def test_auto_picks_fft_for_large_kernels_and_sparse_for_small():
+def test_auto_picks_fft_for_large_kernels_and_sparse_or_banded_for_small():
     assert convmat.ConvOperator(np.ones((31, 31)), (256, 256), "same").method_for(1) == "fft"
-    assert convmat.ConvOperator(np.ones((3, 3)), (64, 64), "same").method_for(64) == "sparse"
+    small = convmat.ConvOperator(np.ones((3, 3)), (64, 64), "same")
+    assert small.method_for(1) != "banded"  # one image: the band's GEMM is too small to pay
+    assert small.method_for(64) == "banded"
+    assert convmat.ConvOperator(np.ones((3, 3)), (2048, 2048), "same").method_for(64) == "sparse"
     assert convmat.ConvOperator(np.ones((3, 3), int), (64, 64)).method_for(1) in ("sparse", "shift")
 
 

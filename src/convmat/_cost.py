@@ -18,6 +18,15 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   (six times slower) for double precision, plus a float32 transform of
   ``|x|`` with ``|k|`` (half a float64 one) and a few passes of scaling;
   where no wider precision exists, 'auto' does not offer the FFT at all.
+* ``banded`` (2-D, float and complex): the GEMM of the gathered window rows
+  (``kh * (TILE + kw - 1)`` per tile of ``TILE`` outputs) with the stacked
+  band, at sixteen multiply-adds per unit in double precision (BLAS: vector
+  units and all cores, on a band that stays in cache; measured against the
+  CSR product), thirty-two in single precision, plus copying the rows
+  (a quarter unit per 8-byte entry) and, when one image's rows outgrow the
+  cache, streaming them from memory; plus a pass to extend each input and
+  the fixed cost of some forty calls. Offered for batches only: measured on
+  single images, its GEMM is too small to pay for BLAS's threads.
 * ``dense``: ``n_out * n_in`` multiply-adds per image at sixteen per unit
   (BLAS: vector units and all cores), only for a matrix within 64 MiB and
   within the dense budget (:func:`convmat.set_max_dense_bytes`).
@@ -42,6 +51,7 @@ import math
 
 import numpy as np
 
+from . import _banded
 from ._budget import dense_fits, machine_memory, sparse_build_bytes
 from ._engine import (
     CACHE_BYTES,
@@ -63,11 +73,29 @@ _BLAS_FLOPS_PER_UNIT = 16.0
 _LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measured
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
+_COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run
+_BANDED_MACS_PER_UNIT = 16.0  # the band's GEMM in float64, measured against the CSR product
 _LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add
 
 
 def _fft_size_cost(size: int) -> float:
     return 5.0 * size * math.log2(max(size, 2)) / _FFT_FLOPS_PER_UNIT
+
+
+def _banded_cost(engine: Engine, batch: int) -> float:
+    """The banded GEMM: BLAS multiply-adds, the gathered rows' copy, and their streaming."""
+    itemsize = engine.dtype.itemsize
+    out_shape = (engine.plan.output_shape[0], engine.plan.output_shape[1])
+    kernel_shape = (engine.kernel.shape[0], engine.kernel.shape[1])
+    gathered = _banded.gathered_entries(out_shape, kernel_shape)
+    rate = _BANDED_MACS_PER_UNIT * 8 / itemsize  # twice as many in float32
+    if engine.dtype.kind == "c":
+        rate /= 2
+    per_entry = _banded.tile_width(out_shape[1]) / rate + _COPY_UNITS * itemsize / 8
+    if gathered * itemsize > CACHE_BYTES:  # one image's rows do not stay in cache
+        per_entry += BYTE_UNITS * itemsize
+    window = math.prod(engine.window_shape)
+    return batch * (gathered * per_entry + window + engine.plan.shape[0]) + 40 * CALL_UNITS
 
 
 def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method, float]:
@@ -119,6 +147,8 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
         costs["fft"] += 32 * CALL_UNITS
         if not amortized:
             costs["fft"] += (slow + _SCALE_FFT) * _fft_size_cost(size)
+    if not exact_only and len(plan.output_shape) == 2 and batch >= 2:
+        costs["banded"] = _banded_cost(engine, batch)
     if not exact_only:
         dense_bytes = n_out * n_in * engine.dtype.itemsize
         if dense_bytes <= DENSE_LIMIT and dense_fits(plan, engine.dtype):

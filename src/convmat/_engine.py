@@ -34,13 +34,14 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.sparse as sp
 
+from . import _banded
 from ._budget import check_dense_fits, check_sparse_fits
 from ._build import Plan, build_csr, inside_sum
 
 __all__: list[str] = []
 
-Method = Literal["sparse", "dense", "shift", "fft"]
-METHODS: tuple[Method, ...] = ("sparse", "dense", "shift", "fft")
+Method = Literal["sparse", "dense", "shift", "fft", "banded"]
+METHODS: tuple[Method, ...] = ("sparse", "dense", "shift", "fft", "banded")
 METHOD_ADVICE = (
     "pass method='sparse', 'shift' or 'auto' (which never picks a matrix over the budget), "
     "or raise the budget with convmat.set_max_dense_bytes()"
@@ -248,7 +249,20 @@ class Engine:
         if method == "shift":
             taps = len(self._taps) * n_out * x.shape[0]
             return _split_batch(self._shift_flat, x, n_out, out_dtype, taps)
+        if method == "banded":
+            xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
+            flipped = self.kernel[::-1, ::-1]  # tap j reads window position o + m - 1 - j
+            out = _banded.correlate(xw, flipped, self._plane(self.plan.output_shape))
+            return out.reshape(x.shape[0], n_out)
         return self.fft(x, transpose=False, precision=FFT_PRECISION)
+
+    @staticmethod
+    def _plane(shape: tuple[int, ...]) -> tuple[int, int]:
+        """A 2-D plan's shape, as the banded method takes it (it serves 2-D plans only)."""
+        if len(shape) != 2:
+            msg = f"method 'banded' serves 2-D kernels only, got a {len(shape)}-D plan"
+            raise ValueError(msg)
+        return shape[0], shape[1]
 
     def _shift_flat(self, x: np.ndarray) -> np.ndarray:
         if self.line is not None:
@@ -307,6 +321,11 @@ class Engine:
         if method == "shift":
             taps = len(self._taps) * self.plan.shape[0] * y.shape[0]
             return _split_batch(self._shift_t_flat, y, n_in, out_dtype, taps)
+        if method == "banded":
+            outputs = y.reshape(y.shape[0], *self._plane(self.plan.output_shape))
+            flipped = self.kernel[::-1, ::-1]
+            z = _banded.transpose(outputs, flipped, self._plane(self.window_shape))
+            return self.fold(z).reshape(y.shape[0], n_in)
         return self.fft(y, transpose=True, precision=FFT_PRECISION)
 
     @cached_property

@@ -21,8 +21,8 @@ __all__: list[str] = []
 Mode = Literal["full", "same", "valid"]
 Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
 Format = Literal["dense", "csr", "csc", "coo"]
-MethodArg = Literal["auto", "sparse", "dense", "shift", "fft"]
-_METHODS = ("auto", "sparse", "dense", "shift", "fft")
+MethodArg = Literal["auto", "sparse", "dense", "shift", "fft", "banded"]
+_METHODS = ("auto", "sparse", "dense", "shift", "fft", "banded")
 
 _MODES = ("full", "same", "valid")
 _BOUNDARIES = {
@@ -61,12 +61,25 @@ def check_boundary(boundary: object) -> Literal["fill", "wrap", "symm"]:
     return cast("Literal['fill', 'wrap', 'symm']", _BOUNDARIES[boundary])
 
 
+def check_method_axes(method: str, ndim: int) -> None:
+    """Refuse the banded method for a kernel that is not 2-D (it tiles a 2-D structure)."""
+    if method == "banded" and ndim != 2:
+        msg = (
+            f"`method` 'banded' serves 2-D kernels only, got a kernel with {ndim} axes: "
+            "pass 'auto', 'sparse', 'shift', 'dense' or 'fft'"
+        )
+        raise ValueError(msg)
+
+
 def check_method(method: object, dtype: np.dtype) -> MethodArg:
     """Return `method` if it is a method name that is exact for `dtype` (integers: no FFT, no BLAS)."""
     if not isinstance(method, str) or method not in _METHODS:
-        msg = f"`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', got {_short(method)}"
+        msg = (
+            "`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', 'banded', "
+            f"got {_short(method)}"
+        )
         raise ValueError(msg)
-    if method in ("fft", "dense") and dtype.kind in "biu":
+    if method in ("fft", "dense", "banded") and dtype.kind in "biu":
         msg = (
             f"`method` {method!r} is not exact for the integer dtype {dtype}; "
             "use 'sparse', 'shift' or 'auto', or float data"

@@ -35,6 +35,7 @@ from ._validate import (
     check_boundary,
     check_fillvalue,
     check_method,
+    check_method_axes,
     check_mode,
     check_nonempty,
     check_shape,
@@ -103,6 +104,7 @@ def _forward(
         k = k[flip].conj() if k.dtype.kind == "c" else k[flip]
     # 'same' centring: scipy.signal.correlate crops 'full' as convolve does, at (m - 1) // 2;
     # correlate2d at m // 2 (they differ for even kernels)
+    check_method_axes(how, k.ndim)
     plan = make_plan(in_shape, k.shape, checked_mode, canon, corr=corr and ndim == 2)
     use_fill = fill if canon == "fill" and checked_mode != "valid" else None
     if ndim == 2 and how == "auto" and not use_fill and _small.eligible(x, k, plan):
@@ -147,7 +149,7 @@ def convolve(
         How the input is extended (aliases 'pad', 'circular', 'symmetric').
     fillvalue : scalar
         The padding's value with boundary 'fill'.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`;
         'auto' is as accurate as a direct sum (see :func:`conv2d`'s Notes).
 
@@ -277,7 +279,7 @@ def conv2d(
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`.
         'auto' is as accurate as a direct sum (see the Notes); an explicit
         'fft' is faster on large kernels but its rounding error scales with
@@ -443,7 +445,7 @@ def conv_transpose2d(
         The forward input's ``(H, W)``. Inferred when omitted: 'full' gives
         ``out - k + 1``, 'same' ``out``, 'valid' ``out + k - 1`` (the image
         containing the kernel; pass `input_shape` for the swapped case).
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`conv2d`.
 
     Returns
@@ -503,6 +505,7 @@ def _transpose(
             f"{shape} inputs with a {k.shape} kernel, got shape {y.shape}"
         )
         raise ValueError(msg)
+    check_method_axes(how, k.ndim)
     plan = make_plan(shape, k.shape, checked_mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
     out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True, method=how)
@@ -537,7 +540,7 @@ def conv_transpose(
     input_shape : tuple of int, optional
         The forward input's trailing ``k`` axes, inferred when omitted as in
         :func:`conv_transpose2d`.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`convolve`.
 
     Returns

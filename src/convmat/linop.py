@@ -29,6 +29,7 @@ from ._validate import (
     Mode,
     check_array,
     check_method,
+    check_method_axes,
     check_positive_int,
     result_dtype,
 )
@@ -48,10 +49,13 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         Shape of one input; one entry per kernel axis.
     mode, boundary
         As in :func:`convmat.conv_matrix`.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft'}
+    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How products are computed; all give ``A @ x`` up to rounding.
         'sparse': the CSR matrix. 'dense': the dense matrix and BLAS.
         'shift': shift-and-add, one vectorised pass per nonzero tap.
+        'banded' (2-D kernels, float and complex): the doubly blocked
+        Toeplitz structure as one GEMM, each kernel row's banded block cut
+        into tiles of the width and applied to every image row of the batch.
         'fft': the Toeplitz product diagonalised by the FFT, with the kernel's
         spectrum computed once (float and complex kernels only: integers stay
         exact). 'auto' picks per call by a cost model in flops and bytes.
@@ -104,6 +108,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     ) -> None:
         k, plan = checked_plan(kernel, input_shape, mode, boundary)
         method = check_method(method, k.dtype)
+        check_method_axes(method, k.ndim)
         work = compute_dtype(matrix_dtype(k.dtype))
         if method == "dense":
             check_dense_fits(plan, work, None, METHOD_ADVICE)
@@ -162,7 +167,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         data = self._kernel_dtype if dtype is None else _numeric_dtype(dtype)
         work = result_dtype(np.empty(0, data), np.empty(0, self._kernel_dtype), "convolution")
         method = resolve_method(self._engine(work), size, self.method, amortized=True)
-        if method in ("fft", "dense") and compute_dtype(work).kind in "iu":
+        if method in ("fft", "dense", "banded") and compute_dtype(work).kind in "iu":
             return "sparse"
         return method
 
