@@ -5,7 +5,9 @@ Run ``make bench`` (or ``python benchmarks/run.py``). For every case of the grid
 64, float64 and float32) it checks each peer's result against convmat's, then
 times all of them interleaved, repeat after repeat, and keeps medians. It
 writes ``benchmarks/RESULTS.md`` (tables of times and ratios, with the BLAS
-and thread counts), ``benchmarks/results.json`` and ``benchmarks/ratios.png``.
+and thread counts), ``benchmarks/results.json`` and ``benchmarks/ratios.png``;
+then, with torch installed, runs ``speed.py`` for its section (CNN layers
+against torch, small one-shot calls, batched operators).
 
 Peers: scipy.signal.convolve2d (looped over the batch), fftconvolve and
 oaconvolve (batched axes), scipy.ndimage.convolve (batched), and torch's
@@ -559,7 +561,12 @@ def main(argv: list[str] | None = None) -> int:
         plot(cases, args.out / "ratios.png")
     except ImportError:
         print("matplotlib not installed: no plot", file=sys.stderr)
-    return 0
+    if torch is None:
+        print("torch not installed: no speed section (CNN layers against torch)", file=sys.stderr)
+        return 0
+    import speed  # CNN layers, small calls and batched operators: their own section
+
+    return speed.main(["--out", str(args.out)])
 
 
 if __name__ == "__main__":

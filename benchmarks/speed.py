@@ -18,7 +18,8 @@ spin while the next one runs:
   before each call);
 * a built ``ConvOperator`` on batches with kernels up to 7x7 against the
   fastest peer: scipy.ndimage, scipy.signal's convolve2d (looped),
-  fftconvolve and oaconvolve, and torch.
+  fftconvolve and oaconvolve, and torch; and against its own CSR product
+  (``method='sparse'``), which the cost model weighs the banded GEMM against.
 
 The tables go into the "Speed" section of ``benchmarks/RESULTS.md`` (between
 markers, which ``run.py`` keeps) and into ``benchmarks/speed.json``.
@@ -184,6 +185,7 @@ def batched_case(batch: int, n: int, m: int, dtype: str, repeats: int) -> dict[s
     x = rng.standard_normal((batch, n, n)).astype(dtype)
     k = rng.standard_normal((m, m)).astype(dtype)
     op = convmat.ConvOperator(k, (n, n), "same")
+    csr = convmat.ConvOperator(k, (n, n), "same", method="sparse")
     ref = op(x)
     kb = k[None]
     xt = torch.from_numpy(x[:, None])
@@ -203,7 +205,8 @@ def batched_case(batch: int, n: int, m: int, dtype: str, repeats: int) -> dict[s
         peers["convolve2d"] = lambda: np.stack([ss.convolve2d(xi, k, "same") for xi in x])
     for name, fn in peers.items():
         _close(fn(), ref, name)
-    times = interleaved({"plan": lambda: op(x), **peers}, repeats)
+    _close(csr(x), ref, "the CSR product")
+    times = interleaved({"plan": lambda: op(x), "CSR": lambda: csr(x), **peers}, repeats)
     return {
         "batch": batch,
         "image": n,
@@ -303,15 +306,15 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
         "### A built `ConvOperator` on batches ('same', zero padding) against the fastest peer",
         "",
         (
-            "| batch | image | kernel | dtype | method | plan | ndimage | convolve2d | fftconvolve "
-            "| oaconvolve | torch | plan/best |"
+            "| batch | image | kernel | dtype | method | plan | CSR | ndimage | convolve2d "
+            "| fftconvolve | oaconvolve | torch | plan/CSR | plan/best |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     best_r = []
     for row in results["batched"]:
         t = row["times"]
-        peers = {k: v for k, v in t.items() if k != "plan"}
+        peers = {k: v for k, v in t.items() if k not in ("plan", "CSR")}
         ratio = t["plan"] / min(peers.values())
         best_r.append(ratio)
         cells = [
@@ -320,7 +323,9 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
         ]
         lines.append(
             f"| {row['batch']} | {row['image']}² | {row['kernel']}² | {row['dtype']} | "
-            f"{row['method']} | {_fmt(t['plan'])} | " + " | ".join(cells) + f" | {ratio:.2f} |"
+            f"{row['method']} | {_fmt(t['plan'])} | {_fmt(t['CSR'])} | "
+            + " | ".join(cells)
+            + f" | {t['plan'] / t['CSR']:.2f} | {ratio:.2f} |"
         )
     summary.append(
         f"- a built `ConvOperator` on batches against the fastest peer: {_spread(best_r)}"
@@ -375,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             row = batched_case(batch, n, m, dtype, args.repeats)
             results["batched"].append(row)
             t = row["times"]
-            best = min(v for k, v in t.items() if k != "plan")
+            best = min(v for k, v in t.items() if k not in ("plan", "CSR"))
             print(
                 f"[batched] {batch}x{n}² k{m} {dtype}: {row['method']}, {t['plan'] / best:.2f} of best",
                 flush=True,
