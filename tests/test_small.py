@@ -146,3 +146,18 @@ def test_the_cache_is_bounded(monkeypatch):
     for n in range(3, 13):
         convmat.conv2d(np.ones((n, 5)), np.ones((2, 2)))
     assert 1 <= len(_small._cache) <= 4
+
+
+@pytest.mark.parametrize("lead", [(1,), (1, 1)])
+def test_a_batch_of_one_is_one_image(lead):
+    rng = np.random.default_rng(3)
+    x, k = rng.standard_normal((*lead, 20, 24)), rng.standard_normal((3, 5))
+    _plans.clear()
+    got = convmat.conv2d(x, k, "same", "wrap")
+    assert got.shape == (*lead, 20, 24)
+    assert len(_small._cache) == 1
+    assert len(_plans._cache) == 0
+    np.testing.assert_allclose(
+        got.reshape(20, 24), ss.convolve2d(x.reshape(20, 24), k, "same", "wrap")
+    )
+    np.testing.assert_array_equal(convmat.conv2d(x, k, "same", "wrap"), got)  # warm, same bits

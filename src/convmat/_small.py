@@ -1,8 +1,8 @@
 """Small single images in one call: the window's runs as columns, one dot product per output.
 
-For one 2-D image of float32 or float64 whose columns hold at most
-``SMALL_ENTRIES`` entries, ``conv2d`` and ``correlate2d`` skip the engine
-machinery (cost model, batch layout, engine cache): the image is extended to
+For one 2-D image (or a batch of one) of float32 or float64 whose columns
+hold at most ``SMALL_ENTRIES`` entries, ``conv2d`` and ``correlate2d`` skip
+the engine machinery (cost model, batch layout, engine cache): the image is extended to
 its window (numpy's padding for the boundary, as a precomputed flat index),
 and on a *wide* output grid as long as the window's rows, every kernel tap
 reads one contiguous run of the flattened window. The runs are gathered as
@@ -20,6 +20,7 @@ general path).
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -61,6 +62,9 @@ class SmallConv:
             self.index = (rows[:, None] * n_w + cols[None, :]).ravel()
 
     def __call__(self, image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """The convolution of one image, ``(1, ..., 1, H, W)`` or ``(H, W)``."""
+        lead = image.shape[:-2]
+        image = image.reshape(image.shape[-2:])  # leading axes of length 1: a view
         dtype = image.dtype
         window = np.zeros(self.size, dtype=dtype)
         grid = window[: self.wh * self.ww].reshape(self.wh, self.ww)
@@ -76,9 +80,8 @@ class SmallConv:
             strides=(dtype.itemsize, dtype.itemsize),
         )
         wide = kernel.ravel() @ runs[self.starts]
-        return np.ascontiguousarray(
-            wide.reshape(self.out_shape[0], self.ww)[:, : self.out_shape[1]]
-        )
+        out = np.ascontiguousarray(wide.reshape(self.out_shape[0], self.ww)[:, : self.out_shape[1]])
+        return out.reshape(*lead, *self.out_shape)
 
 
 def columns(plan: Plan) -> int:
@@ -88,12 +91,15 @@ def columns(plan: Plan) -> int:
 
 
 def eligible(image: np.ndarray, kernel: np.ndarray, plan: Plan) -> bool:
-    """Whether the small method serves this call: one finite small float image, not a line."""
+    """Whether the small method serves this call: one finite small float image, not a line.
+
+    One image: ``(H, W)``, or a batch of one (every leading axis of length 1).
+    """
     long_axes = sum(
         n > 1 or m > 1 for n, m in zip(plan.input_shape, plan.kernel_shape, strict=True)
     )
     return (
-        image.ndim == 2
+        image.size == math.prod(plan.input_shape)
         and long_axes == 2  # a single row or column runs as numpy's convolve, as a signal does
         and image.dtype in _DTYPES
         and kernel.dtype == image.dtype
