@@ -20,9 +20,8 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   where no wider precision exists, 'auto' does not offer the FFT at all.
 * ``banded`` (2-D, float and complex): the GEMM of the gathered window rows
   (``kh * (TILE + kw - 1)`` per tile of ``TILE`` outputs) with the stacked
-  band, at sixteen multiply-adds per unit in double precision (BLAS: vector
-  units and all cores, on a band that stays in cache; measured against the
-  CSR product), thirty-two in single precision, plus copying the rows
+  band, at the dense method's rate (eight multiply-adds per unit; a quarter
+  as many complex ones), plus copying the rows
   (a quarter unit per 8-byte entry) and, when one image's rows outgrow the
   cache, streaming them from memory; plus a pass to extend each input and
   the fixed cost of some forty calls. Offered for batches only: measured on
@@ -74,7 +73,7 @@ _LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measu
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
 _COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run
-_BANDED_MACS_PER_UNIT = 16.0  # the band's GEMM in float64, measured against the CSR product
+_BANDED_MACS_PER_UNIT = _BLAS_FLOPS_PER_UNIT / 2  # the dense method's BLAS rate, in multiply-adds
 _LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add
 
 
@@ -88,9 +87,7 @@ def _banded_cost(engine: Engine, batch: int) -> float:
     out_shape = (engine.plan.output_shape[0], engine.plan.output_shape[1])
     kernel_shape = (engine.kernel.shape[0], engine.kernel.shape[1])
     gathered = _banded.gathered_entries(out_shape, kernel_shape)
-    rate = _BANDED_MACS_PER_UNIT * 8 / itemsize  # twice as many in float32
-    if engine.dtype.kind == "c":
-        rate /= 2
+    rate = _BANDED_MACS_PER_UNIT / (4 if engine.dtype.kind == "c" else 1)
     per_entry = _banded.tile_width(out_shape[1]) / rate + _COPY_UNITS * itemsize / 8
     if gathered * itemsize > CACHE_BYTES:  # one image's rows do not stay in cache
         per_entry += BYTE_UNITS * itemsize
