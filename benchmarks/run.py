@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_info
 
 import convmat
 from convmat import _plans
+from sections import fmt_seconds as _fmt
 from sections import kept_sections
 
 try:
@@ -229,16 +230,6 @@ def _ratios(case: dict[str, Any]) -> dict[str, float | None]:
         if "convolve2d" in t
         else None,
     }
-
-
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
 
 
 def _r(value: float | None) -> str:

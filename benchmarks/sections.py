@@ -47,6 +47,17 @@ def kept_sections(text: str) -> list[str]:
     return out
 
 
+def fmt_seconds(seconds: float | None) -> str:
+    """A time for a table: µs, ms or s with three significant figures or so; '-' for none."""
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
 def environment(**extra: str) -> dict[str, str]:
     """Date, machine, numpy, scipy, the BLAS pools and their threads, and `extra` versions."""
     return {

@@ -47,6 +47,7 @@ from convmat import _plans, nn
 from convmat._layer import _Layer
 from convmat._layer_cost import choose_layer_method
 from sections import environment, markers, write_section
+from sections import fmt_seconds as _fmt
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("speed")
@@ -215,14 +216,6 @@ def batched_case(batch: int, n: int, m: int, dtype: str, repeats: int) -> dict[s
         "method": op.method_for(batch),
         "times": times,
     }
-
-
-def _fmt(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds * 1e6:.0f} µs"
 
 
 def _spread(ratios: list[float]) -> str:

@@ -254,3 +254,18 @@ def test_stride_one_adjoint_runs_as_the_transposed_convolution(mode):
     _, y, _, adj = _products(layer, w, 2, "gemm")
     m = _matrix(w, layer, w.dtype, "dense")
     np.testing.assert_allclose(adj.reshape(2, -1), y.reshape(2, -1) @ m, atol=1e-12)
+
+
+def test_shift_on_every_core_changes_nothing(monkeypatch):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((6, 4, 15, 13))
+    w = rng.standard_normal((8, 1, 3, 3))
+    layer = _Layer(w, (4, 15, 13), 1, 1, 1, 4, "replicate")
+    y = rng.standard_normal((6, *layer.output_shape))
+    engine = LayerGemm(layer)
+    alone = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
+    monkeypatch.setattr("convmat._engine.PARALLEL_WORK", 0)  # images split over the threads
+    monkeypatch.setattr(lg, "SHIFT_BYTES", 1)  # and each image in blocks of rows
+    shared = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
+    for a, b in zip(alone, shared, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-14, atol=1e-14)

@@ -131,13 +131,22 @@ class LayerGemm:
                 yield n, n + 1, r0, r1
 
     def working_bytes(self, batch: int, itemsize: int, method: GemmMethod) -> int:
-        """Bytes a call allocates: the phases, the padded input, the output and one block."""
+        """Bytes a call allocates, either way: phases, padded grids, output, one block.
+
+        A bound for the forward product and the adjoint alike: the input's
+        phases and two padded grids (padding, or the adjoint's grid and its
+        fold), the output, and the output padded by the kernel's extent (the
+        stride-1 adjoint's own phases).
+        """
         layer = self.layer
+        (kh, kw), (dh, dw) = layer.kernel, layer.dilation
         phases = batch * layer.c_in * self.phases * self.rows * self.wq
         padded = batch * layer.c_in * math.prod(self.padded)
         out = batch * layer.c_out * self.h_out * self.w_out
+        reach_h, reach_w = dh * (kh - 1), dw * (kw - 1)
+        out_grid = batch * layer.c_out * (self.h_out + 2 * reach_h + 1) * (self.w_out + 2 * reach_w)
         block = COLUMN_BYTES if method == "gemm" else 2 * SHIFT_BYTES
-        return (phases + padded + out) * itemsize + block
+        return (phases + 2 * padded + out + out_grid) * itemsize + block
 
     # -- the phases of the padded input ----------------------------------------------------
 

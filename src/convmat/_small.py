@@ -98,9 +98,15 @@ def eligible(image: np.ndarray, kernel: np.ndarray, plan: Plan) -> bool:
     long_axes = sum(
         n > 1 or m > 1 for n, m in zip(plan.input_shape, plan.kernel_shape, strict=True)
     )
+    maps = plan.maps
+    zero_padded = all(mp.input_run is not None for mp in maps)
     return (
         image.size == math.prod(plan.input_shape)
-        and long_axes == 2  # a single row or column runs as numpy's convolve, as a signal does
+        and long_axes == 2
+        # a window read through an index holds no padding zeros (wrap, symm: none)
+        and (
+            zero_padded or all(bool((mp.window >= 0).all()) for mp in maps)
+        )  # a single row or column runs as numpy's convolve, as a signal does
         and image.dtype in _DTYPES
         and kernel.dtype == image.dtype
         and columns(plan) <= SMALL_ENTRIES
