@@ -2,9 +2,10 @@
 
 Run ``make bench-speed`` (or ``python benchmarks/speed.py``); ``make bench``
 runs it after the main grid. Four tables, each result checked against its
-peer's before it is timed, times the medians of interleaved repeats in one
-process, with a pause before each so that no library's idle threads still
-spin while the next one runs:
+peer's before it is timed, times the medians of repeats in one process, in
+rounds that alternate the contenders; within a round each runs alone, after a
+pause and a warm-up call, so that no library's idle threads still spin while
+the next one runs:
 
 * ``nn.conv2d`` against ``torch.nn.functional.conv2d`` on the CPU, on
   ResNet and MobileNet layers (3x3, 1x1, 7x7 stride 2, depthwise, dilated,
@@ -52,7 +53,8 @@ from sections import fmt_seconds as _fmt
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("speed")
 Call = Callable[[], Any]
-PAUSE_S = 0.1
+PAUSE_S = 0.3  # the other library's threads have stopped spinning by then (measured)
+ROUNDS = 3
 
 # name, batch, C_in, C_out, size, kernel, stride, padding, dilation, groups, padding mode
 LAYERS: list[tuple[str, int, int, int, int, int, int, int, int, int, str]] = [
@@ -83,15 +85,23 @@ def _time(fn: Call, number: int) -> float:
 
 
 def interleaved(calls: dict[str, Call], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each, timed in turn, loops of at least ~20 ms."""
+    """Median seconds per call of each: rounds in turn, each contender timed in a block.
+
+    A library's idle threads spin for a while after a call (OpenBLAS's,
+    torch's OpenMP pool) and slow whatever runs next on these two cores:
+    torch's conv2d right after a numpy GEMM measured 5x its time alone. So
+    each contender runs alone, after a pause and a warm-up call, for a block
+    of back-to-back loops; the rounds alternate the contenders, so that a
+    slow spell of the machine falls on all of them.
+    """
     number = {name: max(1, int(0.02 / max(_time(fn, 1), 1e-7))) for name, fn in calls.items()}
     runs: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
+    per_round = max(1, -(-repeats // ROUNDS))
+    for _ in range(ROUNDS):
         for name, fn in calls.items():
-            # torch's OpenMP threads and OpenBLAS's spin for a while after a call; each
-            # contender starts once the other's threads are idle
             time.sleep(PAUSE_S)
-            runs[name].append(_time(fn, number[name]))
+            fn()
+            runs[name].extend(_time(fn, number[name]) for _ in range(per_round))
     return {name: statistics.median(ts) for name, ts in runs.items()}
 
 
@@ -235,8 +245,11 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
         ),
         "",
         (
-            "Times are medians of interleaved repeats in one process; every result is checked "
-            "against its peer's first. Ratios below 1 mean convmat is faster."
+            "Times are medians of repeats in one process, in three rounds that alternate the "
+            "contenders; in a round each runs alone after a 0.3 s pause and a warm-up call "
+            "(torch's conv2d right after a numpy GEMM measured 5x its time alone: idle threads "
+            "still spin). Every result is checked against its peer's first. Ratios below 1 mean "
+            "convmat is faster."
         ),
         "",
     ]
