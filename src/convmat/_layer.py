@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal, cast
 
 import numpy as np
@@ -192,6 +192,20 @@ class _Layer:
         self.c_in, self.c_out, self.c_group = int(c_in), int(c_out), int(c_group)
         self.input_shape = input_shape
         self.output_shape = (c_out, out[0], out[1])
+        (pt, pb), (pl, pr) = self.pads
+        self.padded = (h + pt + pb, w + pl + pr)  # the padded input's (H, W)
+        self.inside = (slice(pt, pt + h), slice(pl, pl + w))  # the input within it
+        self.pad_mode: PadMode = "constant" if mode == "zeros" else _NUMPY_PAD[mode]
+
+    @cached_property
+    def pad_sources(self) -> tuple[np.ndarray, ...] | None:
+        """Per axis, the input each padded position copies; None for zero padding."""
+        if self.mode == "zeros":
+            return None
+        return tuple(
+            np.pad(np.arange(n), pads, mode=self.pad_mode)
+            for n, pads in zip(self.input_shape[1:], self.pads, strict=True)
+        )
 
     @property
     def shape(self) -> tuple[int, int]:

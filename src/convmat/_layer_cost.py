@@ -15,10 +15,10 @@ so building is always charged.
   quarter as many complex ones (four real multiply-adds each); a GEMM whose
   output rows or inner dimension ``s`` are fewer than seven is memory bound,
   its rate ``(s + 1) / 8`` of the full one (a depthwise layer's
-  ``(1, kH * kW)`` weight rows run at a quarter, as measured). Plus copying the columns
-  (``COPY_UNITS`` per 8-byte entry: each is read from a contiguous run and
-  written once; the adjoint adds them back, two passes) and the padded input's
-  phases; plus a fixed cost per numpy call: one copy per tap and block. A
+  ``(1, kH * kW)`` weight rows run at a quarter, as measured). Plus copying
+  the columns (``COPY_UNITS`` per 8-byte entry: each is read from a
+  contiguous run and written once; the adjoint adds them back, two passes)
+  and the padded input's phases; plus a fixed cost per numpy call: one copy per tap and block. A
   pointwise layer (1x1, stride 1, no padding) is the channel matmul alone,
   and a stride-1 adjoint is counted as the convolution it runs as.
 * ``shift`` (depthwise layers only): two vectorised passes per tap over each
@@ -27,8 +27,8 @@ so building is always charged.
   the cores, plus two calls per tap and block.
 
 The counts use the same block sizes the engine will use. These ratios
-describe kinds of code rather than one machine; ``benchmarks/run.py``'s nn
-section shows how the choice fares against torch.
+describe kinds of code rather than one machine; the layer tables of
+``benchmarks/speed.py`` show how the choice fares against torch.
 """
 
 from __future__ import annotations

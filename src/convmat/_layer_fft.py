@@ -17,7 +17,7 @@ import math
 import numpy as np
 import scipy.fft
 
-from ._layer import _NUMPY_PAD, _Layer
+from ._layer import _Layer
 from ._spectra import seeded_start, windowed_wave
 
 __all__: list[str] = []
@@ -27,10 +27,9 @@ class LayerFFT:
     """``A`` and ``A^H`` of one group's layer (``groups == 1``) on flattened single images."""
 
     def __init__(self, layer: _Layer, weight: np.ndarray) -> None:
-        _, h, w = layer.input_shape
         (pt, pb), (pl, pr) = layer.pads
         self.layer, self.real = layer, weight.dtype.kind != "c"
-        self.padded = (h + pt + pb, w + pl + pr)
+        self.padded = layer.padded
         self.extent = tuple(
             d * (k - 1) + 1 for d, k in zip(layer.dilation, layer.kernel, strict=True)
         )
@@ -47,15 +46,10 @@ class LayerFFT:
             slice(e - 1, e - 1 + (n_out - 1) * s + 1, s)
             for e, n_out, s in zip(self.extent, layer.output_shape[1:], layer.stride, strict=True)
         )
-        self.inside = (slice(pt, pt + h), slice(pl, pl + w))
+        self.inside = layer.inside
         self.pad_width = ((0, 0), (pt, pb), (pl, pr))
-        self.pad_mode = "constant" if layer.mode == "zeros" else _NUMPY_PAD[layer.mode]
-        self.sources = None
-        if layer.mode != "zeros":  # which input each padded position reads, per axis
-            self.sources = tuple(
-                np.pad(np.arange(n), pads, mode=self.pad_mode)
-                for n, pads in zip((h, w), layer.pads, strict=True)
-            )
+        self.pad_mode = layer.pad_mode
+        self.sources = layer.pad_sources  # which input each padded position reads, per axis
 
     def _spectral(self, arr: np.ndarray, transfer: np.ndarray) -> np.ndarray:
         """Apply per-frequency `transfer` to the channels (last axis) of `arr`, periodically."""

@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from ._engine import run_parallel
-from ._layer import _NUMPY_PAD, _Layer
+from ._layer import _Layer
 
 __all__: list[str] = []
 
@@ -58,18 +58,10 @@ class LayerGemm:
 
     def __init__(self, layer: _Layer) -> None:
         self.layer = layer
-        (pt, pb), (pl, pr) = layer.pads
         _, h, w = layer.input_shape
         _, self.h_out, self.w_out = layer.output_shape
-        self.padded = (h + pt + pb, w + pl + pr)
-        self.inside = (slice(pt, pt + h), slice(pl, pl + w))
-        self.pad_mode = "constant" if layer.mode == "zeros" else _NUMPY_PAD[layer.mode]
-        self.sources: tuple[np.ndarray, ...] | None = None
-        if layer.mode != "zeros":  # which input each padded position copies, per axis
-            self.sources = tuple(
-                np.pad(np.arange(n), pads, mode=self.pad_mode)
-                for n, pads in zip((h, w), layer.pads, strict=True)
-            )
+        self.padded, self.inside, self.pad_mode = layer.padded, layer.inside, layer.pad_mode
+        self.sources = layer.pad_sources
         self.groups = layer.groups
         self.per_group = layer.c_out // layer.groups
         kh, kw = layer.kernel
