@@ -352,3 +352,37 @@ def test_non_finite_3d_input_of_a_folded_operator_stays_local(boundary):
     op = convmat.ConvOperator(k, x.shape, "same", boundary)
     reached = reference_nd(np.isnan(x).astype(float), k, "same", boundary) > 0
     np.testing.assert_array_equal(np.isnan(op(x)), reached)
+
+
+def test_operator_pickles_as_its_arguments_and_is_shared_per_process() -> None:
+    """A pickled operator comes back as the process's one operator with its arguments,
+    so that a dask worker builds its engines once however many tasks carry it."""
+    import pickle
+
+    k = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float16)
+    op = convmat.ConvOperator(k, (6, 7), "same", "symm", method="shift")
+    first, second = pickle.loads(pickle.dumps(op)), pickle.loads(pickle.dumps(op))
+    assert first is second
+    assert repr(first) == repr(op)
+    x = np.arange(84.0).reshape(2, 6, 7)
+    np.testing.assert_array_equal(first(x), op(x))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(op.T))(op(x)), op.T(op(x)))
+    other = pickle.loads(
+        pickle.dumps(convmat.ConvOperator(k, (6, 7), "same", "wrap", method="shift"))
+    )
+    assert other is not first
+    changed = pickle.loads(
+        pickle.dumps(convmat.ConvOperator(k * 2, (6, 7), "same", "symm", method="shift"))
+    )
+    np.testing.assert_array_equal(changed(x), 2 * op(x))
+
+
+def test_operator_token_follows_its_arguments() -> None:
+    """dask identifies the operator by its arguments: equal operators share a token."""
+    k = np.ones((3, 3))
+    a, b = convmat.ConvOperator(k, (5, 5)), convmat.ConvOperator(k.copy(), (5, 5))
+    assert a.__dask_tokenize__() == b.__dask_tokenize__()
+    assert a.__dask_tokenize__() != convmat.ConvOperator(2 * k, (5, 5)).__dask_tokenize__()
+    assert (
+        a.__dask_tokenize__() != convmat.ConvOperator(k, (5, 5), method="shift").__dask_tokenize__()
+    )

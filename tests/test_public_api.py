@@ -5,6 +5,7 @@ import inspect
 import pytest
 
 import convmat
+import convmat.dask
 from convmat import conv, deblur, linop, nn, spectral, toeplitz
 
 PUBLIC = [
@@ -37,7 +38,9 @@ def test_all_is_pinned():
 
 
 @pytest.mark.parametrize(
-    "module", [conv, deblur, linop, nn, spectral, toeplitz], ids=lambda m: m.__name__
+    "module",
+    [conv, convmat.dask, deblur, linop, nn, spectral, toeplitz],
+    ids=lambda m: m.__name__,
 )
 def test_module_all_lists_its_public_functions(module):
     public = {
@@ -61,9 +64,12 @@ def test_documented(name):
         assert ">>>" in doc
 
 
-@pytest.mark.parametrize("name", nn.__all__)
-def test_nn_documented(name):
-    doc = inspect.getdoc(getattr(nn, name))
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(nn, name) for name in nn.__all__] + [(convmat.dask, name) for name in convmat.dask.__all__],
+)
+def test_submodule_functions_documented(module, name):
+    doc = inspect.getdoc(getattr(module, name))
     assert doc
     assert ">>>" in doc
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from typing import cast
 
 import numpy as np
@@ -22,6 +23,7 @@ from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
 from ._build import checked_plan, compute_dtype, matrix_dtype
 from ._engine import METHOD_ADVICE, Engine, Method
 from ._errors import DTypeError
+from ._plans import kernel_key
 from ._validate import (
     Boundary,
     Format,
@@ -203,6 +205,12 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             if transpose
             else (self.input_shape, self.output_shape)
         )
+        if _is_dask(arr_like):  # a lazy batch: one block per chunk of its batch axes
+            from .dask import _apply_operator
+
+            return _apply_operator(  # type: ignore[return-value]
+                self, arr_like, name=name, transpose=transpose, conjugate=conjugate
+            )
         nd = len(shape_in)
         arr = check_array(arr_like, name, min_ndim=nd)
         if arr.shape[arr.ndim - nd :] != shape_in:
@@ -212,7 +220,12 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         return out.reshape(*arr.shape[: arr.ndim - nd], *shape_out)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
-        """Apply to ``x`` of shape ``(..., *input_shape)``; return ``(..., *output_shape)``."""
+        """Apply to ``x`` of shape ``(..., *input_shape)``; return ``(..., *output_shape)``.
+
+        A dask array gives a lazy dask array: one product per chunk of its
+        batch axes (its trailing axes are joined into one chunk each), on
+        any scheduler; its transpose (``op.T(y)``) likewise.
+        """
         return self._apply_shaped(x, "x", transpose=False)
 
     def apply_transpose(self, y: npt.ArrayLike) -> np.ndarray:
@@ -265,6 +278,24 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             format=format,
         )
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickled as its arguments; unpickled as the process's one operator with them, so
+        that a worker builds its engines once however many tasks bring the operator."""
+        kernel = self._kernel.astype(self._kernel_dtype)
+        return _shared, (kernel, self.input_shape, self._mode, self._boundary, self.method)
+
+    def __dask_tokenize__(self) -> tuple[object, ...]:
+        """What identifies the operator in a dask graph: its arguments, the kernel's digest."""
+        kernel = self._kernel.astype(self._kernel_dtype)
+        return (
+            "ConvOperator",
+            kernel_key(kernel),
+            self.input_shape,
+            self._mode,
+            self._boundary,
+            self.method,
+        )
+
     def __repr__(self) -> str:
         return (
             f"<ConvOperator {self.shape[0]}x{self.shape[1]}: kernel {self._kernel.shape} over "
@@ -314,6 +345,34 @@ class _ConvView(LinearOperator):  # type: ignore[misc]
     def conj(self) -> LinearOperator:
         """The elementwise conjugate of this view."""
         return self._parent.view(transpose=self._t, conjugate=not self._c)
+
+
+_SHARED_MAX = 16
+_shared_lock = threading.Lock()
+_shared_ops: OrderedDict[tuple[object, ...], ConvOperator] = OrderedDict()
+
+
+def _shared(
+    kernel: np.ndarray, input_shape: tuple[int, ...], mode: Mode, boundary: Boundary, method: str
+) -> ConvOperator:
+    """The operator with these arguments, one per process (the last 16 kept)."""
+    key = (kernel_key(kernel), input_shape, mode, boundary, method)
+    with _shared_lock:
+        op = _shared_ops.get(key)
+        if op is not None:
+            _shared_ops.move_to_end(key)
+            return op
+    op = ConvOperator(kernel, input_shape, mode, boundary, method=method)  # type: ignore[arg-type]
+    with _shared_lock:
+        op = _shared_ops.setdefault(key, op)
+        while len(_shared_ops) > _SHARED_MAX:
+            _shared_ops.popitem(last=False)
+    return op
+
+
+def _is_dask(value: object) -> bool:
+    """Whether `value` is a dask collection (told without importing dask)."""
+    return type(value).__module__.startswith("dask.") and hasattr(value, "__dask_graph__")
 
 
 def _numeric_dtype(dtype: object) -> np.dtype:
