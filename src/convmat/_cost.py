@@ -115,9 +115,12 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     if not fits:
         del costs["sparse"]  # a matrix that would take over half the memory is never chosen
     nonzero_taps = max(int(np.count_nonzero(engine.kernel)), 1)
-    blocks = math.ceil(batch / engine.block(batch))
+    rows = engine.strip_rows(batch)
+    blocks = math.ceil(batch / engine.block(batch)) * math.ceil(plan.output_shape[0] / rows)
+    # one image in one pass that outgrows the cache (too few rows to cut into strips)
     streamed = (
         engine.block(batch) == 1
+        and rows == plan.output_shape[0]
         and (math.prod(engine.window_shape) + n_out) * engine.dtype.itemsize > CACHE_BYTES
     )
     per_pass = 2.0 + (BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0)

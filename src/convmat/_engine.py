@@ -376,21 +376,37 @@ class Engine:
         )
         return max(1, min(batch, CACHE_BYTES // max(per_item, 1)))
 
+    def strip_rows(self, batch: int) -> int:
+        """Rows of the first output axis per pass of the shift method: all of them, unless
+        one image's input and output outgrow :data:`CACHE_BYTES`; then strips of a quarter
+        of it, so that each tap's pass reads and writes the cache, not memory."""
+        out = self.plan.output_shape
+        per_item = (math.prod(self.window_shape) + math.prod(out)) * self.dtype.itemsize
+        if self.block(batch) > 1 or len(out) < 2 or per_item <= CACHE_BYTES:
+            return out[0]
+        row = math.prod(out[1:]) * self.dtype.itemsize
+        return max(1, min(out[0], CACHE_BYTES // 4 // max(row, 1)))
+
     def _shift(
         self, xw: np.ndarray, taps: list[tuple[np.generic, tuple[slice, ...]]] | None = None
     ) -> np.ndarray:
+        """Every output the sum of its taps' products, in tap order: blocks of images, and
+        strips of rows of large images, change where the sums are taken, never their order."""
         batch = xw.shape[0]
         out = np.zeros((batch, *self.plan.output_shape), dtype=xw.dtype)
-        tmp = np.empty((self.block(batch), *self.plan.output_shape), dtype=xw.dtype)
+        step, rows = self.block(batch), self.strip_rows(batch)
+        tmp = np.empty((step, rows, *self.plan.output_shape[1:]), dtype=xw.dtype)
         taps = self._taps if taps is None else taps
-        step = self.block(batch)
         for b0 in range(0, batch, step):
             blk = slice(b0, min(b0 + step, batch))
-            o = out[blk]
-            t = tmp[: o.shape[0]]
-            for value, sl in taps:
-                np.multiply(xw[_batched(sl)][blk], value, out=t)
-                o += t
+            for r0 in range(0, self.plan.output_shape[0], rows):
+                r1 = min(r0 + rows, self.plan.output_shape[0])
+                o = out[blk, r0:r1]
+                t = tmp[: o.shape[0], : r1 - r0]
+                for value, sl in taps:
+                    first = slice(sl[0].start + r0, sl[0].start + r1)
+                    np.multiply(xw[_batched((first, *sl[1:]))][blk], value, out=t)
+                    o += t
         return out
 
     def _shift_t(

@@ -1,0 +1,58 @@
+"""The engine's shift method: blocks of images and strips of rows never change a sum's order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from convmat import _engine
+from convmat._build import make_plan
+from convmat._engine import Engine
+from helpers import BOUNDARIES, MODES, valid_ok
+
+
+def test_strip_rows_cut_only_large_single_images() -> None:
+    k = np.ones((5, 5), dtype=np.float32)
+    small = Engine(k, make_plan((64, 64), (5, 5), "same", "fill"))
+    assert small.strip_rows(1) == 64
+    large = Engine(k, make_plan((1024, 1024), (5, 5), "same", "symm"))
+    # a quarter of the cache: 64 rows of 1024 float32 outputs
+    assert large.strip_rows(1) == _engine.CACHE_BYTES // 4 // (1024 * 4) == 64
+    wide = Engine(k, make_plan((3, 2**20), (1, 5), "same", "fill"))
+    assert wide.strip_rows(1) == 1
+    line = Engine(np.ones(5), make_plan((2**20,), (5,), "same", "fill"))
+    assert line.strip_rows(1) == 2**20
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 12), st.integers(1, 6)),
+    kshape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    batch=st.integers(1, 3),
+    budget=st.sampled_from([64, 256, 1024]),
+)
+def test_strips_give_the_same_bits_as_one_pass(
+    dtype, shape, kshape, mode, boundary, batch, budget
+) -> None:
+    """Each output is the same sum of the same products in the same order, cut or not."""
+    if mode == "valid" and not valid_ok(shape, kshape):
+        mode = "same"
+    rng = np.random.default_rng(sum(shape) + 7 * sum(kshape))
+    k = rng.standard_normal(kshape) * 9
+    x = rng.standard_normal((batch, *shape)) * 9
+    if np.dtype(dtype).kind == "c":
+        k, x = k + 1j * k[::-1], x - 1j * x[:, ::-1]
+    k, x = k.astype(dtype), x.astype(dtype)
+    plan = make_plan(shape, kshape, mode, boundary)
+    flat = x.reshape(batch, -1)
+    whole = Engine(k, plan).forward(flat, "shift")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_engine, "CACHE_BYTES", budget)
+        cut = Engine(k, plan)
+        rows = cut.strip_rows(batch)
+        np.testing.assert_array_equal(cut.forward(flat, "shift"), whole)
+    assert 1 <= rows <= plan.output_shape[0]
