@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts)
 
-.PHONY: demo test lint bench bench-signals bench-inverse bench-speed mutation clean
+.PHONY: demo test lint bench bench-signals bench-inverse bench-speed bench-dask mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-signals: $(STAMP)
 bench-inverse: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/inverse.py
+
+# an image larger than each worker's memory through convmat.dask on a LocalCluster, and a
+# batch through ConvOperator, against scipy.ndimage in one process (a section of RESULTS.md)
+bench-dask: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/dask_scale.py
 
 # mutation testing of the core modules (slow, not in CI): SAMPLE=1 runs every mutant
 SAMPLE ?= 0.1

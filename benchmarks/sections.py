@@ -1,8 +1,9 @@
 """The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers.
 
-``run.py`` rewrites the file and keeps these sections; ``signals.py`` and
-``inverse.py`` replace their own section and leave the rest alone, and
-describe the machine they ran on with :func:`environment`.
+``run.py`` rewrites the file and keeps these sections; ``signals.py``,
+``inverse.py``, ``speed.py`` and ``dask_scale.py`` replace their own section
+and leave the rest alone, and describe the machine they ran on with
+:func:`environment`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-SCRIPTS = ("signals", "inverse", "speed")
+SCRIPTS = ("signals", "inverse", "speed", "dask_scale")
 
 
 def markers(script: str) -> tuple[str, str]:
