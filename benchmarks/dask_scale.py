@@ -108,14 +108,17 @@ def cluster_run(build: Any, out_path: Path, args: argparse.Namespace) -> dict[st
         Client(cluster) as client,
     ):
         before = client.run(_pid)
-        start = time.perf_counter()
-        lazy = build()
-        lazy.to_zarr(str(out_path), overwrite=True, **zarr_options(args.codec))
-        seconds = time.perf_counter() - start
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            lazy = build()
+            lazy.to_zarr(str(out_path), overwrite=True, **zarr_options(args.codec))
+            times.append(time.perf_counter() - start)
         after = client.run(_pid)
         peaks = client.run(_peak_rss)
         return {
-            "seconds": seconds,
+            "seconds": float(np.median(times)),
+            "times": times,
             "tasks": len(lazy.__dask_graph__()),
             "worker_peak_bytes": sorted(peaks.values()),
             "memory_limit_bytes": dask.utils.parse_bytes(args.memory_limit),
@@ -169,24 +172,34 @@ def image_case(args: argparse.Namespace, store: Path) -> dict[str, Any]:
 
     log("single process: zarr read, scipy.ndimage.convolve, zarr write")
     first = args.chunks[0]
-    t0 = time.perf_counter()
-    image = np.asarray(zarr.open_array(str(sources[first]), mode="r")[...])
-    t1 = time.perf_counter()
-    nd = ndi.convolve(image, k, mode="reflect")
-    t2 = time.perf_counter()
-    da.from_array(nd, chunks=first).to_zarr(
-        str(store / "ndimage.zarr"), overwrite=True, **zarr_options(args.codec)
+    steps: dict[str, list[float]] = {"read": [], "ndimage": [], "write": []}
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        image = np.asarray(zarr.open_array(str(sources[first]), mode="r")[...])
+        t1 = time.perf_counter()
+        nd = ndi.convolve(image, k, mode="reflect")
+        t2 = time.perf_counter()
+        da.from_array(nd, chunks=first).to_zarr(
+            str(store / "ndimage.zarr"), overwrite=True, **zarr_options(args.codec)
+        )
+        t3 = time.perf_counter()
+        for step, seconds in zip(steps, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            steps[step].append(seconds)
+    single = {step: float(np.median(times)) for step, times in steps.items()}
+    log(
+        f"  read {single['read']:.2f} s, ndimage {single['ndimage']:.2f} s (of "
+        f"{', '.join(f'{t:.2f}' for t in steps['ndimage'])}), write {single['write']:.2f} s"
     )
-    t3 = time.perf_counter()
-    single = {"read": t1 - t0, "ndimage": t2 - t1, "write": t3 - t2}
-    log(f"  read {t1 - t0:.2f} s, ndimage {t2 - t1:.2f} s, write {t3 - t2:.2f} s")
 
     log("in-memory convmat.conv2d of the whole image (the reference of the tiles)")
     refs = {}
     for method in args.methods:
-        t0 = time.perf_counter()
-        refs[method] = convmat.conv2d(image, k, "same", "symm", method=method)
-        single[f"convmat_{method}"] = time.perf_counter() - t0
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            refs[method] = convmat.conv2d(image, k, "same", "symm", method=method)
+            times.append(time.perf_counter() - t0)
+        single[f"convmat_{method}"] = float(np.median(times))
         log(f"  method '{method}': {single[f'convmat_{method}']:.2f} s")
     scale = convmat.conv2d(np.abs(image), np.abs(k), "same", "symm", method="shift")
 
@@ -212,7 +225,8 @@ def image_case(args: argparse.Namespace, store: Path) -> dict[str, Any]:
             checks = run["tiles"]
             peak = max(run["worker_peak_bytes"]) / 2**20
             log(
-                f"  {run['seconds']:.2f} s ({run['tasks']} tasks), peak worker {peak:.0f} MiB, "
+                f"  {run['seconds']:.2f} s (of {', '.join(f'{t:.2f}' for t in run['times'])}; "
+                f"{run['tasks']} tasks), peak worker {peak:.0f} MiB, "
                 f"restarted {run['restarted']}, tiles bitwise "
                 f"{sum(c['bitwise'] for c in checks)}/{len(checks)}, within bound "
                 f"{sum(c['within_bound'] for c in checks)}/{len(checks)}"
@@ -249,9 +263,12 @@ def batch_case(args: argparse.Namespace, store: Path) -> dict[str, Any]:
         whole = np.asarray(zarr.open_array(str(src), mode="r")[...])
         t1 = time.perf_counter()
         op(whole[:per])  # the engine built before timing, as in a solver loop
-        t2 = time.perf_counter()
-        want = op(whole)
-        t3 = time.perf_counter()
+        applied = []
+        for _ in range(args.repeats):
+            t2 = time.perf_counter()
+            want = op(whole)
+            t3 = time.perf_counter()
+            applied.append(t3 - t2)
         da.from_array(want, chunks=(per, side, side)).to_zarr(
             str(store / "batch-memory.zarr"), overwrite=True, **zarr_options(args.codec)
         )
@@ -260,13 +277,13 @@ def batch_case(args: argparse.Namespace, store: Path) -> dict[str, Any]:
         dst = store / f"batch-{method}.zarr"
         run = cluster_run(lambda op=op: op(da.from_zarr(str(src))), dst, args)
         got = np.asarray(zarr.open_array(str(dst), mode="r")[...])
-        run["in_memory_seconds"] = t3 - t2
+        run["in_memory_seconds"] = float(np.median(applied))
         run["in_memory_io_seconds"] = (t1 - t0) + (t4 - t3)
         run["bitwise"] = bool(np.array_equal(got, want))
         run["max_abs_diff"] = float(np.abs(got - want).max())
         out["methods"][method] = run
         log(
-            f"  cluster {run['seconds']:.2f} s against in-memory {t3 - t2:.2f} s "
+            f"  cluster {run['seconds']:.2f} s against in-memory {run['in_memory_seconds']:.2f} s "
             f"(+ read and write {run['in_memory_io_seconds']:.2f} s), bitwise {run['bitwise']}, "
             f"restarted {run['restarted']}"
         )
@@ -329,7 +346,9 @@ def tables(result: dict[str, Any], env: dict[str, str]) -> list[str]:
         (
             f"One process: `scipy.ndimage.convolve` {fmt_seconds(alone)}, with the zarr read "
             f"({fmt_seconds(single['read'])}) and write ({fmt_seconds(single['write'])}) "
-            f"{fmt_seconds(around)}; `convmat.conv2d` in memory: {in_memory}. Ratios are the "
+            f"{fmt_seconds(around)}; `convmat.conv2d` in memory: {in_memory}. Times are medians "
+            f"of {result['repeats']} runs (on the cluster: of the same computation run "
+            f"{result['repeats']} times, the first one building the engines); ratios are the "
             "cluster's wall time over the single process's; below 1 is faster. The peak RSS is "
             "each worker process's high-water mark (`VmHWM`) over its life, imports included."
         ),
@@ -373,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", choices=["none", "zstd"], default="none")
     parser.add_argument("--kernel", type=int, default=5)
     parser.add_argument("--tile", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3, help="times per run; medians reported")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="512MiB")
     parser.add_argument("--methods", nargs="+", default=["auto", "shift"])
@@ -395,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "memory_limit": args.memory_limit,
             "codec": args.codec,
+            "repeats": args.repeats,
             "tile": args.tile,
             "image": image_case(args, store),
             "batch": batch_case(args, store),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal as ss
 from hypothesis import given
 from hypothesis import strategies as st
 
+import convmat
 from convmat import _engine
 from convmat._build import make_plan
 from convmat._engine import Engine
@@ -56,3 +58,15 @@ def test_strips_give_the_same_bits_as_one_pass(
         rows = cut.strip_rows(batch)
         np.testing.assert_array_equal(cut.forward(flat, "shift"), whole)
     assert 1 <= rows <= plan.output_shape[0]
+
+
+@pytest.mark.parametrize("method", ["shift", "banded", "auto"])
+def test_valid_mode_reads_the_input_in_place_and_never_writes_it(method) -> None:
+    """In 'valid' mode the window is the input itself: no copy is made, and none is needed."""
+    plan = make_plan((30, 40), (3, 4), "valid", "fill")
+    engine = Engine(np.ones((3, 4)), plan)
+    x = np.arange(2 * 1200, dtype=float).reshape(2, 30, 40)
+    assert engine.extend(x) is x
+    x.flags.writeable = False
+    out = convmat.conv2d(x, np.ones((3, 4)), "valid", method=method)
+    np.testing.assert_array_equal(out, ss.convolve(x, np.ones((1, 3, 4)), "valid", method="direct"))
