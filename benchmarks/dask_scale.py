@@ -19,7 +19,7 @@ kernel) on a ``distributed.LocalCluster`` of two worker processes limited to
   the in-memory operator on the whole batch.
 
 Writes the "Dask" section of ``benchmarks/RESULTS.md`` and ``dask.json``.
-Run: ``make bench-dask`` (about 3 minutes here).
+Run: ``make bench-dask`` (about 5 minutes here).
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", choices=["none", "zstd"], default="none")
     parser.add_argument("--kernel", type=int, default=5)
     parser.add_argument("--tile", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3, help="times per run; medians reported")
+    parser.add_argument("--repeats", type=int, default=5, help="times per run; medians reported")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="512MiB")
     parser.add_argument("--methods", nargs="+", default=["auto", "shift"])
