@@ -45,6 +45,8 @@ CORE = (
     "_layer_cost",
     "_small",
     "_banded",
+    "_halo",
+    "dask",
     "_spectra",
     "spectral",
     "_restore",

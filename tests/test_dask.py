@@ -351,6 +351,32 @@ def test_transpose_is_the_adjoint(mode, boundary, dtype) -> None:
     np.testing.assert_allclose(lhs, rhs, rtol=50 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.complex64, np.float64])
+@pytest.mark.parametrize(
+    ("mode", "boundary"), [("same", "symm"), ("full", "wrap"), ("valid", "fill")]
+)
+def test_float_transpose_matches_the_in_memory_one(dtype, mode, boundary) -> None:
+    """Same dtype, values within the dtype's rounding (float16 summed in float32, rounded once)."""
+    rng = np.random.default_rng(8)
+    k = rng.standard_normal((3, 4)).astype(dtype)
+    shape = convmat.conv2d(np.zeros((19, 23)), np.zeros((3, 4)), mode).shape
+    y = rng.standard_normal((2, *shape)).astype(dtype)
+    want = convmat.conv_transpose2d(y, k, mode, boundary, input_shape=(19, 23))
+    lazy = cd.conv_transpose2d(
+        da.from_array(y, chunks=(1, 5, 7)), k, mode, boundary, input_shape=(19, 23)
+    )
+    got = lazy.compute()
+    assert got.dtype == want.dtype == np.dtype(dtype)
+    scale = convmat.conv_transpose2d(
+        np.abs(y).astype(np.float64), np.abs(k), mode, boundary, input_shape=(19, 23)
+    )
+    eps = np.finfo(np.float32 if dtype == np.float16 else dtype).eps
+    bound = 4 * k.size * eps * scale + (
+        np.finfo(dtype).eps * np.abs(want) if dtype == np.float16 else 0
+    )
+    assert np.all(np.abs(got.astype(np.complex128) - want) <= bound)
+
+
 def test_transpose_of_narrow_integers_is_exact_or_refused() -> None:
     """Sums are exact in 64 bits and cast once: int8 folds near the edges that fit are kept."""
     k = np.array([[100, -100]], dtype=np.int8)
