@@ -155,7 +155,7 @@ def convolve(
 
     Returns
     -------
-    ndarray, shape (..., *output_shape)
+    ndarray, shape ``(..., *output_shape)``
         Per kernel axis: 'full' ``n + m - 1``, 'same' ``n``, 'valid'
         ``|n - m| + 1``. Dtype ``np.result_type(in1, in2)`` (float16 computed
         in float32 and rounded once).
@@ -287,7 +287,7 @@ def conv2d(
 
     Returns
     -------
-    ndarray, shape (..., *output_shape)
+    ndarray, shape ``(..., *output_shape)``
         'full': ``(H + kh - 1, W + kw - 1)``; 'same': ``(H, W)``; 'valid':
         ``(H - kh + 1, W - kw + 1)`` (or ``(kh - H + 1, kw - W + 1)`` when the
         kernel is the larger). Dtype: see the module's dtype rule.
@@ -364,7 +364,7 @@ def correlate2d(
 
     Returns
     -------
-    ndarray, shape (..., *output_shape)
+    ndarray, shape ``(..., *output_shape)``
         Shapes and dtype as in :func:`conv2d`.
 
     Raises
@@ -435,7 +435,7 @@ def conv_transpose2d(
 
     Parameters
     ----------
-    output : array_like, shape (..., *output_shape)
+    output : array_like, shape ``(..., *output_shape)``
         Arrays shaped like :func:`conv2d`'s outputs; leading axes are batch axes.
     kernel : array_like, shape (kh, kw)
         The filter of the forward convolution.
@@ -531,7 +531,7 @@ def conv_transpose(
 
     Parameters
     ----------
-    output : array_like, shape (..., *output_shape)
+    output : array_like, shape ``(..., *output_shape)``
         Arrays shaped like :func:`convolve`'s outputs; leading axes are batch axes.
     kernel : array_like, shape (m_0, ..., m_{k-1})
         The kernel of the forward convolution.
@@ -545,7 +545,7 @@ def conv_transpose(
 
     Returns
     -------
-    ndarray, shape (..., *input_shape)
+    ndarray, shape ``(..., *input_shape)``
         Dtype ``np.result_type(output, kernel)``, with :func:`convolve`'s rules.
 
     Raises

@@ -234,7 +234,7 @@ def conv2d(
 
     Returns
     -------
-    dask.array.Array, shape (..., *output_shape)
+    dask.array.Array, shape ``(..., *output_shape)``
         Lazy. Shapes and dtype as in :func:`convmat.conv2d`. Batch axes keep
         their chunks; in 'same' mode the image axes do too, unless a chunk
         is smaller than the halo it must lend (then dask's
@@ -308,7 +308,7 @@ def correlate2d(
 
     Returns
     -------
-    dask.array.Array, shape (..., *output_shape)
+    dask.array.Array, shape ``(..., *output_shape)``
         Lazy; shapes, dtype and chunks as in :func:`conv2d`.
 
     Raises
@@ -383,7 +383,7 @@ def conv_transpose2d(
 
     Parameters
     ----------
-    output : dask.array.Array, shape (..., *output_shape)
+    output : dask.array.Array, shape ``(..., *output_shape)``
         Arrays shaped like :func:`conv2d`'s outputs, chunked in any way.
     kernel : array_like, shape (kh, kw)
         The filter of the forward convolution, in memory.

@@ -48,6 +48,16 @@ class DeconvolutionInfo:
         'unknown', the estimate itself otherwise.
     solver : str
         'fft', 'dct' or 'cg'.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convmat
+    >>> observed = np.ones((3, 8, 9))                        # a batch of three images
+    >>> psf = np.full((3, 3), 1 / 9)
+    >>> _, info = convmat.deconvolve2d(observed, psf, reg=1e-2, return_info=True)
+    >>> info.solver, info.reg.shape, info.scene.shape
+    ('cg', (3,), (3, 10, 11))
     """
 
     reg: np.ndarray

@@ -225,11 +225,31 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         A dask array gives a lazy dask array: one product per chunk of its
         batch axes (its trailing axes are joined into one chunk each), on
         any scheduler; its transpose (``op.T(y)``) likewise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.ones((2, 2)), (3, 4))
+        >>> op(np.ones((5, 3, 4))).shape                      # a batch of five
+        (5, 4, 5)
+        >>> op(np.ones((3, 4)))[0]
+        array([1., 2., 2., 2., 1.])
         """
         return self._apply_shaped(x, "x", transpose=False)
 
     def apply_transpose(self, y: npt.ArrayLike) -> np.ndarray:
-        """Apply ``A.T`` to ``y`` of shape ``(..., *output_shape)``."""
+        """Apply ``A.T`` to ``y`` of shape ``(..., *output_shape)``; the same as ``op.T(y)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.array([[1, 2]]), (2, 3))
+        >>> op.apply_transpose(np.ones((2, 4), dtype=int))
+        array([[3, 3, 3],
+               [3, 3, 3]])
+        """
         return self._apply_shaped(y, "y", transpose=True)
 
     def _flat(self, x: np.ndarray, *, transpose: bool, conjugate: bool, vector: bool) -> np.ndarray:
@@ -253,7 +273,17 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         return self._flat(y, transpose=True, conjugate=True, vector=False)
 
     def view(self, *, transpose: bool, conjugate: bool) -> LinearOperator:
-        """``A`` itself, ``A.T``, ``A.H`` or ``conj(A)``, each an operator of its own."""
+        """``A`` itself, ``A.T``, ``A.H`` or ``conj(A)``, each an operator of its own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.array([[1j, 2]]), (2, 3))
+        >>> adjoint = op.view(transpose=True, conjugate=True)      # the same as op.H
+        >>> adjoint.shape, adjoint(np.ones((2, 4)))[0]
+        ((6, 8), array([2.-1.j, 2.-1.j, 2.-1.j]))
+        """
         if not transpose and not conjugate:
             return self
         return _ConvView(self, transpose=transpose, conjugate=conjugate)
@@ -265,11 +295,35 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         return self.view(transpose=True, conjugate=True)
 
     def conj(self) -> LinearOperator:
-        """The operator whose matrix is ``conj(A)`` (``A`` itself for a real kernel)."""
+        """The operator whose matrix is ``conj(A)`` (``A`` itself for a real kernel).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.array([[1j, 2]]), (1, 2))
+        >>> x = np.array([[1.0, 1j]])
+        >>> np.array_equal(op.conj()(x), np.conj(op(np.conj(x))))
+        True
+        """
         return self.view(transpose=False, conjugate=True)
 
     def matrix(self, format: Format = "csr") -> np.ndarray | sp.sparray:  # noqa: A002
-        """The explicit matrix, as :func:`convmat.conv_matrix` builds it."""
+        """The explicit matrix, as :func:`convmat.conv_matrix` builds it.
+
+        Parameters
+        ----------
+        format : {'csr', 'csc', 'coo', 'dense'}
+            The matrix's format.
+
+        Examples
+        --------
+        >>> import convmat
+        >>> op = convmat.ConvOperator([[1, 2]], (1, 2), "same", "wrap")
+        >>> op.matrix("dense")
+        array([[1, 2],
+               [2, 1]])
+        """
         return conv_matrix(
             self._kernel.astype(self.dtype),
             self.input_shape,

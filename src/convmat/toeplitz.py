@@ -180,6 +180,17 @@ class BlockStructure(NamedTuple):
         of their blocks; only with boundary 'symm', or 'wrap' with a kernel
         taller than the input). With 'fill' this is the classic
         "doubly indices" table, 0-based, in C order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convmat
+    >>> s = convmat.toeplitz_blocks([[1, 2], [3, 4]], (2, 2))
+    >>> s.blocks.shape, s.layout.tolist()
+    ((2, 3, 2), [[0, -1], [1, 0], [-1, 1]])
+    >>> A = sum(np.kron(s.placement[j], s.blocks[j]) for j in range(len(s.blocks)))
+    >>> np.array_equal(A, convmat.conv_matrix([[1, 2], [3, 4]], (2, 2)))
+    True
     """
 
     blocks: np.ndarray
