@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-LINT_PATHS := src tests $(wildcard benchmarks examples scripts)
+LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test lint bench bench-signals bench-inverse bench-speed bench-dask mutation clean
+.PHONY: demo test lint docs bench bench-signals bench-inverse bench-speed bench-dask mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
+
+# the documentation site (API reference, user guide, gallery run at build time) into
+# docs/_build/html; offline, every warning an error
+docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # torch (CPU build, 2.13.0) is optional: the benchmarks compare against it when present
 bench: $(STAMP)
@@ -58,4 +64,4 @@ mutation: $(STAMP)
 	$(BIN)/python scripts/mutation.py --sample $(SAMPLE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants docs/_build docs/generated docs/auto_examples
