@@ -9,6 +9,9 @@ largest singular value of the weight reshaped to ``(C_out, C_in * kh * kw)``
 instead, a different number. ``convmat.nn.conv2d_spectral_norm`` gives the
 norm of exactly the map ``convmat.nn.conv2d`` computes (equal to
 ``torch.nn.functional.conv2d``), checked here against the explicit matrix.
+The reshaped-weight norm is computed with numpy, as torch defines it (the
+value its power iteration converges to), so that the page builds without
+torch.
 """
 
 # %%

@@ -39,13 +39,15 @@ for ax, boundary in zip(axes, ["fill", "wrap", "symm"], strict=True):
 fig.tight_layout()
 
 # %%
-# Modes, with zero padding: 'full' has a row for every position where the
-# kernel touches the image, 'same' keeps the centred rows, 'valid' those
-# where the kernel lies inside it.
-fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
-for ax, mode in zip(axes, ["full", "same", "valid"], strict=True):
-    ax.imshow(drawn(mode, "fill"))
-    ax.set_title(f"mode '{mode}', boundary 'fill'")
-    ax.axis("off")
+# Every mode with every boundary: rows 'full', 'same', 'valid'. 'full' has
+# a row for every position where the kernel touches the image, 'same' keeps
+# the centred rows, 'valid' those where the kernel lies inside the image (so
+# the boundary never enters it: the three pictures of the last row agree).
+fig, axes = plt.subplots(3, 3, figsize=(18, 16))
+for row, mode in zip(axes, ["full", "same", "valid"], strict=True):
+    for ax, boundary in zip(row, ["fill", "wrap", "symm"], strict=True):
+        ax.imshow(drawn(mode, boundary))
+        ax.set_title(f"mode '{mode}', boundary '{boundary}'")
+        ax.axis("off")
 fig.tight_layout()
 plt.show()
