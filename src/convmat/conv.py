@@ -418,6 +418,34 @@ def _infer_input_shape(
     return shape
 
 
+def _transpose_input_shape(
+    y_shape: tuple[int, ...],
+    k_shape: tuple[int, ...],
+    mode: Mode,
+    input_shape: object,
+    *,
+    scalar: bool = False,
+) -> tuple[int, ...]:
+    """The forward input's shape of a transpose: `input_shape` checked, or inferred from
+    the trailing axes of `y_shape`, which must then be the forward output's shape."""
+    out_shape = tuple(y_shape[len(y_shape) - len(k_shape) :])
+    if input_shape is None:
+        shape = _infer_input_shape(out_shape, k_shape, mode)
+    elif scalar:
+        shape = (*check_shape(input_shape, "input_shape", 0), 1)
+    else:
+        shape = check_shape(input_shape, "input_shape", len(k_shape))
+    check_valid_shapes(mode, shape, k_shape)
+    expected = tuple(output_length(n, m, mode) for n, m in zip(shape, k_shape, strict=True))
+    if expected != out_shape:
+        msg = (
+            f"`output` must end in shape {expected} for a '{mode}' convolution of "
+            f"{shape} inputs with a {k_shape} kernel, got shape {tuple(y_shape)}"
+        )
+        raise ValueError(msg)
+    return shape
+
+
 def conv_transpose2d(
     output: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -491,20 +519,7 @@ def _transpose(
     dtype = result_dtype(y, k, "transposed convolution")
     how = check_method(method, dtype)
     out_shape = y.shape[y.ndim - k.ndim :]
-    if input_shape is None:
-        shape = _infer_input_shape(out_shape, k.shape, checked_mode)
-    elif scalar:
-        shape = (*check_shape(input_shape, "input_shape", 0), 1)
-    else:
-        shape = check_shape(input_shape, "input_shape", k.ndim)
-    check_valid_shapes(checked_mode, shape, k.shape)
-    expected = tuple(output_length(n, m, checked_mode) for n, m in zip(shape, k.shape, strict=True))
-    if expected != out_shape:
-        msg = (
-            f"`output` must end in shape {expected} for a '{checked_mode}' convolution of "
-            f"{shape} inputs with a {k.shape} kernel, got shape {y.shape}"
-        )
-        raise ValueError(msg)
+    shape = _transpose_input_shape(y.shape, k.shape, checked_mode, input_shape, scalar=scalar)
     check_method_axes(how, k.ndim)
     plan = make_plan(shape, k.shape, checked_mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))

@@ -47,7 +47,6 @@ from ._validate import (
     check_method_axes,
     check_mode,
     check_nonempty,
-    check_shape,
     check_valid_shapes,
     result_dtype,
 )
@@ -428,24 +427,12 @@ def conv_transpose2d(
     dtype = result_dtype(np.empty(0, y.dtype), k, "transposed convolution")
     how = check_method(method, dtype)
     check_method_axes(how, 2)
-    out_shape = (int(y.shape[-2]), int(y.shape[-1]))
-    check_nonempty(out_shape, "output")
-    if input_shape is None:
-        shape = _conv._infer_input_shape(out_shape, k.shape, checked_mode)
-    else:
-        shape = check_shape(input_shape, "input_shape", 2)
-    check_valid_shapes(checked_mode, shape, k.shape)
+    check_nonempty(y.shape[-2:], "output")
+    shape = _conv._transpose_input_shape(tuple(y.shape), k.shape, checked_mode, input_shape)
     halos = (
         axis_halo(shape[0], k.shape[0], checked_mode, canon, corr=False),
         axis_halo(shape[1], k.shape[1], checked_mode, canon, corr=False),
     )
-    expected = (halos[0].length, halos[1].length)
-    if expected != out_shape:
-        msg = (
-            f"`output` must end in shape {expected} for a '{checked_mode}' convolution of "
-            f"{shape} inputs with a {k.shape} kernel, got shape {y.shape}"
-        )
-        raise ValueError(msg)
     # every sum is taken exactly (integers in 64 bits) or in the working precision, and
     # rounded to `dtype` once, after the extension is folded back
     work = compute_dtype(dtype)
