@@ -121,7 +121,7 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     streamed = (
         engine.block(batch) == 1
         and rows == plan.output_shape[0]
-        and (math.prod(engine.window_shape) + n_out) * engine.dtype.itemsize > CACHE_BYTES
+        and engine.image_bytes > CACHE_BYTES
     )
     per_pass = 2.0 + (BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0)
     shift_work = nonzero_taps * n_out * batch

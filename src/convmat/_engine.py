@@ -371,20 +371,22 @@ class Engine:
             xw = self.extend(x.reshape(batch, *self.plan.input_shape))
             return self._shift(xw, taps).reshape(batch, -1)
 
+    @cached_property
+    def image_bytes(self) -> int:
+        """Bytes of one image's window and output: what one shift pass reads and writes."""
+        cells = math.prod(self.window_shape) + math.prod(self.plan.output_shape)
+        return cells * self.dtype.itemsize
+
     def block(self, batch: int) -> int:
         """Images per block of the shift method: a block of input and output fits 1 MiB."""
-        per_item = (math.prod(self.window_shape) + math.prod(self.plan.output_shape)) * (
-            self.dtype.itemsize
-        )
-        return max(1, min(batch, CACHE_BYTES // max(per_item, 1)))
+        return max(1, min(batch, CACHE_BYTES // max(self.image_bytes, 1)))
 
     def strip_rows(self, batch: int) -> int:
         """Rows of the first output axis per pass of the shift method: all of them, unless
         one image's input and output outgrow :data:`CACHE_BYTES`; then strips of a quarter
         of it, so that each tap's pass reads and writes the cache, not memory."""
         out = self.plan.output_shape
-        per_item = (math.prod(self.window_shape) + math.prod(out)) * self.dtype.itemsize
-        if self.block(batch) > 1 or len(out) < 2 or per_item <= CACHE_BYTES:
+        if self.block(batch) > 1 or len(out) < 2 or self.image_bytes <= CACHE_BYTES:
             return out[0]
         row = math.prod(out[1:]) * self.dtype.itemsize
         return max(1, min(out[0], CACHE_BYTES // 4 // max(row, 1)))
