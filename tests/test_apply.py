@@ -18,6 +18,7 @@ from helpers import (
     BOUNDARIES,
     MODES,
     assert_direct_sum_accuracy,
+    exact_conv,
     geometries,
     precise_matrix,
     reference_nd,
@@ -49,6 +50,14 @@ def _reference(x: np.ndarray, k: np.ndarray, mode: str, boundary: str) -> tuple[
         ss.convolve2d(np.abs(xi).astype(np.longdouble), ka, mode, boundary).ravel() for xi in images
     ]
     return np.stack(exact), np.stack(scale)
+
+
+def _certify(engine, x: np.ndarray, eps: float, rtol: float = 0.0) -> np.ndarray:
+    """The outputs 'auto' certifies for the rows of `x` at `rtol` (forward products)."""
+    tol = engine.tolerance(rtol, eps, transpose=False)
+    precision = engine.fft_precision(tol, transpose=False)
+    y = engine.fft(x, transpose=False, precision=precision)
+    return engine.fft_certified(x, y, transpose=False, tol=tol, precision=precision)
 
 
 def _taps(k: np.ndarray) -> int:
@@ -104,8 +113,7 @@ class TestTheFFTUnderAuto:
         assert op.method_for(1) == "fft"
         engine = engine_for(k, op._plan, np.dtype(dtype))
         eps = float(np.finfo(dtype).eps)
-        cert = engine.fft_certified(x.reshape(1, -1).astype(engine.dtype), transpose=False, eps=eps)
-        assert cert is not None
+        cert = _certify(engine, x.reshape(1, -1).astype(engine.dtype), eps)
         assert cert.all()
         exact, scale = _reference(x, k, "same", boundary)
         assert_direct_sum_accuracy(op(x).reshape(1, -1), exact, scale, _taps(k))
@@ -197,9 +205,7 @@ def test_window_minimum_certifies_single_precision_without_a_second_transform(mo
         return real_fft(*args, **kwargs)
 
     monkeypatch.setattr(engine, "fft", no_bound_transform)
-    ok = engine.fft_certified(
-        x.reshape(2, -1), transpose=False, eps=float(np.finfo(np.float32).eps)
-    )
+    ok = _certify(engine, x.reshape(2, -1), float(np.finfo(np.float32).eps))
     assert ok.all()
 
 
@@ -228,7 +234,199 @@ def test_full_mode_corners_are_fixed_up_not_the_whole_image(dtype):
     op = convmat.ConvOperator(k, (128, 128), "full")
     assert op.method_for(1) == "fft"
     engine = engine_for(k, op._plan, np.dtype(dtype))
-    ok = engine.fft_certified(x.reshape(1, -1), transpose=False, eps=float(np.finfo(dtype).eps))
+    ok = _certify(engine, x.reshape(1, -1), float(np.finfo(dtype).eps), rtol=0.0)
     assert 0 < (~ok).sum() < 0.25 * ok.size  # a few outputs, near the corners, fail
     exact, scale = _reference(x, k, "full", "fill")
     assert_direct_sum_accuracy(op(x).reshape(1, -1), exact, scale, _taps(k))
+
+
+# -- the accuracy dial: rtol ------------------------------------------------------------------
+def _contract(
+    got: np.ndarray, exact: np.ndarray, scale: np.ndarray, terms: int, rtol: float
+) -> None:
+    """``|got - exact| <= max(rtol, terms * eps) * scale`` everywhere, and exact zeros where
+    the scale is 0 (the output's window holds only zeros)."""
+    info = np.finfo(got.dtype)
+    tol = max(rtol, terms * float(info.eps))
+    err = np.abs(got.astype(exact.dtype) - exact)
+    bound = tol * scale.astype(np.longdouble) + float(info.smallest_subnormal)
+    bad = err > bound
+    assert not bad.any(), (
+        f"{int(bad.sum())} of {bad.size} outputs beyond max(rtol, taps * eps) * (|k| * |x|); "
+        f"worst ratio {float(np.max(err / bound)):.3g}"
+    )
+    np.testing.assert_array_equal(got[scale == 0], 0)
+
+
+def _default_rtol(dtype: type) -> float:
+    return 1e-10 if np.finfo(dtype).eps <= np.finfo(np.float64).eps else 0.0
+
+
+BAD_RTOLS = [
+    (-1e-3, ValueError),
+    (np.nan, ValueError),
+    (np.inf, ValueError),
+    (1j, TypeError),
+    ("1e-3", TypeError),
+    (True, TypeError),
+]
+
+
+@pytest.mark.parametrize(("rtol", "error"), BAD_RTOLS)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r: convmat.conv2d(np.ones((4, 4)), np.ones((2, 2)), rtol=r),
+        lambda r: convmat.correlate2d(np.ones((4, 4)), np.ones((2, 2)), rtol=r),
+        lambda r: convmat.conv_transpose2d(np.ones((5, 5)), np.ones((2, 2)), rtol=r),
+        lambda r: convmat.convolve(np.ones(8), np.ones(3), rtol=r),
+        lambda r: convmat.correlate(np.ones(8), np.ones(3), rtol=r),
+        lambda r: convmat.conv_transpose(np.ones(10), np.ones(3), rtol=r),
+        lambda r: convmat.ConvOperator(np.ones(3), (8,), rtol=r),
+    ],
+    ids=[
+        "conv2d",
+        "correlate2d",
+        "conv_transpose2d",
+        "convolve",
+        "correlate",
+        "conv_transpose",
+        "ConvOperator",
+    ],
+)
+def test_a_bad_rtol_is_refused_naming_the_argument(call, rtol, error):
+    with pytest.raises(error, match="`rtol`"):
+        call(rtol)
+
+
+def test_rtol_is_keyword_only():
+    with pytest.raises(TypeError):
+        convmat.conv2d(np.ones((4, 4)), np.ones((2, 2)), "full", "fill", 0, "auto", 1e-3)  # type: ignore[misc]
+
+
+@given(
+    dtype=st.sampled_from([np.float32, np.float64, np.complex64, np.complex128]),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    n=st.integers(3000, 8000),
+    m=st.integers(300, 1000),
+    strict=st.booleans(),
+    data=st.data(),
+)
+def test_the_contract_holds_where_the_fft_runs(dtype, mode, boundary, n, m, strict, data):
+    # long 1-D signals with long kernels: 'auto' takes the FFT (in blocks for the longest),
+    # values from 1e-6 to 1e6 with zeros and runs of zeros
+    x = data.draw(ranged(dtype, (n,)))
+    gap = data.draw(st.integers(0, n - 1))
+    x[gap : gap + data.draw(st.integers(0, 2 * m))] = 0
+    k = data.draw(ranged(dtype, (m,)))
+    rtol = 0.0 if strict else _default_rtol(dtype)
+    got = convmat.convolve(x, k, mode, boundary, rtol=0.0 if strict else None)
+    wide = np.clongdouble if np.dtype(dtype).kind == "c" else np.longdouble
+    exact = reference_nd(x.astype(wide), k.astype(wide), mode, boundary)
+    scale = reference_nd(
+        np.abs(x).astype(np.longdouble), np.abs(k).astype(np.longdouble), mode, boundary
+    )
+    _contract(got, exact, scale, _taps(k), rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_bright_pixel_image_keeps_the_contract_where_scipy_does_not(dtype):
+    # 1e-3 everywhere, one pixel of 1e6, and a zero region: scipy.signal.convolve takes its
+    # FFT here and errs relative to the largest output
+    x = np.full((256, 256), 1e-3, dtype)
+    x[128, 128] = 1e6
+    x[:, :64] = 0
+    k = np.random.default_rng(7).random((15, 15)).astype(dtype)
+    assert ss.choose_conv_method(x, k, "same") == "fft"
+    exact = ss.convolve2d(x.astype(np.longdouble), k.astype(np.longdouble), "same")
+    scale = ss.convolve2d(np.abs(x).astype(np.longdouble), k.astype(np.longdouble), "same")
+    got = convmat.convolve(x, k, "same")
+    _contract(got, exact, scale, _taps(k), _default_rtol(dtype))
+    assert (scale[:, :56] == 0).all()  # windows that hold only zeros: exact zeros above
+    theirs = ss.convolve(x, k, "same")
+    tol = max(_default_rtol(dtype), _taps(k) * float(np.finfo(dtype).eps))
+    assert (np.abs(theirs.astype(np.longdouble) - exact) > tol * scale).any()
+    assert (theirs[:, :56] != 0).any()
+
+
+def test_rtol_zero_keeps_the_direct_sum_bound_for_double_precision():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((128, 128))
+    x[40:60] *= 1e-8  # a quiet band: a transform in float64 could not serve it
+    k = rng.standard_normal((31, 31))
+    exact, scale = _reference(x, k, "same", "fill")
+    op = convmat.ConvOperator(k, (128, 128), "same", rtol=0)
+    assert op.method_for(1) == "fft"
+    _contract(op(x).reshape(1, -1), exact, scale, _taps(k), 0.0)
+    _contract(convmat.conv2d(x, k, "same", rtol=0).reshape(1, -1), exact, scale, _taps(k), 0.0)
+
+
+def test_a_loose_rtol_is_still_a_per_output_bound():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(6000)
+    x[2000:3000] *= 1e-9  # a quiet stretch: its outputs must stay within their own scale
+    k = rng.standard_normal(301)
+    exact = reference_nd(x.astype(np.longdouble), k.astype(np.longdouble), "same", "fill")
+    scale = reference_nd(
+        np.abs(x).astype(np.longdouble), np.abs(k).astype(np.longdouble), "same", "fill"
+    )
+    for rtol in (1e-6, 1e-12):
+        _contract(convmat.convolve(x, k, "same", rtol=rtol), exact, scale, _taps(k), rtol)
+
+
+def test_integers_stay_exact_whatever_rtol_says():
+    rng = np.random.default_rng(10)
+    x = rng.integers(-(2**40), 2**40, (120, 120))
+    k = rng.integers(-100, 100, (31, 31))
+    expected = exact_conv(x, k, "same", "fill").astype(np.int64)
+    np.testing.assert_array_equal(convmat.conv2d(x, k, "same", rtol=0.5), expected)
+    op = convmat.ConvOperator(k, (120, 120), "same", rtol=0.5)
+    np.testing.assert_array_equal(op(x), expected)
+
+
+def test_an_explicit_method_ignores_rtol():
+    rng = np.random.default_rng(11)
+    x, k = rng.standard_normal((64, 64)), rng.standard_normal((9, 9))
+    for method in ("fft", "shift", "sparse"):
+        np.testing.assert_array_equal(
+            convmat.conv2d(x, k, "same", method=method, rtol=0.25),
+            convmat.conv2d(x, k, "same", method=method),
+        )
+
+
+def test_the_precision_follows_the_tolerance():
+    k = np.ones((31, 31))
+    plan = convmat.ConvOperator(k, (512, 512), "same")._plan
+    double = engine_for(k, plan, np.dtype(np.float64))
+    eps64 = float(np.finfo(np.float64).eps)
+    tol = double.tolerance(1e-10, eps64, transpose=False)
+    assert double.fft_precision(tol, transpose=False) == np.float64
+    strict = double.fft_precision(double.tolerance(0.0, eps64, transpose=False), transpose=False)
+    wide = np.finfo(np.longdouble).eps < eps64 / 2
+    assert strict == (np.dtype(np.longdouble) if wide else None)
+    single = engine_for(k.astype(np.float32), plan, np.dtype(np.float32))
+    eps32 = float(np.finfo(np.float32).eps)
+    assert single.fft_precision(single.tolerance(0.0, eps32, transpose=False), transpose=False) == (
+        np.float64
+    )
+    assert single.fft_precision(0.5, transpose=False) == np.float32
+
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+def test_overlap_save_blocks_equal_one_transform(mode, boundary):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 70_000))
+    k = rng.standard_normal(513)
+    plan = convmat.ConvOperator(k, (70_000,), mode, boundary)._plan
+    engine = engine_for(k, plan, np.dtype(np.float64))
+    assert engine.blocking is not None
+    blocked = engine.fft(x, transpose=False, precision=np.dtype(np.float64))
+    whole = engine_for(k, plan, np.dtype(np.float64))
+    whole.blocking = None
+    one = whole.fft(x, transpose=False, precision=np.dtype(np.float64))
+    scale = np.abs(k).sum() * np.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_allclose(blocked, one, atol=float(scale.max()) * 1e-14)
+    direct = convmat.convolve(x, k, mode, boundary, method="shift")
+    np.testing.assert_allclose(blocked, direct.reshape(2, -1), atol=float(scale.max()) * 1e-14)

@@ -191,8 +191,8 @@ def test_each_block_reads_exactly_its_outputs_and_the_kernels_reach(mode, monkey
     lock = threading.Lock()
     original = cd._valid_block
 
-    def spy(block, kernel, *, corr, method):
-        out = original(block, kernel, corr=corr, method=method)
+    def spy(block, kernel, *, corr, method, rtol):
+        out = original(block, kernel, corr=corr, method=method, rtol=rtol)
         with lock:
             seen.append((block.shape, out.shape))
         return out
@@ -272,6 +272,9 @@ _K = np.ones((3, 3))
         ),
         (lambda: cd.conv2d(_X.astype(int), _K.astype(int), method="fft"), ValueError, "`method`"),
         (lambda: cd.conv2d(_X, _K, method="fastest"), ValueError, "`method`"),
+        (lambda: cd.conv2d(_X, _K, rtol=-1.0), ValueError, "`rtol`"),
+        (lambda: cd.correlate2d(_X, _K, rtol=float("nan")), ValueError, "`rtol`"),
+        (lambda: cd.conv_transpose2d(_X, _K, rtol="0"), TypeError, "`rtol`"),
         (lambda: cd.conv2d(_X, np.ones(3)), ValueError, "`kernel` must be 2-D"),
         (lambda: cd.conv2d(_X, np.ones((0, 3))), ValueError, "`kernel` must not be empty"),
         (lambda: cd.conv2d(_X, da.ones((3, 3))), TypeError, "in-memory"),
@@ -428,3 +431,22 @@ def test_integer_operator_on_a_dask_batch_is_exact() -> None:
     op = convmat.ConvOperator(k, (20, 20), "same", "wrap")
     x = rng.integers(-1000, 1000, (9, 20, 20))
     np.testing.assert_array_equal(op(da.from_array(x, chunks=(2, 20, 20))).compute(), op(x))
+
+
+def test_rtol_reaches_every_block() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((96, 80))
+    k = rng.standard_normal((31, 31))
+    seen: list[object] = []
+    original = cd._valid_block
+
+    def spy(block, kernel, *, corr, method, rtol):
+        seen.append(rtol)
+        return original(block, kernel, corr=corr, method=method, rtol=rtol)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cd, "_valid_block", spy)
+        got = cd.conv2d(da.from_array(x, chunks=48), k, "same", rtol=0.0).compute(scheduler="sync")
+    assert seen
+    assert all(r == 0.0 for r in seen)
+    np.testing.assert_allclose(got, convmat.conv2d(x, k, "same", rtol=0.0), rtol=1e-12, atol=1e-12)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._build import Plan, compute_dtype, outside_sum
 from ._cost import choose_method
-from ._engine import Engine, Method, certified_precision
+from ._engine import Engine, Method
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 
 __all__: list[str] = []
@@ -110,47 +110,68 @@ def _apply_integer(
 
 
 FIX_UP_SHARE = 0.25  # beyond this share of uncertified outputs, a row is summed directly
+DOUBLE_RTOL = 1e-10  # the default rtol of double precision data
+
+
+def default_rtol(dtype: np.dtype) -> float:
+    """The `rtol` of ``rtol=None``: 0 (a direct sum's bound) for data whose FFT runs in a
+    wider precision (half and single), ``DOUBLE_RTOL`` for double precision and wider."""
+    if dtype.kind not in "fc":
+        return 0.0
+    return DOUBLE_RTOL if np.finfo(dtype).eps <= np.finfo(np.float64).eps else 0.0
 
 
 def _certified_fft(
-    x: np.ndarray, engine: Engine, dtype: np.dtype, *, transpose: bool, amortized: bool
+    x: np.ndarray, engine: Engine, dtype: np.dtype, *, transpose: bool, amortized: bool, rtol: float
 ) -> np.ndarray:
-    """The FFT where it is as accurate as a direct sum, direct sums elsewhere.
+    """The FFT where it certifies the contract, direct sums elsewhere.
 
-    Outputs the FFT does not certify (near exact zeros, in the corners of
-    'full' mode, far from a bright spot) are recomputed one by one as direct
-    sums when they are few; a row with many of them, or any in a transpose,
-    goes through the best direct method whole.
+    Each row goes through the FFT in the precision :meth:`Engine.fft_precision`
+    picks; rows it leaves with many uncertified outputs are tried again in the
+    next wider precision. Outputs still uncertified (near exact zeros, in the
+    corners of 'full' mode, far from a bright spot) are recomputed one by one
+    as direct sums when they are few; a row with many of them, or any in a
+    transpose, goes through the best direct method whole.
     """
-    eps = float(np.finfo(dtype).eps)
-    ok = engine.fft_certified(x, transpose=transpose, eps=eps)
-    precision = certified_precision(engine.dtype)
-    if ok is None or precision is None:
-        direct = choose_method(engine, x.shape[0], amortized=amortized, direct=True)
-        return engine.transpose(x, direct) if transpose else engine.forward(x, direct)
-    failing = (~ok).sum(axis=1)
-    whole = failing > (0 if transpose else FIX_UP_SHARE * ok.shape[1])
-    out = np.empty(ok.shape, dtype=np.result_type(x.dtype, engine.dtype))
-    if not whole.all():
-        out[~whole] = engine.fft(x[~whole], transpose=transpose, precision=precision)
-        rows, outputs = np.nonzero(~ok & ~whole[:, None])
-        if rows.size:
-            out[rows, outputs] = engine.direct_at(x, rows, outputs)
-    if whole.any():
-        direct = choose_method(engine, int(whole.sum()), amortized=amortized, direct=True)
-        rest = x[whole]
-        out[whole] = engine.transpose(rest, direct) if transpose else engine.forward(rest, direct)
+    tol = engine.tolerance(rtol, float(np.finfo(dtype).eps), transpose=transpose)
+    precision = engine.fft_precision(tol, transpose=transpose)
+    out = np.empty(
+        (x.shape[0], engine.plan.shape[1] if transpose else engine.plan.shape[0]),
+        dtype=np.result_type(x.dtype, engine.dtype),
+    )
+    pending = np.arange(x.shape[0])  # rows not yet served whole
+    while precision is not None and pending.size:
+        rows = x if pending.size == x.shape[0] else x[pending]
+        got = engine.fft(rows, transpose=transpose, precision=precision)
+        ok = engine.fft_certified(rows, got, transpose=transpose, tol=tol, precision=precision)
+        failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
+        served = failing <= (0 if transpose else FIX_UP_SHARE * ok.shape[1])
+        if served.all() and pending.size == x.shape[0] and not failing.any():
+            return got  # the common case: every output certified, nothing to copy
+        if served.any():
+            out[pending[served]] = got[served]
+            if failing[served].any():
+                fix, outputs = np.nonzero(~ok[served])
+                out[pending[served][fix], outputs] = engine.direct_at(rows[served], fix, outputs)
+        pending = pending[~served]
+        precision = engine.wider_precision(precision)
+    if pending.size:
+        direct = choose_method(engine, pending.size, amortized=amortized, direct=True)
+        rest = x[pending]
+        out[pending] = engine.transpose(rest, direct) if transpose else engine.forward(rest, direct)
     return out
 
 
-def resolve_method(engine: Engine, batch: int, method: Method | str, *, amortized: bool) -> Method:
-    """The method to use: the requested one, or the cost model's for 'auto'.
+def resolve_method(
+    engine: Engine, batch: int, method: Method | str, *, amortized: bool, rtol: float = 0.0
+) -> Method:
+    """The method to use: the requested one, or the cost model's for 'auto' and `rtol`.
 
     Integers never go through 'dense' or 'fft' (neither is exact): the cost
     model does not offer them, and ConvOperator refuses or replaces them.
     """
     if method == "auto":
-        return choose_method(engine, batch, amortized=amortized)
+        return choose_method(engine, batch, amortized=amortized, rtol=rtol)
     return method  # type: ignore[return-value]
 
 
@@ -164,24 +185,27 @@ def apply(
     method: Method | str = "auto",
     amortized: bool = False,
     certify: bool | None = None,
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Return ``batch @ A.T`` (or ``batch @ A`` with `transpose`) in `dtype`.
 
     `batch` has shape ``(B, n)``; `engines(work)` gives the engine of the
     matrix in the working dtype; `fill` (boundary 'fill' only) adds the
     padding's offset; `method` is a method name or 'auto'. With `certify`
-    (the default for 'auto'), the FFT serves only the rows it computes to
-    direct-sum accuracy (:meth:`Engine.fft_certified`); the others take the
-    best direct method.
+    (the default for 'auto'), the FFT serves only the outputs it certifies
+    within ``max(rtol, terms * eps)`` of ``(|k| * |x|)(o)``
+    (:meth:`Engine.fft_certified`; `rtol` None is :func:`default_rtol`);
+    the others take a direct sum.
     """
     certify = method == "auto" if certify is None else certify
+    tolerance = default_rtol(dtype) if rtol is None else rtol
     work = compute_dtype(dtype)
     engine = engines(work)
     plan, k = engine.plan, engine.kernel
     if batch.shape[0] == 0:
         return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
     x = batch.astype(work, copy=False)
-    chosen = resolve_method(engine, x.shape[0], method, amortized=amortized)
+    chosen = resolve_method(engine, x.shape[0], method, amortized=amortized, rtol=tolerance)
     if work.kind in "iu":
         return _apply_integer(x, engine, dtype, chosen, transpose=transpose, fill=fill)
     # a 1-D shift-and-add is numpy's direct sum over every tap: NaN and inf need no care
@@ -190,7 +214,9 @@ def apply(
     if not finite:
         out = engine.direct(x, transpose=transpose)
     elif chosen == "fft" and certify:
-        out = _certified_fft(x, engine, dtype, transpose=transpose, amortized=amortized)
+        out = _certified_fft(
+            x, engine, dtype, transpose=transpose, amortized=amortized, rtol=tolerance
+        )
     else:
         out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):

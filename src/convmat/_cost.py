@@ -58,7 +58,7 @@ from ._engine import (
     THREADS,
     Engine,
     Method,
-    certified_precision,
+    is_long_double,
 )
 
 __all__: list[str] = []
@@ -95,8 +95,55 @@ def _banded_cost(engine: Engine, batch: int) -> float:
     return batch * (gathered * per_entry + window + engine.plan.shape[0]) + 40 * CALL_UNITS
 
 
-def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method, float]:
-    """Estimated cost of each method that can serve this engine, in units."""
+def _certified_fft_cost(
+    engine: Engine, batch: int, rtol: float, *, amortized: bool
+) -> float | None:
+    """The FFT under 'auto' for `rtol`: the product's transforms in the precision
+    :meth:`Engine.fft_precision` picks, the certificate's passes over the data, and the
+    float32 transform of ``|x|`` with ``|k|`` priced by how likely signed data need it
+    (the share of outputs whose own magnitude cannot certify them, for data of even
+    magnitude), plus the kernel's spectrum for a one-shot call; None where no precision
+    is offered."""
+    eps = float(np.finfo(engine.dtype).eps)
+    tol = engine.tolerance(rtol, eps, transpose=False)
+    precision = engine.fft_precision(tol, transpose=False)
+    if precision is None:
+        return None
+    size = math.prod(engine.fft_shape)
+    n_in = engine.plan.shape[1]
+    log = math.log2(max(size, 2))
+    # |k|_1 / |k|_2: how much smaller a signed sum is than the sum of magnitudes
+    spread = math.sqrt(max(int(np.count_nonzero(engine.kernel)), 1))
+    absk = np.abs(engine.kernel)
+    if np.isfinite(absk).all() and absk.any():
+        peak = float(absk.max())
+        scaled = absk / peak
+        spread = float(scaled.sum() / np.sqrt((scaled * scaled).sum()))
+    need = 2.5 * float(np.finfo(precision).eps) * log * math.sqrt(n_in) / (0.5 * tol)
+    likely = min(1.0, 100.0 * need * spread)
+    slow = _precision_slowdown(precision)
+    transforms = batch * (2 * _fft_size_cost(size) + 3.0 * size)
+    spectrum = 0.0 if amortized else slow * _fft_size_cost(size)
+    return float(
+        (slow + likely * _SCALE_FFT) * transforms
+        + _SCALING_PASSES * batch * size
+        + 32 * CALL_UNITS
+        + spectrum
+    )
+
+
+def _precision_slowdown(precision: np.dtype) -> float:
+    """A transform in `precision` against a float64 one."""
+    if is_long_double(precision):
+        return _LONG_DOUBLE_SLOWDOWN
+    return _SCALE_FFT if precision.itemsize == 4 else 1.0
+
+
+def method_costs(
+    engine: Engine, batch: int, *, amortized: bool, rtol: float = 0.0
+) -> dict[Method, float]:
+    """Estimated cost of each method that can serve this engine, in units (the FFT as
+    'auto' runs it for `rtol`)."""
     plan = engine.plan
     n_out, n_in = plan.shape
     exact_only = engine.dtype.kind in "iub"
@@ -136,17 +183,10 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
         costs["shift"] = (
             per_pass * shift_work + batch * math.prod(engine.window_shape)
         ) / shift_threads + (2 * nonzero_taps * blocks + 4) * CALL_UNITS
-    precision = None if exact_only else certified_precision(engine.dtype)
-    if precision is not None:
-        # certified: the transforms of |x| with |k| bound the rounding, so each costs twice,
-        # in float64 for single precision and in long double (slower) for double
-        slow = _LONG_DOUBLE_SLOWDOWN if precision.itemsize > 8 else 1.0
-        size = math.prod(engine.fft_shape)
-        transforms = batch * (2 * _fft_size_cost(size) + 3.0 * size)
-        costs["fft"] = (slow + _SCALE_FFT) * transforms + _SCALING_PASSES * batch * size
-        costs["fft"] += 32 * CALL_UNITS
-        if not amortized:
-            costs["fft"] += (slow + _SCALE_FFT) * _fft_size_cost(size)
+    if not exact_only:
+        fft = _certified_fft_cost(engine, batch, rtol, amortized=amortized)
+        if fft is not None:
+            costs["fft"] = fft
     if not exact_only and len(plan.output_shape) == 2 and batch >= 2:
         costs["banded"] = _banded_cost(engine, batch)
     if not exact_only:
@@ -162,9 +202,11 @@ def method_costs(engine: Engine, batch: int, *, amortized: bool) -> dict[Method,
     return costs
 
 
-def choose_method(engine: Engine, batch: int, *, amortized: bool, direct: bool = False) -> Method:
+def choose_method(
+    engine: Engine, batch: int, *, amortized: bool, direct: bool = False, rtol: float = 0.0
+) -> Method:
     """The cheapest method by :func:`method_costs`; with `direct`, the cheapest direct sum."""
-    costs = method_costs(engine, batch, amortized=amortized)
+    costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
     if direct:
         costs.pop("fft", None)
     return min(costs, key=costs.__getitem__)

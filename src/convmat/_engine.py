@@ -27,7 +27,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -140,6 +140,7 @@ class Engine:
         self._fft_in = tuple(
             slice(0, w) for w in (plan.input_shape if self.linear else self.window_shape)
         )
+        self.blocking = _blocking(plan, self.window_shape)
 
     @property
     def nbytes(self) -> int:
@@ -174,17 +175,22 @@ class Engine:
             return self._dense
 
     def _spectrum(
-        self, transpose: bool, real: bool, precision: np.dtype, absolute: bool
+        self,
+        transpose: bool,
+        real: bool,
+        precision: np.dtype,
+        absolute: bool,
+        shape: tuple[int, ...],
     ) -> tuple[np.ndarray, int]:
-        """The kernel's spectrum (of ``|kernel|`` with `absolute`), scaled by ``2**-shift``."""
-        key = (transpose, real, precision.str, absolute)
+        """The kernel's spectrum of size `shape` (of ``|kernel|`` with `absolute`), scaled
+        by ``2**-shift``."""
+        key = (transpose, real, precision.str, absolute, shape)
         with self._lock:
             if key not in self._spectra:
-                axes = tuple(range(len(self.fft_shape)))
                 k = np.abs(self.kernel) if absolute else self.kernel
-                shift = int(_exponents(k[None])[0])
+                shift = int(_safe_exponents(k[None], precision)[0])
                 k = _ldexp(k, -shift).astype(_wide(precision, k.dtype))
-                spec = (sfft.rfftn if real else sfft.fftn)(k, s=self.fft_shape, axes=axes)
+                spec = _padded_transform(k, shape, real=real)
                 # conj(K) correlates: it is the spectrum of the adjoint A^H
                 self._spectra[key] = (_readonly(spec.conj() if transpose else spec), shift)
             return self._spectra[key]
@@ -446,41 +452,127 @@ class Engine:
             z = self._fft(ys, transpose=True, precision=precision, absolute=absolute)
             return (z if self.linear else self.fold(z)).reshape(batch, -1)
         images = x.reshape(batch, *self.plan.input_shape)
+        if self.blocking is not None:
+            return self._fft_blocked(images, precision=precision, absolute=absolute)
         xw = images if self.linear else self.extend(images)
         return self._fft(xw, transpose=False, precision=precision, absolute=absolute).reshape(
             batch, -1
         )
 
-    def _fft(
-        self, a: np.ndarray, *, transpose: bool, precision: np.dtype, absolute: bool
+    @property
+    def fft_size(self) -> int:
+        """Entries of one transform of a forward product: a block's, or the whole image's."""
+        return math.prod(self.fft_shape if self.blocking is None else self.blocking[1])
+
+    def _fft_blocked(
+        self, images: np.ndarray, *, precision: np.dtype, absolute: bool
     ) -> np.ndarray:
+        """The forward FFT by overlap-save along the first axis: each block of
+        ``rows`` outputs is the 'valid' part of the transform of the window rows it reads
+        (``rows + m - 1``), all blocks of the batch transformed in one call."""
+        assert self.blocking is not None
+        rows, shape = self.blocking
+        batch, length = images.shape[0], self.plan.output_shape[0]
+        count = -(-length // rows)
+        span = rows + self.plan.maps[0].m - 1
+        # the window, cut into overlapping slabs laid into the transforms' zero padding
+        slabs = np.zeros((batch, count, *shape), dtype=self._wide(images, precision, absolute))
+        if self.linear:
+            # the input where the window holds it, zero padding elsewhere
+            run = self.plan.maps[0].input_run
+            assert run is not None
+            inner: list[slice | int] = [mp.input_run or slice(None) for mp in self.plan.maps[1:]]
+            for b in range(count):
+                lo, hi = max(run.start, b * rows), min(run.stop, b * rows + span)
+                if lo < hi:
+                    at = [slice(None), b, slice(lo - b * rows, hi - b * rows), *inner]
+                    slabs[tuple(at)] = images[:, lo - run.start : hi - run.start]
+        else:
+            xw = self.extend(images)
+            tail: list[slice | int] = [slice(0, w) for w in self.window_shape[1:]]
+            for b in range(count):
+                part = xw[:, b * rows : b * rows + span]
+                at = [slice(None), b, slice(0, part.shape[1]), *tail]
+                slabs[tuple(at)] = part
+        keep = tuple(
+            slice(mp.m - 1, mp.m - 1 + n)
+            for mp, n in zip(self.plan.maps, (rows, *self.plan.output_shape[1:]), strict=True)
+        )
+        out = self._transform(
+            slabs.reshape(batch * count, *shape),
+            transpose=False,
+            absolute=absolute,
+            out_dtype=images.dtype,
+            keep=keep,
+        )
+        return out.reshape(batch, count * rows, -1)[:, :length].reshape(batch, -1)
+
+    def _fft(
+        self,
+        a: np.ndarray,
+        *,
+        transpose: bool,
+        precision: np.dtype,
+        absolute: bool,
+    ) -> np.ndarray:
+        """The product of the images `a` (the window, or the outputs in a transpose) by one
+        transform each: `a` laid into the transform's zero padding in `precision`."""
+        buf = np.zeros((a.shape[0], *self.fft_shape), dtype=self._wide(a, precision, absolute))
+        place = self._fft_out if transpose else tuple(slice(0, n) for n in a.shape[1:])
+        buf[_batched(place)] = a
+        keep = self._fft_in if transpose else self._fft_out
+        shifts = _safe_exponents(a, precision)  # of the data, before its zero padding
+        return self._transform(
+            buf, transpose=transpose, absolute=absolute, out_dtype=a.dtype, keep=keep, shifts=shifts
+        )
+
+    def _wide(self, a: np.ndarray, precision: np.dtype, absolute: bool) -> np.dtype:
+        """The transforms' dtype: `precision`, complex when the data or the kernel is
+        (the kernel's magnitude with `absolute`)."""
+        complex_ = not absolute and (a.dtype.kind == "c" or self.dtype.kind == "c")
+        return _wide(precision, np.dtype(np.complex64) if complex_ else precision)
+
+    def _transform(
+        self,
+        buf: np.ndarray,
+        *,
+        transpose: bool,
+        absolute: bool,
+        out_dtype: np.dtype,
+        keep: tuple[slice, ...],
+        shifts: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The circular convolution of each image of `buf` (already of the transform's shape
+        and precision; overwritten) with the kernel, its `keep` part in `out_dtype`'s
+        precision (with the kernel's); with `absolute` (``|k|`` on ``|x|``, a bound's
+        scale) in the transform's own precision. `shifts`: :func:`_safe_exponents` of
+        `buf`, when known."""
+        shape = buf.shape[1:]
+        precision = np.empty(0, buf.dtype).real.dtype
         k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
-        out_dtype = np.result_type(a.dtype, k_dtype)
-        ndim = len(self.fft_shape)
+        out_dtype = precision if absolute else np.result_type(out_dtype, k_dtype)
+        ndim = len(shape)
         axes = tuple(range(1, ndim + 1))
-        real = (a.dtype.kind != "c" and self.dtype.kind != "c") or absolute
+        real = buf.dtype.kind != "c"
         complex_kernel = self.dtype.kind == "c" and not absolute
         if transpose and complex_kernel:
             # A.T y = conj(A^H conj(y)); A^H is the correlation with conj(K)
-            a = a.conj()
-        # each image scaled by a power of two (exact): no transform overflows a finite input
-        shifts = _exponents(a)
-        a = _ldexp(a, -shifts.reshape(-1, *[1] * ndim)).astype(_wide(precision, a.dtype))
-        if transpose:
-            emb = np.zeros((a.shape[0], *self.fft_shape), dtype=a.dtype)
-            emb[_batched(self._fft_out)] = a
-            a = emb
-        spec, k_shift = self._spectrum(transpose, real, precision, absolute)
+            np.conjugate(buf, out=buf)
+        if shifts is None:
+            shifts = _safe_exponents(buf, precision)
+        if shifts.any():
+            buf = _ldexp(buf, -shifts.reshape(-1, *[1] * ndim))
+        spec, k_shift = self._spectrum(transpose, real, precision, absolute, shape)
         # threads pay off only on large transforms
-        workers = THREADS if a.shape[0] * math.prod(self.fft_shape) >= 2**18 else 1
+        workers = THREADS if buf.size >= 2**18 else 1
         # in place where possible: each long-double array is twice the data's size
         forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
-        prod = forward(a, s=self.fft_shape, axes=axes, workers=workers)
-        del a
+        prod = forward(buf, s=shape, axes=axes, workers=workers, overwrite_x=True)
+        del buf
         prod *= spec
-        full = inverse(prod, s=self.fft_shape, axes=axes, workers=workers, overwrite_x=True)
+        full = inverse(prod, s=shape, axes=axes, workers=workers, overwrite_x=True)
         del prod
-        out = full[_batched(self._fft_in if transpose else self._fft_out)]
+        out = full[_batched(keep)]
         if transpose and complex_kernel:
             out = out.conj()
         scale = (shifts + k_shift).reshape(-1, *[1] * ndim)
@@ -488,59 +580,161 @@ class Engine:
             return np.asarray(_ldexp(out, scale).astype(out_dtype, copy=False))
 
     # -- the accuracy of the FFT, certified -----------------------------------------
-    def fft_certified(self, x: np.ndarray, *, transpose: bool, eps: float) -> np.ndarray | None:
-        """Which outputs (per row of `x`) the FFT serves to direct-sum accuracy.
+    def tolerance(self, rtol: float, eps: float, *, transpose: bool) -> float:
+        """The relative error 'auto' allows at each output: ``max(rtol, terms * eps)`` of
+        ``(|k| * |x|)(o)``, ``terms`` the nonzero taps (times :attr:`reads` in a transpose):
+        with ``rtol=0``, the bound of a direct sum of those products."""
+        terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
+        return max(rtol, terms * eps)
 
-        An output ``o`` passes when a bound on the FFT's rounding
-        error, ``5 u log2(N) sum|k| ||x||_2`` (``u`` the unit roundoff of the
-        FFT's precision, ``N`` its size), is at most ``terms / 2 * eps`` times a
-        lower bound of ``(|k| * |x|)(o)``: the scale a direct sum of ``terms``
-        products rounds at (the nonzero taps, times :attr:`reads` in a
-        transpose). A lower bound of that scale is all it must give: first
-        :meth:`_window_minimum_bound` (forward products only), then, for the
-        rows that leaves short, an FFT of ``|x|`` with ``|k|`` in float32 less
-        its own error bound. Returns None where no precision wider than the
-        data's is available.
+    def fft_precision(self, tol: float, *, transpose: bool) -> np.dtype | None:
+        """The precision of the FFT that 'auto' tries for tolerance `tol`, if any.
+
+        The narrowest of float32 (for single precision data), float64 and the
+        platform's long double (where wider) whose rounding bound for an input
+        of even magnitude, ``2.5 eps log2(N) sqrt(n)`` relative (``N`` the
+        transform's size, ``n`` the input's), is within a quarter of what
+        :meth:`fft_certified` allows, ``tol / 2``. When none is, the widest
+        that is wider than the data; None when no precision is (double
+        precision data on a platform whose long double is float64): the FFT is
+        then not offered for `tol`. The choice depends on the shapes only.
         """
-        precision = certified_precision(self.dtype)
-        if precision is None:
-            return None
         size = math.prod(self.fft_shape)
+        n = self.plan.shape[0] if transpose else self.plan.shape[1]
+        return _precision_for(self.dtype, tol / (20.0 * math.log2(max(size, 2)) * math.sqrt(n)))
+
+    def wider_precision(self, precision: np.dtype) -> np.dtype | None:
+        """The next precision after `precision` in which the FFT may certify, if any."""
+        later = [p for p in _PRECISIONS if p.itemsize > precision.itemsize]
+        return later[0] if later else None
+
+    def fft_certified(
+        self, x: np.ndarray, y: np.ndarray, *, transpose: bool, tol: float, precision: np.dtype
+    ) -> np.ndarray:
+        """Which outputs of `y`, the FFT's product of `x` in `precision`, are within
+        ``tol / 2`` of ``(|k| * |x|)(o)`` of the exact value.
+
+        A bound on the FFT's rounding error, ``5 u log2(N) sum|k| ||x||_2``
+        (``u`` the unit roundoff of `precision`, ``N`` the transform's size and
+        ``||x||_2`` the norm of what it transforms: the window, or one
+        overlap-save block of it), holds at every output it serves; an output
+        passes when that is at most ``tol / 2`` times a lower bound of
+        ``(|k| * |x|)(o)``. Lower bounds, cheapest first, each only for the
+        rows the previous ones leave short: ``|y(o)|`` less the error (free:
+        ``|k| * |x|`` is at least the exact value's magnitude); the least
+        ``|x|`` under the window times the taps' sum (forward products, when
+        the data make it likely to pass); an FFT of ``|x|`` with ``|k|`` in
+        float32 less its own error bound.
+        """
+        size = math.prod(self.fft_shape) if transpose else self.fft_size
         log = math.log2(max(size, 2))
         k1 = float(np.abs(self.kernel).astype(np.float64).sum())
         magnitude = np.abs(x)
-        peak = magnitude.max(axis=1, initial=0).astype(np.float64)
-        safe = np.where(peak > 0, peak, 1.0)
-        norms = peak * np.linalg.norm(magnitude.astype(np.float64) / safe[:, None], axis=1)
+        peak = magnitude.max(axis=1, initial=0).astype(np.float64)[:, None]
+        norms = self._fft_norms(magnitude, peak[:, 0], transpose=transpose)  # (B, blocks)
 
-        def bound(dtype: type[np.floating]) -> np.ndarray:
+        def bound(dtype: np.dtype) -> np.ndarray:
             # rounding (and, scaled to at most 1, underflow) of an FFT product in `dtype`
             info = np.finfo(dtype)
             rounding = 5.0 * float(info.eps) / 2 * log * k1 * norms
-            return np.asarray(rounding + size * float(info.tiny) * k1 * peak)
+            return np.asarray(rounding + 2.0 * size * float(info.tiny) * k1 * peak)
 
-        terms = max(int(np.count_nonzero(self.kernel)), 1) * (self.reads if transpose else 1)
-        with np.errstate(over="ignore"):
-            err = bound(np.longdouble if precision.itemsize > 8 else np.float64)[:, None]
-            if transpose:
-                ok = np.zeros((x.shape[0], self.plan.shape[1]), dtype=bool)
-            else:
-                # first the cheap bound; the transform below only for rows it leaves short
-                ok = err <= 0.5 * terms * eps * self._window_minimum_bound(magnitude)
-            rows = ~ok.all(axis=1)
+        expand = self._per_output if not transpose else (lambda a: a)
+        with np.errstate(over="ignore", invalid="ignore"):
+            err = bound(precision)
+            need = err / (0.5 * tol)  # the least (|k| * |x|)(o) at which the FFT's output passes
+            # |y(o)| was rounded to y's dtype (a few ulps for a complex modulus)
+            grow = 1.0 / (1.0 - 4.0 * float(np.finfo(y.dtype).eps))
+            ok = np.abs(y) >= expand((need + err) * grow)
+            rows = self._worth_a_bound(ok)
+            if rows.any() and not transpose:
+                hopeful = rows & self._window_minimum_may_pass(magnitude, need.max(axis=1) / k1)
+                if hopeful.any():
+                    least = self._window_minimum_bound(magnitude[hopeful])
+                    ok[hopeful] |= least >= expand(need[hopeful])
+                rows = self._worth_a_bound(ok)
             if rows.any():
                 # the scale needs only a lower bound: a float32 transform, less its error
                 scale = self.fft(
-                    magnitude[rows],
+                    magnitude if rows.all() else magnitude[rows],
                     transpose=transpose,
                     precision=np.dtype(np.float32),
                     absolute=True,
                 )
                 # an overflowed float32 scale is only known to exceed float32's largest value
-                known = np.minimum(scale.astype(np.float64), float(np.finfo(np.float32).max))
-                lower = known - bound(np.float32)[rows][:, None]
-                ok[rows] |= err[rows] <= 0.5 * terms * eps * lower
-        return ok
+                np.minimum(scale, np.finfo(scale.dtype).max, out=scale)
+                ok[rows] |= scale >= expand(need[rows] + bound(np.dtype(np.float32))[rows])
+        return np.asarray(ok)
+
+    def _worth_a_bound(self, ok: np.ndarray) -> np.ndarray:
+        """The rows whose uncertified outputs cost more to sum directly (a gather of every
+        tap each) than another lower bound costs (a few passes over the row)."""
+        failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
+        return np.asarray(failing * self.kernel.size > ok.shape[1])
+
+    def _per_output(self, per_block: np.ndarray) -> np.ndarray:
+        """``(B, blocks)`` values of the forward transforms, spread to the outputs each
+        serves: ``(B, 1)`` for one transform, ``(B, n_out)`` for overlap-save blocks."""
+        if self.blocking is None:
+            return per_block
+        block = self.blocking[0]
+        length = self.plan.output_shape[0]
+        cells = math.prod(self.plan.output_shape[1:])
+        return np.repeat(per_block, block * cells, axis=1)[:, : length * cells]
+
+    def _fft_norms(self, magnitude: np.ndarray, peak: np.ndarray, *, transpose: bool) -> np.ndarray:
+        """Upper bounds of the 2-norm of what each transform reads, ``(B, blocks)``: the
+        window (the input extended by its boundary, each entry counted as often as it
+        occurs there), each overlap-save block's rows of it, or a transpose's outputs.
+
+        Computed in float64 with the entries scaled by the row's peak where squares
+        could leave float64's range, and enlarged by more than the summation's rounding.
+        """
+        batch = magnitude.shape[0]
+        info = np.finfo(magnitude.dtype)
+        limit = 2.0 ** (info.maxexp // 4)  # squares and their sums stay in range
+        in_range = bool(((peak < limit) & ((peak > 1 / limit) | (peak == 0))).all())
+        safe = np.ones((batch, 1)) if in_range else np.where(peak > 0, peak, 1.0)[:, None]
+        scaled = magnitude if in_range else magnitude / safe.astype(magnitude.dtype)
+        square = np.square(scaled)  # in the data's precision, summed in float64
+        if transpose:
+            energy = np.add.reduce(square, axis=1, dtype=np.float64, keepdims=True)
+        else:
+            # the energy of each input row along the first axis, the other axes' boundary
+            # weighing each entry by how often the window holds it
+            e = square.reshape(batch, *self.plan.input_shape)
+            for mp in reversed(self.plan.maps[1:]):
+                w = mp.window
+                counts = np.bincount(w[w >= 0], minlength=mp.n)
+                if (counts == 1).all():
+                    e = np.add.reduce(e, axis=-1, dtype=np.float64)
+                else:
+                    e = e.astype(np.float64, copy=False) @ counts.astype(np.float64)
+            first = self.plan.maps[0]
+            if first.input_run is not None:
+                rows = np.zeros((batch, first.span))
+                rows[:, first.input_run] = e
+            else:
+                rows = np.where(first.window >= 0, e[:, np.maximum(first.window, 0)], 0.0)
+            if self.blocking is None:
+                energy = rows.sum(axis=1, keepdims=True)
+            else:
+                block = self.blocking[0]
+                span = block + first.m - 1
+                starts = range(0, self.plan.output_shape[0], block)
+                energy = np.stack([rows[:, lo : lo + span].sum(axis=1) for lo in starts], 1)
+        terms = square.shape[1] * max(1, math.prod(self.window_shape) // max(square.shape[1], 1))
+        # each square rounded once, each sum of `terms` of them in float64; squares that
+        # underflowed lost at most `tiny` each
+        energy = energy + terms * float(info.tiny)
+        grow = (1.0 + float(info.eps)) * (1.0 + 2.0 * terms * float(np.finfo(np.float64).eps))
+        return np.asarray(np.sqrt(energy * grow) * safe)
+
+    def _window_minimum_may_pass(self, magnitude: np.ndarray, least: np.ndarray) -> np.ndarray:
+        """Per row, whether :meth:`_window_minimum_bound` is likely to certify most outputs:
+        whether a window of independent entries would likely hold none below `least`."""
+        share = (magnitude >= least[:, None].astype(magnitude.dtype)).mean(axis=1)
+        return np.asarray(share**self.kernel.size >= 0.5)
 
     def _window_minimum_bound(self, magnitude: np.ndarray) -> np.ndarray:
         """A lower bound of ``(|k| * |x|)(o)`` for every output, in O(n) per axis: the least
@@ -599,18 +793,62 @@ FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in flo
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
 
-@lru_cache(maxsize=64)
-def certified_precision(dtype: np.dtype) -> np.dtype | None:
-    """The precision in which 'auto' may use the FFT for data of `dtype`, if any.
+def _padded_transform(k: np.ndarray, shape: tuple[int, ...], *, real: bool) -> np.ndarray:
+    """``rfftn(k, s=shape)`` (``fftn`` unless `real`) of a small array zero-padded to a large
+    `shape`: one axis at a time from the last, each transform over the rows that are not
+    all zeros yet, instead of over the whole padded array."""
+    out = k
+    for axis in reversed(range(k.ndim)):
+        last = real and axis == k.ndim - 1
+        transform = sfft.rfft if last else sfft.fft
+        workers = THREADS if out.size * shape[axis] // max(out.shape[axis], 1) >= 2**18 else 1
+        out = transform(out, n=shape[axis], axis=axis, workers=workers)
+    return np.asarray(out)
 
-    Single and half precision: float64. Double precision: the platform's long
-    double when it is wider (x86's 80-bit format), else none.
+
+BLOCK_ENTRIES = 2**14  # least entries of one block's transform (overlap-save)
+
+
+def _blocking(plan: Plan, window_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
+    """Overlap-save blocks of a forward FFT along the first axis: the outputs per block
+    and the block's transform shape, or None where one transform serves best.
+
+    A block's transform spans at least ``8 (m - 1)`` rows (the overlap costs at most an
+    eighth) and :data:`BLOCK_ENTRIES` entries; the window is cut only when it holds four
+    such blocks or more. Small blocks stay in cache, run on every core as one batch, and
+    bound the FFT's rounding by each block's own norm.
     """
-    if np.finfo(dtype).eps > np.finfo(np.float64).eps:
-        return np.dtype(np.float64)
-    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
-        return np.dtype(np.longdouble)
-    return None
+    m0 = plan.maps[0].m
+    rest = tuple(sfft.next_fast_len(w, real=True) for w in window_shape[1:])
+    rows = max(8 * (m0 - 1), BLOCK_ENTRIES // max(math.prod(rest), 1), 1)
+    first = sfft.next_fast_len(rows, real=not rest)
+    if window_shape[0] < 4 * first:
+        return None
+    return first - m0 + 1, (first, *rest)
+
+
+_PRECISIONS = tuple(
+    np.dtype(t)
+    for t in (np.float32, np.float64, np.longdouble)
+    if t is not np.longdouble or np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2
+)
+
+
+def _precision_for(dtype: np.dtype, unit: float) -> np.dtype | None:
+    """The narrowest precision no narrower than `dtype` whose machine epsilon is at most
+    `unit`; else the widest one wider than `dtype`; else None."""
+    data_eps = float(np.finfo(dtype).eps)
+    usable = [p for p in _PRECISIONS if float(np.finfo(p).eps) <= data_eps]
+    for p in usable:
+        if float(np.finfo(p).eps) <= unit:
+            return p
+    wider = [p for p in usable if float(np.finfo(p).eps) < data_eps]
+    return wider[-1] if wider else None
+
+
+def is_long_double(precision: np.dtype) -> bool:
+    """Whether `precision` is wider than float64 (x86's 80-bit long double)."""
+    return precision.itemsize > 8
 
 
 def _wide(precision: np.dtype, dtype: np.dtype) -> np.dtype:
@@ -642,6 +880,8 @@ def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
     """
     real = np.empty(0, arr.dtype).real.dtype
     e = np.asarray(exps)
+    if not e.any():
+        return arr
     info = np.finfo(real)
     if e.size and int(e.max()) < info.maxexp and int(e.min()) >= info.minexp:
         return np.asarray(arr * np.ldexp(np.ones(e.shape, real), e))
@@ -652,9 +892,24 @@ def _ldexp(arr: np.ndarray, exps: np.ndarray | int) -> np.ndarray:
     return np.asarray(np.ldexp(arr, e)).astype(arr.dtype, copy=False)
 
 
+def _safe_exponents(a: np.ndarray, precision: np.dtype) -> np.ndarray:
+    """Per row of `a`, the power of two to scale it by before a transform in `precision`:
+    0 where its largest magnitude lies in ``[1/2, 2**(maxexp/4)]``, else the ``e`` with
+    ``max|row| < 2**e``. No transform then overflows a finite input, and underflow stays
+    below ``size * tiny`` of the row's largest magnitude, twice over."""
+    exps = _exponents(a)
+    limit = np.finfo(precision).maxexp // 4
+    return np.where((exps >= 0) & (exps <= limit), 0, exps)
+
+
 def _exponents(a: np.ndarray) -> np.ndarray:
     """Per row (first axis) of `a`, the ``e`` with ``max|row| < 2**e``: the power of two to
     scale by (0 for a row of zeros or with a non-finite value)."""
-    peak = np.abs(a.reshape(a.shape[0], -1)).max(axis=1, initial=0).astype(np.float64)
+    rows = a.reshape(a.shape[0], -1)
+    if rows.dtype.kind == "c":
+        peak = np.abs(rows).max(axis=1, initial=0).astype(np.float64)
+    else:  # two reductions, no temporary of |a|
+        high = rows.max(axis=1, initial=0).astype(np.float64)
+        peak = np.maximum(high, -rows.min(axis=1, initial=0).astype(np.float64))
     exps = np.frexp(peak)[1].astype(np.int64)
     return np.where((peak > 0) & np.isfinite(peak), exps, 0)

@@ -88,6 +88,20 @@ def check_method(method: object, dtype: np.dtype) -> MethodArg:
     return cast("MethodArg", method)
 
 
+def check_rtol(rtol: object) -> float | None:
+    """Return `rtol` as a float (or None, the dtype's default) if it is a finite real >= 0."""
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+        msg = f"`rtol` must be None or a real number >= 0, got {_short(rtol)}"
+        raise TypeError(msg)
+    value = float(rtol)
+    if not value >= 0 or value == float("inf"):  # NaN fails `>=`
+        msg = f"`rtol` must be None or a finite real number >= 0, got {_short(rtol)}"
+        raise ValueError(msg)
+    return value
+
+
 def check_format(fmt: object) -> Format:
     """Return `fmt` if it is one of 'dense', 'csr', 'csc', 'coo'."""
     if not isinstance(fmt, str) or fmt not in _FORMATS:

@@ -38,6 +38,7 @@ from ._validate import (
     check_method_axes,
     check_mode,
     check_nonempty,
+    check_rtol,
     check_shape,
     check_valid_shapes,
     result_dtype,
@@ -87,6 +88,7 @@ def _forward(
     *,
     corr: bool,
     method: object,
+    rtol: object = None,
     ndim: int | None = None,
     names: tuple[str, str] = ("image", "kernel"),
 ) -> np.ndarray:
@@ -96,6 +98,7 @@ def _forward(
     canon = check_boundary(boundary)
     dtype = result_dtype(x, k, what)
     how = check_method(method, dtype)
+    tol = check_rtol(rtol)
     fill = check_fillvalue(fillvalue, dtype)
     in_shape = x.shape[x.ndim - k.ndim :]
     check_valid_shapes(checked_mode, in_shape, k.shape)
@@ -111,7 +114,9 @@ def _forward(
         key = _small.key(x, k, str(mode), str(boundary), corr)  # validated strings
         return _small.store(key, plan)(x, k)
     batch = x.reshape(-1, math.prod(in_shape))
-    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how)
+    out = apply(
+        batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how, rtol=tol
+    )
     trim()
     out = out.reshape(*x.shape[: x.ndim - k.ndim], *plan.output_shape)
     return out[..., 0] if scalar else out
@@ -125,6 +130,7 @@ def convolve(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Convolve N-D arrays with an N-D kernel as one matrix product, batched.
 
@@ -151,7 +157,15 @@ def convolve(
         The padding's value with boundary 'fill'.
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`;
-        'auto' is as accurate as a direct sum (see :func:`conv2d`'s Notes).
+        'auto' meets the accuracy `rtol` sets (see :func:`conv2d`'s Notes).
+    rtol : float, optional
+        The accuracy dial of ``method='auto'``: every float output is within
+        ``max(rtol, taps * eps) * (|kernel| * |in1|)`` of the exact value at
+        that output, and outputs whose window holds only zeros are exact
+        zeros. None (the default) is 0 for half and single precision (a
+        direct sum's bound) and ``1e-10`` for double precision; 0 is the
+        strict bound for every dtype. Integers are exact whatever it says; an
+        explicit `method` ignores it.
 
     Returns
     -------
@@ -195,7 +209,15 @@ def convolve(
            [0., 0., 1., 1.]])
     """
     return _forward(
-        in1, in2, mode, boundary, fillvalue, corr=False, method=method, names=("in1", "in2")
+        in1,
+        in2,
+        mode,
+        boundary,
+        fillvalue,
+        corr=False,
+        method=method,
+        rtol=rtol,
+        names=("in1", "in2"),
     )
 
 
@@ -207,6 +229,7 @@ def correlate(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Cross-correlate N-D arrays with an N-D template as one matrix product, batched.
 
@@ -222,7 +245,7 @@ def correlate(
         The input; axes before the template's are batch axes.
     in2 : array_like, shape (m_0, ..., m_{k-1})
         The template; conjugated when complex.
-    mode, boundary, fillvalue, method
+    mode, boundary, fillvalue, method, rtol
         As in :func:`convolve`.
 
     Returns
@@ -248,7 +271,15 @@ def correlate(
     True
     """
     return _forward(
-        in1, in2, mode, boundary, fillvalue, corr=True, method=method, names=("in1", "in2")
+        in1,
+        in2,
+        mode,
+        boundary,
+        fillvalue,
+        corr=True,
+        method=method,
+        rtol=rtol,
+        names=("in1", "in2"),
     )
 
 
@@ -260,6 +291,7 @@ def conv2d(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Convolve images with a 2-D kernel as one matrix product.
 
@@ -281,9 +313,17 @@ def conv2d(
         exactly in the result dtype.
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`.
-        'auto' is as accurate as a direct sum (see the Notes); an explicit
+        'auto' meets the accuracy `rtol` sets (see the Notes); an explicit
         'fft' is faster on large kernels but its rounding error scales with
         the whole image rather than with each output's neighbourhood.
+    rtol : float, optional
+        The accuracy dial of ``method='auto'``: every float output is within
+        ``max(rtol, taps * eps) * (|kernel| * |image|)`` of the exact value at
+        that output, and outputs whose window holds only zeros are exact
+        zeros. None (the default) is 0 for half and single precision (a
+        direct sum's bound) and ``1e-10`` for double precision; 0 is the
+        strict bound for every dtype. Integers are exact whatever it says; an
+        explicit `method` ignores it.
 
     Returns
     -------
@@ -307,11 +347,13 @@ def conv2d(
     ``kernel * fillvalue`` over the taps that fall in the padding.
 
     Accuracy: with ``method='auto'``, every float output is within
-    ``taps * eps`` of ``(|kernel| * |image|)`` at that output of the exact
-    value (``taps`` the kernel's nonzero entries, ``eps`` the result dtype's),
-    the bound of a direct sum: the FFT is used only for images where it
-    certifies that bound, computed in float64 for single precision and in
-    long double for double precision.
+    ``max(rtol, taps * eps)`` of ``(|kernel| * |image|)`` at that output of the
+    exact value (``taps`` the kernel's nonzero entries, ``eps`` the result
+    dtype's; ``taps * eps`` is the bound of a direct sum). The FFT serves
+    only the outputs where it certifies that bound, in float64 transforms
+    for single precision and for double precision at the default
+    ``rtol=1e-10``, in long double where a tighter `rtol` needs it; the
+    others are summed directly.
 
     Examples
     --------
@@ -331,10 +373,13 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
+    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
     small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=False)
     if small is not None:
         return small
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method, ndim=2)
+    return _forward(
+        image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol, ndim=2
+    )
 
 
 def correlate2d(
@@ -345,6 +390,7 @@ def correlate2d(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Cross-correlate images with a 2-D kernel as one matrix product.
 
@@ -359,7 +405,7 @@ def correlate2d(
         One image or a batch.
     kernel : array_like, shape (kh, kw)
         The template; conjugated when complex.
-    mode, boundary, fillvalue, method
+    mode, boundary, fillvalue, method, rtol
         As in :func:`conv2d`.
 
     Returns
@@ -394,10 +440,13 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
+    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
     small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=True)
     if small is not None:
         return small
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method, ndim=2)
+    return _forward(
+        image, kernel, mode, boundary, fillvalue, corr=True, method=method, rtol=rtol, ndim=2
+    )
 
 
 def _infer_input_shape(
@@ -454,6 +503,7 @@ def conv_transpose2d(
     *,
     input_shape: tuple[int, int] | None = None,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Apply the transpose of :func:`conv2d`'s matrix: ``A.T @ y``, batched.
 
@@ -475,6 +525,9 @@ def conv_transpose2d(
         containing the kernel; pass `input_shape` for the swapped case).
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`conv2d`.
+    rtol : float, optional
+        As in :func:`conv2d`, with ``|kernel|.T @ |output|`` for the scale and
+        ``taps`` counting every product an input sums.
 
     Returns
     -------
@@ -500,7 +553,7 @@ def conv_transpose2d(
     >>> np.array_equal(convmat.conv_transpose2d(y, k).ravel(), A.T @ y.ravel())
     True
     """
-    return _transpose(output, kernel, mode, boundary, input_shape, method, ndim=2)
+    return _transpose(output, kernel, mode, boundary, input_shape, method, rtol, ndim=2)
 
 
 def _transpose(
@@ -510,6 +563,7 @@ def _transpose(
     boundary: object,
     input_shape: object,
     method: object,
+    rtol: object,
     *,
     ndim: int | None = None,
 ) -> np.ndarray:
@@ -518,12 +572,20 @@ def _transpose(
     canon = check_boundary(boundary)
     dtype = result_dtype(y, k, "transposed convolution")
     how = check_method(method, dtype)
+    tol = check_rtol(rtol)
     out_shape = y.shape[y.ndim - k.ndim :]
     shape = _transpose_input_shape(y.shape, k.shape, checked_mode, input_shape, scalar=scalar)
     check_method_axes(how, k.ndim)
     plan = make_plan(shape, k.shape, checked_mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
-    out = apply(batch, lambda work: engine_for(k, plan, work), dtype, transpose=True, method=how)
+    out = apply(
+        batch,
+        lambda work: engine_for(k, plan, work),
+        dtype,
+        transpose=True,
+        method=how,
+        rtol=tol,
+    )
     trim()
     out = out.reshape(*y.shape[: y.ndim - k.ndim], *shape)
     return out[..., 0] if scalar else out
@@ -537,6 +599,7 @@ def conv_transpose(
     *,
     input_shape: tuple[int, ...] | None = None,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> np.ndarray:
     """Apply the transpose of :func:`convolve`'s matrix: ``A.T @ y``, N-D and batched.
 
@@ -557,6 +620,8 @@ def conv_transpose(
         :func:`conv_transpose2d`.
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`convolve`.
+    rtol : float, optional
+        As in :func:`conv_transpose2d`.
 
     Returns
     -------
@@ -583,4 +648,4 @@ def conv_transpose(
     >>> bool(np.isclose(lhs, rhs))
     True
     """
-    return _transpose(output, kernel, mode, boundary, input_shape, method)
+    return _transpose(output, kernel, mode, boundary, input_shape, method, rtol)

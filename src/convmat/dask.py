@@ -47,6 +47,7 @@ from ._validate import (
     check_method_axes,
     check_mode,
     check_nonempty,
+    check_rtol,
     check_valid_shapes,
     result_dtype,
 )
@@ -131,10 +132,12 @@ def _window(x: da.Array, halos: tuple[AxisHalo, AxisHalo], fill: np.generic) -> 
     return x.rechunk(tuple(chunks[d] for d in range(x.ndim)))
 
 
-def _valid_block(block: np.ndarray, kernel: np.ndarray, *, corr: bool, method: str) -> np.ndarray:
+def _valid_block(
+    block: np.ndarray, kernel: np.ndarray, *, corr: bool, method: str, rtol: float | None
+) -> np.ndarray:
     """One block of the output: the in-memory 'valid' convolution of its window."""
     fn = _conv.correlate2d if corr else _conv.conv2d
-    return fn(block, kernel, "valid", method=method)  # type: ignore[arg-type]
+    return fn(block, kernel, "valid", method=method, rtol=rtol)  # type: ignore[arg-type]
 
 
 def _blocked(
@@ -146,6 +149,7 @@ def _blocked(
     *,
     corr: bool,
     method: str,
+    rtol: float | None,
 ) -> da.Array:
     """The convolution of `x` block by block: window, halos, one 'valid' product each."""
     try:  # the padding must be held exactly by the images' dtype
@@ -160,7 +164,7 @@ def _blocked(
     for axis, halo in zip(_AXES, halos, strict=True):
         out_chunks[window.ndim + axis] = output_chunks(window.chunks[axis], halo)
     return da.map_blocks(
-        partial(_valid_block, kernel=k, corr=corr, method=method),
+        partial(_valid_block, kernel=k, corr=corr, method=method, rtol=rtol),
         blocks,
         chunks=tuple(out_chunks),
         dtype=dtype,
@@ -177,6 +181,7 @@ def _forward(
     *,
     corr: bool,
     method: object,
+    rtol: object,
 ) -> da.Array:
     what = "correlation" if corr else "convolution"
     x = _check_dask(image, "image", 2)
@@ -187,6 +192,7 @@ def _forward(
     dtype = result_dtype(np.empty(0, x.dtype), k, what)
     how = check_method(method, dtype)
     check_method_axes(how, 2)
+    tol = check_rtol(rtol)
     fill = check_fillvalue(fillvalue, dtype)
     shape = (int(x.shape[-2]), int(x.shape[-1]))
     check_valid_shapes(checked_mode, shape, k.shape)
@@ -195,7 +201,7 @@ def _forward(
         axis_halo(shape[1], k.shape[1], checked_mode, canon, corr=corr),
     )
     pad = fill if canon == "fill" and checked_mode != "valid" else dtype.type(0)
-    return _blocked(x, k, halos, pad, dtype, corr=corr, method=how)
+    return _blocked(x, k, halos, pad, dtype, corr=corr, method=how, rtol=tol)
 
 
 # -- public functions ---------------------------------------------------------------------
@@ -207,6 +213,7 @@ def conv2d(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> da.Array:
     """Convolve a dask array of images with a 2-D kernel, block by block, lazily.
 
@@ -230,6 +237,8 @@ def conv2d(
         exactly in the result dtype.
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How each block's product is computed, as in :func:`convmat.conv2d`.
+    rtol : float, optional
+        The accuracy of 'auto' in each block, as in :func:`convmat.conv2d`.
 
     Returns
     -------
@@ -279,7 +288,7 @@ def conv2d(
     >>> np.array_equal(lazy.compute(), convmat.conv2d(x, k, "same", "symm"))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol)
 
 
 def correlate2d(
@@ -290,6 +299,7 @@ def correlate2d(
     fillvalue: object = 0,
     *,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> da.Array:
     """Cross-correlate a dask array of images with a 2-D kernel, block by block, lazily.
 
@@ -302,7 +312,7 @@ def correlate2d(
         Images chunked in any way.
     kernel : array_like, shape (kh, kw)
         The template, in memory; conjugated when complex.
-    mode, boundary, fillvalue, method
+    mode, boundary, fillvalue, method, rtol
         As in :func:`conv2d`.
 
     Returns
@@ -327,7 +337,7 @@ def correlate2d(
     >>> np.array_equal(lazy.compute(), correlate2d(x, t, "valid"))
     True
     """
-    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method)
+    return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method, rtol=rtol)
 
 
 def _fold_axis(z: da.Array, halo: AxisHalo, axis: int) -> da.Array:
@@ -374,6 +384,7 @@ def conv_transpose2d(
     *,
     input_shape: tuple[int, int] | None = None,
     method: MethodArg = "auto",
+    rtol: float | None = None,
 ) -> da.Array:
     """Apply the transpose of :func:`conv2d`'s matrix to a dask array, lazily.
 
@@ -393,6 +404,8 @@ def conv_transpose2d(
         :func:`convmat.conv_transpose2d`.
     method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How each block's product is computed.
+    rtol : float, optional
+        The accuracy of 'auto' in each block, as in :func:`convmat.conv2d`.
 
     Returns
     -------
@@ -427,6 +440,7 @@ def conv_transpose2d(
     dtype = result_dtype(np.empty(0, y.dtype), k, "transposed convolution")
     how = check_method(method, dtype)
     check_method_axes(how, 2)
+    tol = check_rtol(rtol)
     check_nonempty(y.shape[-2:], "output")
     shape = _conv._transpose_input_shape(tuple(y.shape), k.shape, checked_mode, input_shape)
     halos = (
@@ -443,7 +457,9 @@ def conv_transpose2d(
         axis_halo(halos[0].length, k.shape[0], "full", "fill", corr=False),
         axis_halo(halos[1].length, k.shape[1], "full", "fill", corr=False),
     )
-    z = _blocked(y.astype(work), flipped, full, work.type(0), work, corr=False, method=how)
+    z = _blocked(
+        y.astype(work), flipped, full, work.type(0), work, corr=False, method=how, rtol=tol
+    )
     for axis, halo in zip(_AXES, halos, strict=True):
         z = _fold_axis(z, halo, axis)
     if work == dtype:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from ._apply import apply, resolve_method
+from ._apply import apply, default_rtol, resolve_method
 from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
 from ._build import checked_plan, compute_dtype, matrix_dtype
 from ._engine import METHOD_ADVICE, Engine, Method
@@ -33,6 +33,7 @@ from ._validate import (
     check_method,
     check_method_axes,
     check_positive_int,
+    check_rtol,
     result_dtype,
 )
 from .toeplitz import conv_matrix
@@ -63,6 +64,11 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         exact). 'auto' picks per call by a cost model in flops and bytes.
         Inputs holding NaN or inf always use the sparse matrix, so that they
         stay local as in a direct convolution.
+    rtol : float, optional
+        The accuracy of 'auto', as in :func:`convmat.conv2d`: every float
+        output within ``max(rtol, taps * eps)`` of ``|A| @ |x|`` of the exact
+        value (``|A|.T @ |y|`` for a transpose). None: 0 for half and single
+        precision, ``1e-10`` for double.
 
     Attributes
     ----------
@@ -77,6 +83,8 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         Bytes held now (kernel, and the matrix or spectrum once built).
     method : str
         The method asked for.
+    rtol : float or None
+        The accuracy asked for.
 
     Examples
     --------
@@ -107,9 +115,11 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         boundary: Boundary = "fill",
         *,
         method: MethodArg = "auto",
+        rtol: float | None = None,
     ) -> None:
         k, plan = checked_plan(kernel, input_shape, mode, boundary)
         method = check_method(method, k.dtype)
+        self.rtol: float | None = check_rtol(rtol)
         check_method_axes(method, k.ndim)
         work = compute_dtype(matrix_dtype(k.dtype))
         if method == "dense":
@@ -168,10 +178,15 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         size = check_positive_int(batch, "batch")
         data = self._kernel_dtype if dtype is None else _numeric_dtype(dtype)
         work = result_dtype(np.empty(0, data), np.empty(0, self._kernel_dtype), "convolution")
-        method = resolve_method(self._engine(work), size, self.method, amortized=True)
+        method = resolve_method(
+            self._engine(work), size, self.method, amortized=True, rtol=self._rtol(work)
+        )
         if method in ("fft", "dense", "banded") and compute_dtype(work).kind in "iu":
             return "sparse"
         return method
+
+    def _rtol(self, dtype: np.dtype) -> float:
+        return default_rtol(dtype) if self.rtol is None else self.rtol
 
     # -- application --------------------------------------------------------------
     def _run(self, arr: np.ndarray, n_in: int, *, transpose: bool, conjugate: bool) -> np.ndarray:
@@ -193,6 +208,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             method=method,
             amortized=True,
             certify=self.method == "auto",
+            rtol=self._rtol(dtype),
         )
         return out.conj() if conj else out
 
@@ -336,7 +352,8 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         """Pickled as its arguments; unpickled as the process's one operator with them, so
         that a worker builds its engines once however many tasks bring the operator."""
         kernel = self._kernel.astype(self._kernel_dtype)
-        return _shared, (kernel, self.input_shape, self._mode, self._boundary, self.method)
+        args = (kernel, self.input_shape, self._mode, self._boundary, self.method, self.rtol)
+        return _shared, args
 
     def __dask_tokenize__(self) -> tuple[object, ...]:
         """What identifies the operator in a dask graph: its arguments, the kernel's digest."""
@@ -348,6 +365,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
             self._mode,
             self._boundary,
             self.method,
+            self.rtol,
         )
 
     def __repr__(self) -> str:
@@ -407,16 +425,21 @@ _shared_ops: OrderedDict[tuple[object, ...], ConvOperator] = OrderedDict()
 
 
 def _shared(
-    kernel: np.ndarray, input_shape: tuple[int, ...], mode: Mode, boundary: Boundary, method: str
+    kernel: np.ndarray,
+    input_shape: tuple[int, ...],
+    mode: Mode,
+    boundary: Boundary,
+    method: str,
+    rtol: float | None = None,
 ) -> ConvOperator:
     """The operator with these arguments, one per process (the last 16 kept)."""
-    key = (kernel_key(kernel), input_shape, mode, boundary, method)
+    key = (kernel_key(kernel), input_shape, mode, boundary, method, rtol)
     with _shared_lock:
         op = _shared_ops.get(key)
         if op is not None:
             _shared_ops.move_to_end(key)
             return op
-    op = ConvOperator(kernel, input_shape, mode, boundary, method=method)  # type: ignore[arg-type]
+    op = ConvOperator(kernel, input_shape, mode, boundary, method=method, rtol=rtol)  # type: ignore[arg-type]
     with _shared_lock:
         op = _shared_ops.setdefault(key, op)
         while len(_shared_ops) > _SHARED_MAX:
