@@ -476,7 +476,8 @@ class Engine:
         count = -(-length // rows)
         span = rows + self.plan.maps[0].m - 1
         # the window, cut into overlapping slabs laid into the transforms' zero padding
-        slabs = np.zeros((batch, count, *shape), dtype=self._wide(images, precision, absolute))
+        extent = (span, *self.window_shape[1:])  # the transforms pad it to `shape`
+        slabs = np.zeros((batch, count, *extent), dtype=self._wide(images, precision, absolute))
         if self.linear:
             # the input where the window holds it, zero padding elsewhere
             run = self.plan.maps[0].input_run
@@ -499,7 +500,8 @@ class Engine:
             for mp, n in zip(self.plan.maps, (rows, *self.plan.output_shape[1:]), strict=True)
         )
         out = self._transform(
-            slabs.reshape(batch * count, *shape),
+            slabs.reshape(batch * count, *extent),
+            shape,
             transpose=False,
             absolute=absolute,
             out_dtype=images.dtype,
@@ -517,13 +519,22 @@ class Engine:
     ) -> np.ndarray:
         """The product of the images `a` (the window, or the outputs in a transpose) by one
         transform each: `a` laid into the transform's zero padding in `precision`."""
-        buf = np.zeros((a.shape[0], *self.fft_shape), dtype=self._wide(a, precision, absolute))
-        place = self._fft_out if transpose else tuple(slice(0, n) for n in a.shape[1:])
-        buf[_batched(place)] = a
+        wide = self._wide(a, precision, absolute)
+        if transpose:  # the outputs sit inside the transform, not at its start
+            buf = np.zeros((a.shape[0], *self.fft_shape), dtype=wide)
+            buf[_batched(self._fft_out)] = a
+        else:  # the transforms pad the data at its end
+            buf = a.astype(wide, copy=False)  # read, never written
         keep = self._fft_in if transpose else self._fft_out
-        shifts = _safe_exponents(a, precision)  # of the data, before its zero padding
+        shifts = _safe_exponents(a, precision)
         return self._transform(
-            buf, transpose=transpose, absolute=absolute, out_dtype=a.dtype, keep=keep, shifts=shifts
+            buf,
+            self.fft_shape,
+            transpose=transpose,
+            absolute=absolute,
+            out_dtype=a.dtype,
+            keep=keep,
+            shifts=shifts,
         )
 
     def _wide(self, a: np.ndarray, precision: np.dtype, absolute: bool) -> np.dtype:
@@ -535,6 +546,7 @@ class Engine:
     def _transform(
         self,
         buf: np.ndarray,
+        shape: tuple[int, ...],
         *,
         transpose: bool,
         absolute: bool,
@@ -542,17 +554,18 @@ class Engine:
         keep: tuple[slice, ...],
         shifts: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The circular convolution of each image of `buf` (already of the transform's shape
-        and precision; overwritten) with the kernel, its `keep` part in `out_dtype`'s
-        precision (with the kernel's); with `absolute` (``|k|`` on ``|x|``, a bound's
-        scale) in the transform's own precision. `shifts`: :func:`_safe_exponents` of
-        `buf`, when known."""
-        shape = buf.shape[1:]
+        """The circular convolution of size `shape` of each image of `buf` (in the
+        transform's precision, zero-padded at the end of each axis to `shape`; ours to
+        overwrite) with the kernel, its `keep` part in `out_dtype`'s precision (with the
+        kernel's); with `absolute` (``|k|`` on ``|x|``, a bound's scale) in the
+        transform's own precision. `shifts`: :func:`_safe_exponents` of `buf`, when known.
+
+        One axis at a time: the forward transforms run only over the rows that hold
+        data, the inverse ones only over the rows that are kept."""
         precision = np.empty(0, buf.dtype).real.dtype
         k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
         out_dtype = precision if absolute else np.result_type(out_dtype, k_dtype)
         ndim = len(shape)
-        axes = tuple(range(1, ndim + 1))
         real = buf.dtype.kind != "c"
         complex_kernel = self.dtype.kind == "c" and not absolute
         if transpose and complex_kernel:
@@ -563,16 +576,20 @@ class Engine:
         if shifts.any():
             buf = _ldexp(buf, -shifts.reshape(-1, *[1] * ndim))
         spec, k_shift = self._spectrum(transpose, real, precision, absolute, shape)
-        # threads pay off only on large transforms
-        workers = THREADS if buf.size >= 2**18 else 1
-        # in place where possible: each long-double array is twice the data's size
-        forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
-        prod = forward(buf, s=shape, axes=axes, workers=workers, overwrite_x=True)
-        del buf
-        prod *= spec
-        full = inverse(prod, s=shape, axes=axes, workers=workers, overwrite_x=True)
+        if _prune(buf.shape[1:], shape):
+            prod = _padded_transform(buf, shape, real=real, batched=True)
+            del buf
+            prod *= spec
+            out = _kept_inverse(prod, shape, keep, real=real)
+        else:  # one multi-axis call each way: faster in 1-D and 2-D
+            axes = tuple(range(1, ndim + 1))
+            forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
+            prod = forward(buf, s=shape, axes=axes, workers=_workers(buf.size))
+            del buf
+            prod *= spec
+            out = inverse(prod, s=shape, axes=axes, workers=_workers(prod.size), overwrite_x=True)
+            out = out[_batched(keep)]
         del prod
-        out = full[_batched(keep)]
         if transpose and complex_kernel:
             out = out.conj()
         scale = (shifts + k_shift).reshape(-1, *[1] * ndim)
@@ -793,16 +810,54 @@ FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in flo
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
 
-def _padded_transform(k: np.ndarray, shape: tuple[int, ...], *, real: bool) -> np.ndarray:
-    """``rfftn(k, s=shape)`` (``fftn`` unless `real`) of a small array zero-padded to a large
-    `shape`: one axis at a time from the last, each transform over the rows that are not
-    all zeros yet, instead of over the whole padded array."""
+def _workers(size: int) -> int:
+    """Threads for a transform pass over `size` entries: all of them only on large ones."""
+    return THREADS if size >= 2**18 else 1
+
+
+def _padded_transform(
+    k: np.ndarray, shape: tuple[int, ...], *, real: bool, batched: bool = False
+) -> np.ndarray:
+    """``rfftn(k, s=shape)`` (``fftn`` unless `real`) of an array zero-padded at the end of
+    each axis to `shape` (over the axes after the first with `batched`): one axis at a time
+    from the last, each transform over the rows that are not all zeros yet, instead of
+    over the whole padded array."""
+    lead = 1 if batched else 0
     out = k
-    for axis in reversed(range(k.ndim)):
-        last = real and axis == k.ndim - 1
-        transform = sfft.rfft if last else sfft.fft
-        workers = THREADS if out.size * shape[axis] // max(out.shape[axis], 1) >= 2**18 else 1
-        out = transform(out, n=shape[axis], axis=axis, workers=workers)
+    for axis in reversed(range(lead, k.ndim)):
+        n = shape[axis - lead]
+        transform = sfft.rfft if real and axis == k.ndim - 1 else sfft.fft
+        size = out.size * n // max(out.shape[axis], 1)
+        out = transform(out, n=n, axis=axis, workers=_workers(size), overwrite_x=out is not k)
+    return np.asarray(out)
+
+
+def _prune(extent: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether transforms of data of `extent` padded to `shape` go faster one axis at a time
+    over the nonzero rows (:func:`_padded_transform`, :func:`_kept_inverse`) than as one
+    multi-axis call: in three or more dimensions, or where the data fill under half of the
+    rows (measured: 0.6x the time on 64^3 in 80^3, 1.2x on 512^2 in 576^2)."""
+    rows = math.prod(extent[:-1]) / max(math.prod(shape[:-1]), 1)
+    return len(shape) >= 3 or rows < 0.5
+
+
+def _kept_inverse(
+    spec: np.ndarray, shape: tuple[int, ...], keep: tuple[slice, ...], *, real: bool
+) -> np.ndarray:
+    """``irfftn(spec, s=shape)[:, *keep]`` (``ifftn`` unless `real`) over the axes after the
+    first: one axis at a time from the first, each cut to its kept rows before the next
+    axis is transformed, so that no transform runs over rows that are dropped."""
+    out = spec
+    for axis in range(1, spec.ndim):
+        n = shape[axis - 1]
+        size = out.size
+        if real and axis == spec.ndim - 1:
+            out = sfft.irfft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
+        else:
+            out = sfft.ifft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
+        index: list[slice] = [slice(None)] * out.ndim
+        index[axis] = keep[axis - 1]
+        out = out[tuple(index)]
     return np.asarray(out)
 
 
