@@ -3,7 +3,7 @@
 import numpy as np
 
 from convmat._build import make_plan
-from convmat._cost import DENSE_LIMIT, choose_method, method_costs
+from convmat._cost import DENSE_LIMIT, choose_method, fix_up_units, method_costs, retry_units
 from convmat._engine import Engine
 
 
@@ -66,3 +66,22 @@ def test_banded_pays_for_streaming_once_rows_outgrow_the_cache():
     large = method_costs(_engine(np.ones((7, 7)), (512, 512)), 64, amortized=True)
     assert small["banded"] < small["sparse"]  # measured: about 0.7x the CSR product
     assert large["banded"] > large["sparse"]  # measured: about 1.2x
+
+
+def test_fix_ups_and_retries_are_priced():
+    e = _engine(np.ones((31, 31)), (512, 512))
+    one = fix_up_units(e, 1)
+    assert one > 0
+    assert fix_up_units(e, 10) == 10 * one
+    double = retry_units(e, np.dtype(np.float64))
+    assert retry_units(e, np.dtype(np.float32)) < double
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
+        assert retry_units(e, np.dtype(np.longdouble)) > 4 * double
+    assert retry_units(e, None) > double  # a direct sum of 961 taps costs more than a transform
+
+
+def test_the_certified_fft_is_priced_by_its_precision():
+    e = _engine(np.ones((31, 31)), (512, 512))
+    loose = method_costs(e, 1, amortized=True, rtol=1e-10)["fft"]
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
+        assert method_costs(e, 1, amortized=True, rtol=0.0)["fft"] > 3 * loose

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._build import Plan, compute_dtype, outside_sum
-from ._cost import choose_method
+from ._cost import choose_method, fix_up_units, retry_units
 from ._engine import Engine, Method
 from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 
@@ -145,7 +145,14 @@ def _certified_fft(
         got = engine.fft(rows, transpose=transpose, precision=precision)
         ok = engine.fft_certified(rows, got, transpose=transpose, tol=tol, precision=precision)
         failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
-        served = failing <= (0 if transpose else FIX_UP_SHARE * ok.shape[1])
+        wider = engine.wider_precision(precision)
+        if transpose:  # no fix-ups of single outputs in a transpose
+            served = failing == 0
+        else:  # fix-ups where they cost less than serving the row again
+            retry = retry_units(engine, wider)
+            served = (failing <= FIX_UP_SHARE * ok.shape[1]) & (
+                fix_up_units(engine, 1) * failing <= retry
+            )
         if served.all() and pending.size == x.shape[0] and not failing.any():
             return got  # the common case: every output certified, nothing to copy
         if served.any():
@@ -154,7 +161,7 @@ def _certified_fft(
                 fix, outputs = np.nonzero(~ok[served])
                 out[pending[served][fix], outputs] = engine.direct_at(rows[served], fix, outputs)
         pending = pending[~served]
-        precision = engine.wider_precision(precision)
+        precision = wider
     if pending.size:
         direct = choose_method(engine, pending.size, amortized=amortized, direct=True)
         rest = x[pending]

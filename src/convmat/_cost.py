@@ -13,11 +13,13 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
   ``N`` (the classic count), at four flops per unit: FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
-  'auto' uses the FFT only where it certifies direct-sum accuracy: the
-  transforms run in float64 for single precision data and in long double
-  (six times slower) for double precision, plus a float32 transform of
-  ``|x|`` with ``|k|`` (half a float64 one) and a few passes of scaling;
-  where no wider precision exists, 'auto' does not offer the FFT at all.
+  'auto' uses the FFT only where it certifies the accuracy ``rtol`` asks
+  for: the transforms run in the precision :meth:`Engine.fft_precision`
+  picks (float64 for single precision data and for double precision at the
+  default ``rtol``; long double, six times slower, where a tighter ``rtol``
+  needs it), plus the certificate's passes over the data and, as likely as
+  signed data make it, a float32 transform of ``|x|`` with ``|k|`` (half a
+  float64 one); where no precision can serve, 'auto' does not offer the FFT.
 * ``banded`` (2-D, float and complex): the GEMM of the gathered window rows
   (``kh * (TILE + kw - 1)`` per tile of ``TILE`` outputs) with the stacked
   band, at the dense method's rate (eight multiply-adds per unit; a quarter
@@ -109,8 +111,8 @@ def _certified_fft_cost(
     precision = engine.fft_precision(tol, transpose=False)
     if precision is None:
         return None
-    size = math.prod(engine.fft_shape)
-    n_in = engine.plan.shape[1]
+    size = engine.fft_size
+    n_in = engine.fft_reads
     log = math.log2(max(size, 2))
     # |k|_1 / |k|_2: how much smaller a signed sum is than the sum of magnitudes
     spread = math.sqrt(max(int(np.count_nonzero(engine.kernel)), 1))
@@ -122,14 +124,35 @@ def _certified_fft_cost(
     need = 2.5 * float(np.finfo(precision).eps) * log * math.sqrt(n_in) / (0.5 * tol)
     likely = min(1.0, 100.0 * need * spread)
     slow = _precision_slowdown(precision)
-    transforms = batch * (2 * _fft_size_cost(size) + 3.0 * size)
+    count = batch * engine.fft_count
+    transforms = count * (2 * _fft_size_cost(size) + 3.0 * size)
     spectrum = 0.0 if amortized else slow * _fft_size_cost(size)
     return float(
         (slow + likely * _SCALE_FFT) * transforms
-        + _SCALING_PASSES * batch * size
+        + _SCALING_PASSES * count * size
         + 32 * CALL_UNITS
         + spectrum
     )
+
+
+DIRECT_AT_UNITS = 64.0  # one gathered product of a fix-up (Engine.direct_at), measured
+
+
+def fix_up_units(engine: Engine, outputs: int) -> float:
+    """Summing `outputs` outputs directly, one gathered product per tap each."""
+    return DIRECT_AT_UNITS * outputs * engine.kernel.size
+
+
+def retry_units(engine: Engine, precision: np.dtype | None) -> float:
+    """Serving one image again: its forward FFT in `precision`, or (None) the cheapest
+    direct method."""
+    if precision is None:
+        costs = method_costs(engine, 1, amortized=True)
+        costs.pop("fft", None)
+        return min(costs.values())
+    size = engine.fft_size
+    per_transform = 2 * _fft_size_cost(size) + 3.0 * size
+    return _precision_slowdown(precision) * per_transform * engine.fft_count
 
 
 def _precision_slowdown(precision: np.dtype) -> float:

@@ -464,6 +464,21 @@ class Engine:
         """Entries of one transform of a forward product: a block's, or the whole image's."""
         return math.prod(self.fft_shape if self.blocking is None else self.blocking[1])
 
+    @property
+    def fft_count(self) -> int:
+        """Transforms per image of a forward product: its overlap-save blocks, or one."""
+        if self.blocking is None:
+            return 1
+        return -(-self.plan.output_shape[0] // self.blocking[0])
+
+    @property
+    def fft_reads(self) -> int:
+        """Input entries one transform of a forward product reads (at most)."""
+        if self.blocking is None:
+            return self.plan.shape[1]
+        rows = self.blocking[0] + self.plan.maps[0].m - 1
+        return min(self.plan.shape[1], rows * math.prod(self.window_shape[1:]))
+
     def _fft_blocked(
         self, images: np.ndarray, *, precision: np.dtype, absolute: bool
     ) -> np.ndarray:
@@ -610,14 +625,19 @@ class Engine:
         The narrowest of float32 (for single precision data), float64 and the
         platform's long double (where wider) whose rounding bound for an input
         of even magnitude, ``2.5 eps log2(N) sqrt(n)`` relative (``N`` the
-        transform's size, ``n`` the input's), is within a quarter of what
-        :meth:`fft_certified` allows, ``tol / 2``. When none is, the widest
-        that is wider than the data; None when no precision is (double
-        precision data on a platform whose long double is float64): the FFT is
-        then not offered for `tol`. The choice depends on the shapes only.
+        size of one transform, ``n`` the entries it reads: the input, or an
+        overlap-save block), is within a quarter of what :meth:`fft_certified`
+        allows, ``tol / 2`` (outputs near the edges of 'same' and 'full' mode
+        read fewer taps: a margin keeps most of them certified). When none is, the widest that is wider than the data; None
+        when no precision is (double precision data on a platform whose long
+        double is float64): the FFT is then not offered for `tol`. The choice
+        depends on the shapes only; rows that the chosen precision does not
+        certify are tried in the next wider one.
         """
-        size = math.prod(self.fft_shape)
-        n = self.plan.shape[0] if transpose else self.plan.shape[1]
+        if transpose:
+            size, n = math.prod(self.fft_shape), self.plan.shape[0]
+        else:
+            size, n = self.fft_size, self.fft_reads
         return _precision_for(self.dtype, tol / (20.0 * math.log2(max(size, 2)) * math.sqrt(n)))
 
     def wider_precision(self, precision: np.dtype) -> np.dtype | None:

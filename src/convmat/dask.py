@@ -267,7 +267,7 @@ def conv2d(
     Notes
     -----
     Values: integer results equal the in-memory ones exactly. Float results
-    are each as accurate as a direct sum, like the in-memory function's; with
+    are each within the bound `rtol` sets, like the in-memory function's; with
     ``method='shift'`` (and ``fillvalue=0``) they are also bitwise equal to
     it, since each output is then the same sum of the same products in the
     same order. With 'auto' the in-memory function may take a certified FFT
