@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test lint docs bench bench-signals bench-inverse bench-speed bench-dask mutation clean
+.PHONY: demo test lint docs bench bench-fft bench-signals bench-inverse bench-speed bench-dask calibrate mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,19 @@ bench: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/speed.py
+
+# the accuracy dial where scipy takes the FFT: defaults and rtol=0 against scipy (a section
+# of benchmarks/RESULTS.md)
+# (three runs of the grid, the machine being noisy: the table from the last, the spread of all)
+bench-fft: $(STAMP)
+	d=$$(mktemp -d) && for i in 1 2 3; do \
+	  $(BIN)/python benchmarks/fft_regime.py --out $$d/$$i || exit 1; done && \
+	$(BIN)/python benchmarks/fft_regime.py --report $$d/1/fft_regime.json \
+	  $$d/2/fft_regime.json $$d/3/fft_regime.json
+
+# the cost model's constants fitted on this machine, beside those in convmat._cost
+calibrate: $(STAMP)
+	$(BIN)/python benchmarks/calibrate.py
 
 # long signals and volumes against scipy (a section of benchmarks/RESULTS.md)
 bench-signals: $(STAMP)

@@ -483,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="keep the cases already in results.json, run the rest"
     )
+    parser.add_argument(
+        "--grid-only",
+        action="store_true",
+        help="the grid's tables alone: no peak-memory case, no plot, no speed section",
+    )
     args = parser.parse_args(argv)
     if args.peak:
         print(json.dumps(peak_memory_case()))
@@ -537,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "results.json").write_text(
             json.dumps({"env": env, "cases": cases}, indent=1, default=str)
         )
+    if args.grid_only:
+        print("\n".join(write_results(cases, env, args.out / "RESULTS.md")))
+        return 0
     import subprocess
 
     peak = json.loads(

@@ -1,7 +1,7 @@
 """The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers.
 
-``run.py`` rewrites the file and keeps these sections; ``signals.py``,
-``inverse.py``, ``speed.py`` and ``dask_scale.py`` replace their own section
+``run.py`` rewrites the file and keeps these sections; ``fft_regime.py``,
+``signals.py``, ``inverse.py``, ``speed.py`` and ``dask_scale.py`` replace their own section
 and leave the rest alone, and describe the machine they ran on with
 :func:`environment`.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-SCRIPTS = ("signals", "inverse", "speed", "dask_scale")
+SCRIPTS = ("fft_regime", "signals", "inverse", "speed", "dask_scale")
 
 
 def markers(script: str) -> tuple[str, str]:

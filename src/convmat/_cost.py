@@ -16,7 +16,7 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   'auto' uses the FFT only where it certifies the accuracy ``rtol`` asks
   for: the transforms run in the precision :meth:`Engine.fft_precision`
   picks (float64 for single precision data and for double precision at the
-  default ``rtol``; long double, six times slower, where a tighter ``rtol``
+  default ``rtol``; long double, nine times slower, where a tighter ``rtol``
   needs it), plus the certificate's passes over the data and, as likely as
   signed data make it, a float32 transform of ``|x|`` with ``|k|`` (half a
   float64 one); where no precision can serve, 'auto' does not offer the FFT.
@@ -71,7 +71,7 @@ BYTE_UNITS = 0.25
 _BUILD_UNITS_PER_ENTRY = 30.0
 _FFT_FLOPS_PER_UNIT = 4.0
 _BLAS_FLOPS_PER_UNIT = 16.0
-_LONG_DOUBLE_SLOWDOWN = 6.0  # x86 80-bit transforms against float64 ones, measured
+_LONG_DOUBLE_SLOWDOWN = 9.0  # x86 80-bit transforms against float64 ones: calibrate.py
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
 _COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run

@@ -1,0 +1,174 @@
+"""Check the cost model's constants (``convmat._cost``) against this machine.
+
+Run ``make calibrate`` (or ``python benchmarks/calibrate.py``). The cost model
+counts work in one unit, a multiply-add of scipy.sparse's CSR product; this
+script times that unit on a convolution matrix, then times each method as
+'auto' would run it (the sparse and shift products, and the FFT with its
+certificate at the default ``rtol``) on shapes where each competes, and
+divides each time, in units, by the model's count. A ratio of 1 means the
+model prices the method as it runs here; the fitted constant is the model's
+one scaled by that ratio (the median over the cases):
+
+* ``shift``: units per nonzero tap and output (the model: 2);
+* ``_FFT_FLOPS_PER_UNIT``: flops of ``5 N log2 N`` per unit, for the whole
+  certified FFT (transforms, certificate, copies), which is what 'auto' pays;
+* ``_LONG_DOUBLE_SLOWDOWN``: a long double transform against a float64 one.
+
+The model needs the right ratios between methods more than the right unit, so
+the check that matters is that the fitted constants order the methods as the
+measured times do; the script prints both and writes
+``benchmarks/calibrate.json``. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.fft as sfft
+
+from convmat import _cost
+from convmat._apply import apply
+from convmat._build import make_plan
+from convmat._engine import Engine
+from sections import environment
+
+HERE = Path(__file__).resolve().parent
+# (image shape, kernel length per axis, batch, dtype)
+CASES = (
+    ((256, 256), 7, 1, "float64"),
+    ((512, 512), 7, 1, "float64"),
+    ((512, 512), 15, 1, "float64"),
+    ((512, 512), 31, 1, "float64"),
+    ((512, 512), 15, 1, "float32"),
+    ((8, 128, 128), 15, 8, "float64"),
+    ((100_000,), 257, 1, "float64"),
+)
+
+
+def median_time(call: Callable[[], object], repeats: int) -> float:
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def unit_seconds(repeats: int) -> float:
+    """Seconds of one multiply-add of scipy.sparse's CSR product: a convolution matrix
+    (5x5 kernel over 512², the model's sparse method) applied to one image."""
+    rng = np.random.default_rng(0)
+    k = rng.standard_normal((5, 5))
+    mat = Engine(k, make_plan((512, 512), k.shape, "same", "fill")).csr()
+    x = rng.standard_normal(512 * 512)
+    return median_time(lambda: mat @ x, repeats) / mat.nnz
+
+
+def measure_case(
+    shape: tuple[int, ...], m: int, batch: int, dtype: str, unit: float, repeats: int
+) -> dict[str, Any]:
+    rng = np.random.default_rng(sum(shape) + m)
+    image = shape[1:] if batch > 1 else shape
+    k = rng.standard_normal((m,) * len(image)).astype(dtype)
+    x = rng.standard_normal((batch, math.prod(image))).astype(dtype)
+    engine = Engine(k, make_plan(image, k.shape, "same", "fill"))
+    model = _cost.method_costs(engine, batch, amortized=True, rtol=1e-10)
+    measured: dict[str, float] = {}
+    for method in ("sparse", "shift", "fft"):
+        if method not in model:
+            continue
+        seconds = median_time(
+            lambda method=method: apply(
+                x, lambda _: engine, np.dtype(dtype), method=method, certify=True, amortized=True
+            ),
+            repeats,
+        )
+        measured[method] = seconds / unit
+    ratios = {name: measured[name] / model[name] for name in measured}
+    return {
+        "shape": list(shape),
+        "m": m,
+        "batch": batch,
+        "dtype": dtype,
+        "model_units": {name: model[name] for name in measured},
+        "measured_units": measured,
+        "ratio": ratios,
+        "model_order": sorted(measured, key=lambda name: model[name]),
+        "measured_order": sorted(measured, key=measured.__getitem__),
+    }
+
+
+def long_double_slowdown(repeats: int) -> float:
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((256, 256))
+    f64 = median_time(lambda: sfft.irfftn(sfft.rfftn(a), s=a.shape), repeats)
+    wide = a.astype(np.longdouble)
+    ld = median_time(lambda: sfft.irfftn(sfft.rfftn(wide), s=a.shape), repeats)
+    return ld / f64
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=HERE / "calibrate.json")
+    args = parser.parse_args(argv)
+    env = environment()
+    print(json.dumps(env), file=sys.stderr, flush=True)
+    unit = unit_seconds(args.repeats)
+    print(f"unit: {unit * 1e9:.2f} ns per sparse multiply-add", file=sys.stderr, flush=True)
+    cases = []
+    for shape, m, batch, dtype in CASES:
+        case = measure_case(shape, m, batch, dtype, unit, args.repeats)
+        cases.append(case)
+        print(
+            f"{shape} {m} batch {batch} {dtype}: measured/model "
+            + ", ".join(f"{k} {v:.2f}" for k, v in case["ratio"].items())
+            + f"; order measured {case['measured_order']}, model {case['model_order']}",
+            file=sys.stderr,
+            flush=True,
+        )
+    shift = statistics.median(c["ratio"]["shift"] for c in cases if "shift" in c["ratio"])
+    fft = statistics.median(c["ratio"]["fft"] for c in cases if "fft" in c["ratio"])
+    fitted = {
+        "shift_units_per_tap": 2.0 * shift,
+        "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT / fft,
+        "_LONG_DOUBLE_SLOWDOWN": long_double_slowdown(args.repeats),
+    }
+    current = {
+        "shift_units_per_tap": 2.0,
+        "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT,
+        "_LONG_DOUBLE_SLOWDOWN": _cost._LONG_DOUBLE_SLOWDOWN,
+    }
+    agree = sum(c["model_order"][0] == c["measured_order"][0] for c in cases)
+    print(f"{'constant':24} {'fitted':>10} {'in _cost':>10}")
+    for name, value in fitted.items():
+        print(f"{name:24} {value:10.2f} {current[name]:10.2f}")
+    print(f"the model's fastest method is the measured fastest in {agree} of {len(cases)} cases")
+    args.out.write_text(
+        json.dumps(
+            {
+                "environment": env,
+                "unit_ns": unit * 1e9,
+                "fitted": fitted,
+                "in_cost": current,
+                "cases": cases,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
