@@ -48,7 +48,14 @@ import scipy.signal as ss
 
 import convmat
 from convmat import _index, _plans
-from sections import environment, fmt_seconds, markers, write_section
+from sections import (
+    environment,
+    fmt_seconds,
+    interleaved_medians,
+    markers,
+    resident_bytes,
+    write_section,
+)
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("fft_regime")
@@ -129,16 +136,6 @@ def scipy_takes_fft(kind: str, x: np.ndarray, k: np.ndarray) -> bool:
     return bool(ss.choose_conv_method(one, k, "same") == "fft")
 
 
-def _medians(contenders: dict[str, Call], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeats):
-        for name, call in contenders.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def quality(got: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> tuple[float, int]:
     """The largest error over the scale, and how many exact zeros (scale 0) came out nonzero."""
     err = np.abs(got.astype(np.float64) - ref)
@@ -160,9 +157,9 @@ def run_case(
     ref = convmat.convolve(x64, k64, "same", rtol=0)
     scale = convmat.convolve(np.abs(x64), np.abs(k64), "same", rtol=0)
     errors = {name: quality(got, ref, scale) for name, got in results.items()}
-    first = _medians(contenders, 1)
+    first = interleaved_medians(contenders, 1)
     count = max(3, min(repeats, int(3.0 / max(sum(first.values()), 1e-6))))
-    times = _medians(contenders, count)
+    times = interleaved_medians(contenders, count)
     return {
         "kind": kind,
         "shape": list(shape),
@@ -202,18 +199,10 @@ def memory_child(
     call = calls(kind, x, k)[who]
     small = x[..., :16]  # warm the libraries before the baseline
     calls(kind, small, k[..., :3])[who]()
-    before = _rss("VmRSS")
+    before = resident_bytes("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak from here on (Linux)
     y = call()
-    return (_rss("VmHWM") - before) / (x.nbytes + y.nbytes)
-
-
-def _rss(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    msg = f"{field} not in /proc/self/status"
-    raise RuntimeError(msg)
+    return (resident_bytes("VmHWM") - before) / (x.nbytes + y.nbytes)
 
 
 def _shape(c: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers.
+"""The sections of ``benchmarks/RESULTS.md`` that one script each writes, between markers,
+and the helpers those scripts share (timing, resident memory, the environment).
 
 ``run.py`` rewrites the file and keeps these sections; ``fft_regime.py``,
 ``signals.py``, ``inverse.py``, ``speed.py`` and ``dask_scale.py`` replace their own section
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +75,23 @@ def environment(**extra: str) -> dict[str, str]:
             for p in threadpool_info()
         ),
     }
+
+
+def interleaved_medians(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each call, the calls interleaved repeat after repeat."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def resident_bytes(field: str) -> int:
+    """Resident memory (VmRSS) or its peak (VmHWM) in bytes, from /proc/self/status."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    msg = f"{field} not in /proc/self/status"
+    raise RuntimeError(msg)

@@ -37,7 +37,7 @@ import scipy.signal as ss
 
 import convmat
 from convmat import _index, _plans
-from sections import environment, markers, write_section
+from sections import environment, interleaved_medians, markers, resident_bytes, write_section
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("signals")
@@ -68,17 +68,6 @@ def _check(name: str, got: np.ndarray, ref: np.ndarray, x: np.ndarray, k: np.nda
         raise AssertionError(msg)
 
 
-def _medians(calls: dict[str, Call], repeats: int) -> dict[str, float]:
-    """Median seconds of each call, the calls interleaved repeat after repeat."""
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def _repeats(seconds: float, most: int) -> int:
     return max(1, min(most, int(2.0 / max(seconds, 1e-6))))
 
@@ -98,8 +87,8 @@ def signal_case(n: int, m: int, mode: str, dtype: str, repeats: int) -> dict[str
         return convmat.convolve(x, k, mode)
 
     calls = {"convolve": cold, "operator": lambda: op @ x, "scipy": lambda: ss.convolve(x, k, mode)}
-    first = _medians(calls, 1)
-    times = _medians(calls, _repeats(max(first.values()), repeats))
+    first = interleaved_medians(calls, 1)
+    times = interleaved_medians(calls, _repeats(max(first.values()), repeats))
     return {
         "kind": "signal",
         "n": n,
@@ -139,8 +128,8 @@ def volume_case(n: int, m: int, dtype: str, repeats: int) -> dict[str, Any]:
         return convmat.convolve(x, k, "same")
 
     calls = {"convolve": cold, "operator": lambda: op @ x.reshape(-1), **peers}
-    first = _medians(calls, 1)
-    times = _medians(calls, _repeats(max(first.values()), repeats))
+    first = interleaved_medians(calls, 1)
+    times = interleaved_medians(calls, _repeats(max(first.values()), repeats))
     skipped = [] if "ndimage" in peers else ["ndimage (predicted over 20 s)"]
     return {
         "kind": "volume",
@@ -176,7 +165,7 @@ def memory_child(who: str, kind: str, n: int, m: int, mode: str, dtype: str) -> 
     # page in the input and warm the libraries on a small case before the baseline
     convmat.convolve(x[..., :16], k[..., :3], "same")
     ss.convolve(x[..., :16], k[..., :3], "same")
-    before = _rss("VmRSS")
+    before = resident_bytes("VmRSS")
     # reset the peak to the current size (Linux), so that the imports' peak does not hide it
     Path("/proc/self/clear_refs").write_text("5")
     if who == "convmat":
@@ -186,19 +175,10 @@ def memory_child(who: str, kind: str, n: int, m: int, mode: str, dtype: str) -> 
     else:
         y = min(
             (ss.fftconvolve, ss.oaconvolve),
-            key=lambda f: _medians({"f": lambda: f(x, k, mode)}, 1)["f"],
+            key=lambda f: interleaved_medians({"f": lambda: f(x, k, mode)}, 1)["f"],
         )(x, k, mode)
-    peak = _rss("VmHWM")
+    peak = resident_bytes("VmHWM")
     return (peak - before) / (x.nbytes + y.nbytes)
-
-
-def _rss(field: str) -> int:
-    """Resident memory (VmRSS) or its peak (VmHWM) in bytes, from /proc/self/status."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    msg = f"{field} not in /proc/self/status"
-    raise RuntimeError(msg)
 
 
 def _fmt(seconds: float) -> str:

@@ -70,9 +70,12 @@ def test_banded_pays_for_streaming_once_rows_outgrow_the_cache():
 
 def test_fix_ups_and_retries_are_priced():
     e = _engine(np.ones((31, 31)), (512, 512))
-    one = fix_up_units(e, 1)
+    middle = np.array([256 * 512 + 256])  # reads every tap
+    one = fix_up_units(e, middle)
     assert one > 0
-    assert fix_up_units(e, 10) == 10 * one
+    assert fix_up_units(e, np.repeat(middle, 10)) > 5 * one
+    full = _engine(np.ones((31, 31)), (512, 512), "full")
+    assert fix_up_units(full, np.array([0])) < one / 5  # the corner of 'full' reads one tap
     double = retry_units(e, np.dtype(np.float64))
     assert retry_units(e, np.dtype(np.float32)) < double
     if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:

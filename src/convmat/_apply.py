@@ -150,9 +150,9 @@ def _certified_fft(
             served = failing == 0
         else:  # fix-ups where they cost less than serving the row again
             retry = retry_units(engine, wider)
-            served = (failing <= FIX_UP_SHARE * ok.shape[1]) & (
-                fix_up_units(engine, 1) * failing <= retry
-            )
+            served = failing <= FIX_UP_SHARE * ok.shape[1]
+            for r in np.flatnonzero(served & (failing > 0)):
+                served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
         if served.all() and pending.size == x.shape[0] and not failing.any():
             return got  # the common case: every output certified, nothing to copy
         if served.any():

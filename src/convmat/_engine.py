@@ -802,7 +802,15 @@ class Engine:
         return np.asarray(np.where(np.isnan(bound), 0.0, bound)).reshape(batch, -1)
 
     def direct_at(self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-        """Outputs ``(A @ x[row])[output]`` for the given pairs, each a direct sum of its taps."""
+        """Outputs ``(A @ x[row])[output]`` for the given pairs, each a direct sum of its taps.
+
+        With zero padding, outputs that read the input through few taps (near the edges
+        of 'full' and 'same' mode, where certificates fail most) sum only those, one
+        output at a time; otherwise every tap of every output is gathered at once.
+        """
+        boxed = self._direct_at_boxes(x, rows, outputs)
+        if boxed is not None:
+            return boxed
         plan = self.plan
         taps = self.kernel.size
         out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
@@ -825,8 +833,63 @@ class Engine:
             out[sl] = terms.reshape(terms.shape[0], -1).sum(axis=1)
         return out
 
+    def direct_at_work(self, outputs: np.ndarray) -> tuple[int, int]:
+        """What :meth:`direct_at` does for these outputs (of one row): products summed and
+        numpy calls made."""
+        boxes = self._boxes(outputs)
+        if boxes is None:
+            return outputs.size * self.kernel.size, 8
+        sizes = boxes[0]
+        return int(sizes.sum()), 3 * int(np.count_nonzero(sizes))
+
+    def _boxes(
+        self, outputs: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, ...]] | None:
+        """For zero padding and few outputs: the size of the box of taps each output reads
+        through, the taps' runs per axis and the outputs' coordinates; None where the boxes
+        hold a quarter of the taps or more in all (then a gather of every tap is faster)."""
+        plan = self.plan
+        if not self.linear or outputs.size > DIRECT_AT_BOXES:
+            return None
+        coords = np.unravel_index(outputs, plan.output_shape)
+        runs = [mp.tap_runs(c) for mp, c in zip(plan.maps, coords, strict=True)]
+        sizes = np.prod([hi - lo for lo, hi in runs], axis=0)
+        if 4 * int(sizes.sum()) > outputs.size * self.kernel.size:
+            return None
+        return sizes, runs, coords
+
+    def _direct_at_boxes(
+        self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray
+    ) -> np.ndarray | None:
+        """:meth:`direct_at` by the box of taps each output reads, where :meth:`_boxes`
+        gives them; else None."""
+        plan = self.plan
+        boxes = self._boxes(outputs)
+        if boxes is None:
+            return None
+        sizes, runs, coords = boxes
+        # tap j reads input c - j: the box of taps lo..hi-1 reads inputs from that of hi - 1
+        starts = [
+            mp.rows(c)[np.arange(c.size), np.maximum(hi - 1, 0)]
+            for mp, c, (_, hi) in zip(plan.maps, coords, runs, strict=True)
+        ]
+        images = x.reshape(x.shape[0], *plan.input_shape)
+        flipped = self.kernel[(slice(None, None, -1),) * self.kernel.ndim]
+        out = np.zeros(rows.size, dtype=np.result_type(x.dtype, self.dtype))
+        # per axis, as Python ints: where each box starts in the input and in the kernel
+        first = [s.tolist() for s in starts]
+        width = [(hi - lo).tolist() for lo, hi in runs]
+        tap0 = [(mp.m - hi).tolist() for mp, (_, hi) in zip(plan.maps, runs, strict=True)]
+        row = rows.tolist()
+        for i in np.flatnonzero(sizes).tolist():
+            box = (row[i], *(slice(f[i], f[i] + w[i]) for f, w in zip(first, width, strict=True)))
+            taps = tuple(slice(t[i], t[i] + w[i]) for t, w in zip(tap0, width, strict=True))
+            out[i] = (flipped[taps] * images[box]).sum()
+        return out
+
 
 FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in float64
+DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
 

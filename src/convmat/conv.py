@@ -159,13 +159,8 @@ def convolve(
         How the product is computed, as in :class:`convmat.ConvOperator`;
         'auto' meets the accuracy `rtol` sets (see :func:`conv2d`'s Notes).
     rtol : float, optional
-        The accuracy dial of ``method='auto'``: every float output is within
-        ``max(rtol, taps * eps) * (|kernel| * |in1|)`` of the exact value at
-        that output, and outputs whose window holds only zeros are exact
-        zeros. None (the default) is 0 for half and single precision (a
-        direct sum's bound) and ``1e-10`` for double precision; 0 is the
-        strict bound for every dtype. Integers are exact whatever it says; an
-        explicit `method` ignores it.
+        The accuracy dial of ``method='auto'``, as in :func:`conv2d` (with
+        ``|in1|`` for the image).
 
     Returns
     -------
