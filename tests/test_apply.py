@@ -430,3 +430,18 @@ def test_overlap_save_blocks_equal_one_transform(mode, boundary):
     np.testing.assert_allclose(blocked, one, atol=float(scale.max()) * 1e-14)
     direct = convmat.convolve(x, k, mode, boundary, method="shift")
     np.testing.assert_allclose(blocked, direct.reshape(2, -1), atol=float(scale.max()) * 1e-14)
+
+
+@pytest.mark.parametrize("shape", [(70_000,), (300, 300), (40, 40, 40)])
+def test_the_fft_paths_never_write_the_callers_arrays(shape):
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal(shape) * 2.0**300  # scaled by powers of two on the way
+    k = rng.standard_normal((31,) * len(shape) if len(shape) < 3 else (9, 9, 9))
+    x0, k0 = x.copy(), k.copy()
+    x.flags.writeable = False
+    k.flags.writeable = False
+    for rtol in (None, 0.0):
+        convmat.convolve(x, k, "same", rtol=rtol)
+        convmat.conv_transpose(x, k, "same", rtol=rtol)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(k, k0)

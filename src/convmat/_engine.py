@@ -570,13 +570,15 @@ class Engine:
         shifts: np.ndarray | None = None,
     ) -> np.ndarray:
         """The circular convolution of size `shape` of each image of `buf` (in the
-        transform's precision, zero-padded at the end of each axis to `shape`; ours to
-        overwrite) with the kernel, its `keep` part in `out_dtype`'s precision (with the
-        kernel's); with `absolute` (``|k|`` on ``|x|``, a bound's scale) in the
-        transform's own precision. `shifts`: :func:`_safe_exponents` of `buf`, when known.
+        transform's precision, zero-padded at the end of each axis to `shape`; the
+        caller's data may be `buf` itself, so it is never written, but conjugated in
+        place for a complex kernel's transpose, whose `buf` is a fresh embedding) with the
+        kernel, its `keep` part in `out_dtype`'s precision (with the kernel's); with
+        `absolute` (``|k|`` on ``|x|``, a bound's scale) in the transform's own precision.
+        `shifts`: :func:`_safe_exponents` of `buf`, when known.
 
-        One axis at a time: the forward transforms run only over the rows that hold
-        data, the inverse ones only over the rows that are kept."""
+        Where :func:`_prune` says so, one axis at a time: the forward transforms run only
+        over the rows that hold data, the inverse ones only over the rows that are kept."""
         precision = np.empty(0, buf.dtype).real.dtype
         k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
         out_dtype = precision if absolute else np.result_type(out_dtype, k_dtype)
