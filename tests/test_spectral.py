@@ -190,3 +190,64 @@ def test_separability_is_judged_relative_to_the_kernel():
     c, d = np.array([1.0, 0.0, -1.0]), np.array([1.0, -1.0])
     assert spectral.rank_one_factors(1e-3 * np.outer(a, b) + 1e-12 * np.outer(c, d)) is None
     assert spectral.rank_one_factors(1e-3 * np.outer(a, b)) is not None
+
+
+def _symmetric_kernel(draw: st.DrawFn, side: int) -> np.ndarray:
+    """A kernel with the square's symmetries (isotropic blurs among them): its
+    convolution matrices have repeated singular values."""
+    r = draw(st.integers(1, side))
+    weights = draw(st.lists(st.floats(0.1, 2.0), min_size=2 * r * r + 1, max_size=2 * r * r + 1))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    radius2 = yy**2 + xx**2
+    levels = np.unique(radius2)
+    table = dict(zip(levels.tolist(), weights, strict=False))
+    k = np.vectorize(table.get)(radius2).astype(float)
+    if draw(st.booleans()):
+        k[radius2 > r * r] = 0.0  # a disk
+    return k
+
+
+@st.composite
+def symmetric_cases(draw: st.DrawFn):
+    k = _symmetric_kernel(draw, 3)
+    n = draw(st.integers(14, 24))
+    mode = draw(st.sampled_from(["full", "same"]))
+    boundary = draw(st.sampled_from(BOUNDARIES))
+    return k, (n, n), mode, boundary, draw(st.integers(2, 8))
+
+
+@given(case=symmetric_cases())
+def test_repeated_singular_values_are_all_found_as_lapack_finds_them(case):
+    """Symmetric kernels under every boundary (periodic ones too, past the closed form's
+    'same'): the k largest, each as often as LAPACK has it."""
+    k, shape, mode, boundary, count = case
+    ref = _reference(k, shape, mode, boundary)
+    got = convmat.singular_values(k, shape, mode, boundary, k=count)
+    np.testing.assert_allclose(got, ref[:count], rtol=1e-5)
+
+
+def test_the_disk_of_the_issue_keeps_its_repeated_pair():
+    yy, xx = np.mgrid[-4:5, -4:5]
+    disk = (yy**2 + xx**2 <= 16).astype(float)
+    ref = _reference(disk, (24, 24), "full", "fill")
+    np.testing.assert_allclose(ref[1], ref[2], rtol=1e-12)  # a repeated value
+    got = convmat.singular_values(disk, (24, 24), "full", k=3)
+    np.testing.assert_allclose(got, ref[:3], rtol=1e-6)
+
+
+def test_a_small_dense_budget_leaves_lanczos_to_the_k_largest(monkeypatch):
+    """Under a small budget the norm and the k largest come by Lanczos; only all the
+    singular values need the matrix, and that refusal's way out exists."""
+    k = np.array([[1.0, 2.0], [3.0, 5.0]])
+    ref = _reference(k, (10, 10), "full", "fill")
+    previous = convmat.set_max_dense_bytes(1000)
+    try:
+        assert convmat.spectral_norm(k, (10, 10)) == pytest.approx(ref[0], rel=1e-6)
+        np.testing.assert_allclose(convmat.singular_values(k, (10, 10), k=3), ref[:3], rtol=1e-6)
+        with pytest.raises(convmat.MatrixTooLargeError, match=r"pass `k`.*set_max_dense_bytes"):
+            convmat.singular_values(k, (10, 10))
+        with pytest.raises(convmat.MatrixTooLargeError, match="set_max_dense_bytes") as info:
+            convmat.singular_values(k, (10, 10), k=99)  # too many for Lanczos
+        assert "pass `k`" not in str(info.value)
+    finally:
+        convmat.set_max_dense_bytes(previous)

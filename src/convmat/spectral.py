@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-from ._budget import check_dense_fits, check_working_set
+from ._budget import check_dense_fits, check_working_set, dense_fits
 from ._build import Plan, checked_plan
 from ._fillfft import FillBlur
 from ._spectra import (
@@ -39,7 +39,7 @@ from ._spectra import (
     rank_one_factors,
     top_eigenvalues,
 )
-from ._validate import Boundary, Mode, check_boundary
+from ._validate import Boundary, Mode, check_boundary, keyword_only_hint
 from .linop import ConvOperator
 from .toeplitz import conv_matrix
 
@@ -47,9 +47,14 @@ __all__ = ["singular_values", "spectral_norm"]
 
 _DENSE_SIDE = 400  # the dense SVD is used up to this many columns (or rows)
 _DENSE_AXIS = 2048  # a separable kernel's 1-D factors use the dense SVD up to this length
-_ALL_ADVICE = "pass `k` for the k largest singular values by Lanczos, without the matrix"
+_BUDGET_ADVICE = "raise the budget with convmat.set_max_dense_bytes()"
+_ALL_ADVICE = (
+    "pass `k` for the k largest singular values by Lanczos, without the matrix, or "
+    + _BUDGET_ADVICE
+)
 
 
+@keyword_only_hint
 def spectral_norm(
     kernel: npt.ArrayLike,
     input_shape: tuple[int, ...] | list[int],
@@ -122,6 +127,7 @@ def spectral_norm(
     return float(_largest(k, plan, canon, 1, check_rtol(rtol))[0])
 
 
+@keyword_only_hint
 def singular_values(
     kernel: npt.ArrayLike,
     input_shape: tuple[int, ...] | list[int],
@@ -235,8 +241,10 @@ def _largest(
         for axis in per_axis[1:]:
             values = np.multiply.outer(values, axis).ravel()
         return _top(values, total, want)
-    if count is None or total <= _DENSE_SIDE or count >= total - 1:
-        check_dense_fits(plan, kernel.dtype, None, _ALL_ADVICE)
+    lanczos_serves = count is not None and count < total - 1
+    if not lanczos_serves or (total <= _DENSE_SIDE and dense_fits(plan, kernel.dtype)):
+        advice = _BUDGET_ADVICE if lanczos_serves or count is not None else _ALL_ADVICE
+        check_dense_fits(plan, kernel.dtype, None, advice)
         return _dense(kernel, plan.input_shape, mode, boundary)[:want]
     values = np.sqrt(_lanczos(kernel, plan, mode, boundary, want, rtol))
     if boundary == "fill":  # A is a block of the circulant on the full grid
