@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import convmat
 from convmat.explain import explain, parse_matrix
@@ -98,3 +100,29 @@ def test_integer_too_large_for_int64_refused():
 def test_non_finite_results_compare_as_identical():
     text = explain([[1e300, 1e300]], (1, 2), image=[[1e300, -1e300]])
     assert text.rstrip().endswith("equal: True")
+
+
+def test_an_integer_product_beyond_int64_is_never_printed_wrapped():
+    text = explain([[2**62, 1]], (1, 2), image=[[4, 1]])
+    assert "outside the int64 range" in text
+    assert "equal: False" in text
+    shown = text.split("A @ x.ravel(), reshaped:\n")[1].split("\n\n")[0]
+    assert shown.startswith("  outside the int64 range")
+    assert "[" not in shown  # no wrapped values printed
+    with pytest.raises(convmat.ResultOverflowError):
+        convmat.conv2d(np.array([[4, 1]]), np.array([[2**62, 1]]))
+
+
+@given(
+    k=st.lists(st.integers(-(2**62), 2**62), min_size=1, max_size=3),
+    x=st.lists(st.integers(-8, 8), min_size=1, max_size=3),
+)
+def test_the_printed_integer_product_is_exact_or_absent(k, x):
+    text = explain([k], (1, len(x)), image=[x])
+    exact = np.convolve(np.array(x, dtype=object), np.array(k, dtype=object))
+    if all(-(2**63) <= v < 2**63 for v in exact):
+        shown = text.split("A @ x.ravel(), reshaped:\n")[1].split("\n\n")[0]
+        assert shown == np.array2string(np.array([exact.tolist()], dtype=np.int64))
+        assert text.rstrip().endswith("equal: True")  # int64 sums are exact modulo 2**64
+    else:
+        assert "outside the int64 range" in text

@@ -52,7 +52,9 @@ def test_small_images_take_the_small_method():
     _plans.clear()
     x, k = np.ones((32, 32)), np.ones((3, 3))
     convmat.conv2d(x, k, "same", "symm")
-    assert list(_small._cache) == [((32, 32), (3, 3), "d", "d", "same", "symm", False)]
+    assert list(_small._cache) == [
+        ((32, 32), (3, 3), *[np.dtype(float).str] * 2, "same", "symm", False)
+    ]
     assert len(_plans._cache) == 0  # no engine was built
     assert _small.lookup(x, k, "same", "symm", 0, "auto", corr=False) is not None
 
@@ -161,3 +163,18 @@ def test_a_batch_of_one_is_one_image(lead):
         got.reshape(20, 24), ss.convolve2d(x.reshape(20, 24), k, "same", "wrap")
     )
     np.testing.assert_array_equal(convmat.conv2d(x, k, "same", "wrap"), got)  # warm, same bits
+
+
+def test_big_endian_images_never_take_a_native_images_cache_entry():
+    rng = np.random.default_rng(0)
+    x, k = rng.standard_normal((9, 9)), rng.standard_normal((3, 3))
+    _plans.clear()
+    first = convmat.conv2d(x.astype(">f8"), k)
+    convmat.conv2d(x, k)  # a native call of the same shapes fills the cache
+    np.testing.assert_array_equal(convmat.conv2d(x.astype(">f8"), k), first)
+    np.testing.assert_array_equal(
+        convmat.conv2d(x, k.astype(">f8")), convmat.conv2d(x, k.astype(">f8"))
+    )
+    assert _small.key(x.astype(">f8"), k, "full", "fill", False) != _small.key(
+        x, k, "full", "fill", False
+    )

@@ -118,7 +118,8 @@ def eligible(image: np.ndarray, kernel: np.ndarray, plan: Plan) -> bool:
 def key(
     image: np.ndarray, kernel: np.ndarray, mode: str, boundary: str, corr: bool
 ) -> tuple[object, ...]:
-    return (image.shape, kernel.shape, image.dtype.char, kernel.dtype.char, mode, boundary, corr)
+    # dtype.str holds the byte order: a big-endian image never takes a native image's entry
+    return (image.shape, kernel.shape, image.dtype.str, kernel.dtype.str, mode, boundary, corr)
 
 
 def store(cache_key: tuple[object, ...], plan: Plan) -> SmallConv:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 from scipy.signal import convolve2d
 
-from ._build import checked_plan, matrix_dtype
+from ._build import Plan, checked_plan, matrix_dtype
 from ._index import AxisMap
 from ._validate import Boundary, Mode
 from .toeplitz import conv_matrix, toeplitz_blocks
@@ -113,6 +116,27 @@ def _block_corner(k_row: np.ndarray, cols: AxisMap, size: int) -> np.ndarray:
             if 0 <= p < width:
                 corner[o, p] += k_row[t].item()
     return np.array(corner.tolist())  # int64 or float64 where the exact sums fit, for alignment
+
+
+def _product(
+    k: np.ndarray, x: np.ndarray, plan: Plan, mode: Mode, boundary: Boundary
+) -> np.ndarray | None:
+    """``A @ x.ravel()`` reshaped, from the CSR matrix; integers summed exactly, None when
+    a sum leaves the result dtype (int64 arithmetic would wrap it)."""
+    csr = cast("sp.csr_array", conv_matrix(k, plan.input_shape, mode, boundary, format="csr"))
+    out_shape = plan.output_shape
+    if np.result_type(x, k).kind not in "iub":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(csr @ x.ravel()).reshape(out_shape)
+    flat = [int(v) for v in x.ravel().tolist()]
+    sums = [
+        sum(int(csr.data[i]) * flat[int(csr.indices[i])] for i in range(lo, hi))
+        for lo, hi in zip(csr.indptr[:-1].tolist(), csr.indptr[1:].tolist(), strict=True)
+    ]
+    info = np.iinfo(np.result_type(x, k, np.int8))
+    if any(not int(info.min) <= v <= int(info.max) for v in sums):
+        return None
+    return np.array(sums, dtype=np.result_type(x, k)).reshape(out_shape)
 
 
 def _same(y: np.ndarray, ref: np.ndarray, tol: float) -> bool:
@@ -235,17 +259,29 @@ def explain(
     ]
     if image is not None:
         x = np.asarray(image)
-        csr = conv_matrix(k, plan.input_shape, mode, boundary, format="csr")
         with np.errstate(over="ignore", invalid="ignore"):
-            y = np.asarray(csr @ x.ravel()).reshape(plan.output_shape)
             ref = convolve2d(x, k, mode, boundary)
             tol = 64 * np.finfo(float).eps * float(np.abs(x).max() * np.abs(k).sum())
         lines += ["", "image x:", np.array2string(x), "", "A @ x.ravel(), reshaped:"]
-        lines += [
-            np.array2string(y),
-            "",
-            "scipy.signal.convolve2d(x, kernel):",
-            np.array2string(ref),
-        ]
-        lines.append(f"equal: {_same(y, ref, tol)}")
+        y = _product(k, x, plan, mode, boundary)
+        if y is None:  # integer sums beyond int64: never printed wrapped
+            lines += [
+                (
+                    f"  outside the {np.result_type(x, k)} range (convmat.conv2d raises "
+                    "ResultOverflowError); give float values (e.g. 1.0) for an approximate "
+                    "product"
+                ),
+                "",
+                "scipy.signal.convolve2d(x, kernel) (its integer sums wrap around):",
+                np.array2string(ref),
+                "equal: False",
+            ]
+        else:
+            lines += [
+                np.array2string(y),
+                "",
+                "scipy.signal.convolve2d(x, kernel):",
+                np.array2string(ref),
+                f"equal: {_same(y, ref, tol)}",
+            ]
     return "\n".join(lines) + "\n"
