@@ -1,5 +1,6 @@
 """The command line, run as a user runs it."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,54 @@ def test_plot_writes_png(tmp_path: Path):
     assert result.stdout.strip() == f"wrote {out}"
 
 
+def test_plot_prints_the_path_it_wrote(tmp_path: Path):
+    """A name without a suffix gets .png, and the message names the file written."""
+    pytest.importorskip("matplotlib", reason="matplotlib is the [plot] extra")
+    out = tmp_path / "figure"
+    result = _run("plot", "--image-shape", "3", "3", "--kernel", "1 2", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote {out}.png"
+    assert Path(f"{out}.png").stat().st_size > 1000
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("sub/", "is a directory; give a file in it"),
+        ("sub", "is a directory; give a file in it"),
+        ("missing/x.png", "the directory .* does not exist"),
+        ("x.pdf", "must name a PNG file"),
+    ],
+)
+def test_plot_refuses_an_output_it_cannot_write_as_asked(tmp_path: Path, name, message):
+    pytest.importorskip("matplotlib", reason="matplotlib is the [plot] extra")
+    (tmp_path / "sub").mkdir()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convmat",
+            "plot",
+            "--image-shape",
+            "3",
+            "3",
+            "--kernel",
+            "1 2",
+            "-o",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert re.search(f"-o/--output '{re.escape(name)}'.*{message}", result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]  # nothing written
+    assert list((tmp_path / "sub").iterdir()) == []
+
+
 def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path):
     fake = tmp_path / "matplotlib"
     fake.mkdir()
@@ -76,7 +125,10 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path: Path):
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        'convmat plot needs matplotlib: pip install "convmat[plot]" (or pip install matplotlib)'
+        (
+            'convmat plot needs matplotlib: pip install matplotlib (or pip install ".[plot]" '
+            "in convmat's checkout)"
+        )
     ]
 
 

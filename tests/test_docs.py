@@ -9,7 +9,8 @@ import convmat
 import convmat.dask
 from convmat import nn
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -68,3 +69,15 @@ def test_every_reference_page_has_a_runnable_example() -> None:
         doc = inspect.getdoc(obj) or ""
         assert "Examples" in doc, qualified
         assert ">>>" in doc, qualified
+
+
+def test_install_instructions_name_what_can_be_installed() -> None:
+    """convmat is installed from its checkout (``pip install .``): no page tells a user
+    to fetch a package named convmat from an index."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.rst"))]
+    pages += sorted((ROOT / "src" / "convmat").glob("*.py"))
+    for page in pages:
+        text = page.read_text()
+        assert not re.search(r"pip install \"?convmat\b", text), page
+    assert 'pip install ".[dask]"' in (ROOT / "docs" / "index.rst").read_text()
+    assert "pip install ." in (ROOT / "docs" / "index.rst").read_text()

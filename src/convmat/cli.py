@@ -15,7 +15,8 @@ from .explain import explain, parse_matrix
 __all__ = ["main"]
 
 _INSTALL_PLOT = (
-    'convmat plot needs matplotlib: pip install "convmat[plot]" (or pip install matplotlib)'
+    'convmat plot needs matplotlib: pip install matplotlib (or pip install ".[plot]" in '
+    "convmat's checkout)"
 )
 
 
@@ -149,5 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stdout.write(f"wrote {path}\n")
     except (ValueError, TypeError, OSError) as exc:
-        sub.error(str(exc).splitlines()[0])
+        # the function's argument is the command's option
+        sub.error(str(exc).splitlines()[0].replace("`output`", "-o/--output"))
     return 0

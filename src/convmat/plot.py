@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,31 @@ def figure_pixels(rows: int, cols: int) -> tuple[int, int]:
     return width, height
 
 
+def _png_path(output: str | Path) -> Path:
+    """The PNG file `output` names: ``.png`` added when it has no suffix; a directory, a
+    missing parent directory or another suffix refused (the name is checked before
+    anything is drawn)."""
+    text = str(output)
+    path = Path(output)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        msg = (
+            f"`output` {text!r} is a directory; give a file in it, "
+            f"e.g. {str(path / 'matrix.png')!r}"
+        )
+        raise ValueError(msg)
+    if path.suffix == "":
+        path = path.with_name(path.name + ".png")
+    elif path.suffix.lower() != ".png":
+        msg = f"`output` {text!r} must name a PNG file (suffix .png), got suffix {path.suffix!r}"
+        raise ValueError(msg)
+    if not path.parent.is_dir():
+        msg = (
+            f"`output` {text!r}: the directory {str(path.parent)!r} does not exist; create it first"
+        )
+        raise ValueError(msg)
+    return path
+
+
 def plot_matrix(
     kernel: npt.ArrayLike,
     image_shape: tuple[int, int],
@@ -60,7 +86,8 @@ def plot_matrix(
     mode, boundary
         As in :func:`convmat.conv_matrix`.
     output : str or Path
-        Where to write the PNG.
+        The PNG file to write (``.png`` is added to a name without a
+        suffix); its directory must exist.
 
     Returns
     -------
@@ -70,9 +97,10 @@ def plot_matrix(
     Raises
     ------
     ImportError
-        matplotlib is not installed (``pip install "convmat[plot]"``).
+        matplotlib is not installed (``pip install ".[plot]"``).
     ValueError
-        A matrix with more than 5000 rows or columns, or the errors of
+        `output` a directory, in a missing directory, or with a suffix other
+        than ``.png``; a matrix with more than 5000 rows or columns; the errors of
         :func:`convmat.conv_matrix`.
 
     Examples
@@ -93,6 +121,7 @@ def plot_matrix(
     from matplotlib.ticker import MaxNLocator
 
     k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
+    path = _png_path(output)
     if k.dtype.kind == "c":
         msg = f"`kernel` must be real to be drawn, got dtype {k.dtype}"
         raise TypeError(msg)
@@ -155,7 +184,6 @@ def plot_matrix(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("column: input pixel (C order)")
     ax.set_ylabel("row: output pixel (C order)")
-    path = Path(output)
-    fig.savefig(path, dpi=_DPI)
+    fig.savefig(path, dpi=_DPI, format="png")
     plt.close(fig)
     return path
