@@ -445,3 +445,142 @@ def test_the_fft_paths_never_write_the_callers_arrays(shape):
         convmat.conv_transpose(x, k, "same", rtol=rtol)
     np.testing.assert_array_equal(x, x0)
     np.testing.assert_array_equal(k, k0)
+
+
+# -- non-finite taps: scipy's direct sums, NaN and inf where they put them -------------------
+NON_FINITE = st.sampled_from([np.nan, np.inf, -np.inf])
+ALL_METHODS = ("auto", "sparse", "dense", "shift", "fft", "banded")
+
+
+@st.composite
+def _with_non_finite(draw: st.DrawFn, shape: tuple[int, ...]) -> np.ndarray:
+    """Normal values, one or two of them NaN or infinite, maybe a zero."""
+    arr = draw(hnp.arrays(np.float64, shape, elements=st.floats(-4, 4)))
+    size = arr.size
+    for _ in range(draw(st.integers(1, 2))):
+        arr.flat[draw(st.integers(0, size - 1))] = draw(NON_FINITE)
+    if size > 1 and draw(st.booleans()):
+        arr.flat[draw(st.integers(0, size - 1))] = 0.0  # a zero tap times inf is NaN
+    return arr
+
+
+def assert_same_values(got: np.ndarray, expected: np.ndarray) -> None:
+    """NaN, +inf and -inf where `expected` has them; the finite values to rounding."""
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12)
+
+
+@given(
+    geometry=geometries(5),
+    method=st.sampled_from(ALL_METHODS),
+    fill=st.sampled_from([0.0, 0.0, 2.0, -1.5]),
+    finite_image=st.booleans(),
+    data=st.data(),
+)
+def test_non_finite_taps_match_scipy_in_every_mode_boundary_and_method(
+    geometry, method, fill, finite_image, data
+):
+    mode, boundary, n, m = geometry
+    k = data.draw(_with_non_finite(m))
+    if finite_image:
+        x = data.draw(hnp.arrays(np.float64, n, elements=st.floats(-4, 4)))
+    else:
+        x = data.draw(_with_non_finite(n))
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = ss.convolve2d(x, k, mode, boundary, fill)
+        expected_corr = ss.correlate2d(x, k, mode, boundary, fill)
+    assert_same_values(convmat.conv2d(x, k, mode, boundary, fill, method=method), expected)
+    assert_same_values(
+        convmat.correlate2d(x, k, mode, boundary, fill, method=method), expected_corr
+    )
+    if not (mode == "full" and boundary == "fill" and fill == 0 and k.size > x.size):
+        # (where scipy.signal.convolve swaps: test_full_mode_swaps_as_scipy_convolve_does)
+        got = convmat.convolve(x, k, mode, boundary, fill, method=method)
+        assert_same_values(got, expected)
+    if fill == 0:
+        op = convmat.ConvOperator(k, n, mode, boundary, method=method)
+        assert_same_values(op(x), expected)
+        assert_same_values(op @ x.ravel(), expected.ravel())
+
+
+@given(
+    ndim=st.integers(1, 3),
+    mode=st.sampled_from(MODES),
+    method=st.sampled_from(ALL_METHODS[:5]),
+    data=st.data(),
+)
+def test_non_finite_taps_match_scipy_in_n_dimensions(ndim, mode, method, data):
+    """scipy.signal.convolve: numpy's convolve for 1-D (no products with the padding),
+    a direct sum over the zero padding beyond; a kernel larger than the input in 'valid'."""
+    side = st.integers(1, 4)
+    n = data.draw(st.tuples(*[side] * ndim))
+    if mode == "valid" and data.draw(st.booleans()):  # the kernel at least as large
+        m = tuple(a + data.draw(st.integers(0, 2)) for a in n)
+    elif mode == "valid":
+        m = tuple(data.draw(st.integers(1, a)) for a in n)
+    else:
+        m = data.draw(st.tuples(*[side] * ndim))
+    k = data.draw(_with_non_finite(m))
+    if data.draw(st.booleans()):
+        x = data.draw(_with_non_finite(n))
+    else:
+        x = data.draw(hnp.arrays(np.float64, n, elements=st.floats(-4, 4)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = ss.convolve(x, k, mode, method="direct")
+        expected_corr = ss.correlate(x, k, mode, method="direct")
+    assert_same_values(convmat.convolve(x, k, mode, method=method), expected)
+    assert_same_values(convmat.correlate(x, k, mode, method=method), expected_corr)
+    if not (mode == "full" and ndim > 1 and k.size > x.size):
+        # (ConvOperator sums over the taps, as convolve2d does; scipy.signal.convolve
+        # swaps the arrays there: test_full_mode_swaps_as_scipy_convolve_does)
+        assert_same_values(convmat.ConvOperator(k, n, mode, method=method)(x), expected)
+
+
+def test_full_mode_swaps_as_scipy_convolve_does():
+    """scipy.signal.convolve sums over the input's entries when the kernel has more:
+    the kernel's padding, not the input's, multiplies; convolve2d never swaps."""
+    x, k = np.array([[np.inf]]), np.array([[1.0, 2.0]])
+    np.testing.assert_array_equal(ss.convolve(x, k, method="direct"), [[np.inf, np.inf]])
+    np.testing.assert_array_equal(convmat.convolve(x, k), [[np.inf, np.inf]])
+    x, k = np.array([[1.0]]), np.array([[np.inf, 1.0]])
+    np.testing.assert_array_equal(ss.convolve(x, k, method="direct"), [[np.inf, 1.0]])
+    np.testing.assert_array_equal(convmat.convolve(x, k), [[np.inf, 1.0]])
+    with np.errstate(invalid="ignore"):
+        expected = ss.convolve2d(x, k)
+    np.testing.assert_array_equal(expected, [[np.inf, np.nan]])
+    np.testing.assert_array_equal(convmat.conv2d(x, k), expected)
+    x = np.array([[np.inf, 1.0, 1.0]])
+    k = np.ones((2, 2))
+    np.testing.assert_array_equal(convmat.convolve(x, k), ss.convolve(x, k, method="direct"))
+
+
+def test_a_kernel_larger_than_the_image_reads_no_padding_in_valid_mode():
+    k = np.ones((3, 3))
+    k[0, 0] = np.inf
+    expected = np.array([[np.inf, 4.0], [4.0, 4.0]])  # scipy's: the arrays swapped
+    np.testing.assert_array_equal(ss.convolve2d(np.ones((2, 2)), k, "valid"), expected)
+    np.testing.assert_array_equal(convmat.conv2d(np.ones((2, 2)), k, "valid"), expected)
+    np.testing.assert_array_equal(
+        convmat.ConvOperator(k, (2, 2), "valid")(np.ones((2, 2))), expected
+    )
+
+
+def test_an_infinite_tap_times_a_nonzero_fillvalue_is_infinite():
+    got = convmat.conv2d(np.ones((3, 3)), [[np.inf, 1.0]], "full", "fill", 2.0)
+    np.testing.assert_array_equal(got, np.full((3, 4), np.inf))  # no NaN column
+    got = convmat.correlate2d(np.ones((3, 3)), [[np.inf, 1.0]], "full", "fill", 2.0)
+    np.testing.assert_array_equal(got, np.full((3, 4), np.inf))
+
+
+def test_a_1d_non_finite_kernel_is_numpys_convolve():
+    np.testing.assert_array_equal(
+        convmat.convolve([1.0, 2, 3], [np.inf, 1.0]), np.convolve([1.0, 2, 3], [np.inf, 1.0])
+    )
+    np.testing.assert_array_equal(
+        convmat.correlate([1.0, 2, 3], [np.inf, 1.0]),
+        np.correlate([1.0, 2, 3], [np.inf, 1.0], "full"),
+    )

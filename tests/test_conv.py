@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmat
-from helpers import BOUNDARIES, DTYPES, MODES, arrays, assert_conv_equal, valid_ok
+from helpers import BOUNDARIES, DTYPES, MODES, arrays, assert_conv_equal, geometries, valid_ok
 
 shapes2 = st.tuples(st.integers(1, 7), st.integers(1, 7))
 kshapes2 = st.tuples(st.integers(1, 9), st.integers(1, 9))
@@ -327,6 +328,8 @@ class TestBadInput:
     )
     @pytest.mark.parametrize("func", [convmat.conv2d, convmat.correlate2d], ids=["conv", "corr"])
     def test_messages(self, func, image, kernel, kwargs, exc, match):
+        if func is convmat.correlate2d:  # scipy's names: in1, in2
+            match = match.replace("`image`", "`in1`").replace("`kernel`", "`in2`")
         with pytest.raises(exc, match=match):
             func(image, kernel, **kwargs)
 
@@ -401,3 +404,108 @@ def test_empty_batch_of_transposes(dtype):
     out = convmat.conv_transpose2d(np.zeros((0, 4, 5), dtype), np.ones((2, 2), dtype))
     assert out.shape == (0, 3, 4)
     assert out.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: convmat.conv2d(x, np.ones((3, 3))),
+        lambda x: convmat.correlate2d(x, np.ones((3, 3)), "same"),
+        lambda x: convmat.convolve(x, np.ones(3)),
+        lambda x: convmat.conv_transpose2d(x, np.ones((3, 3))),
+        lambda x: convmat.ConvOperator(np.ones((3, 3)), x.shape)(x),
+    ],
+)
+def test_a_result_that_cannot_fit_is_refused_from_the_shapes_before_the_input_is_read(call):
+    """A 60000 x 60000 broadcast view: a copy and an output of 27 GiB each. Reading it
+    would take seconds and end in numpy's bare MemoryError; the shapes say so first."""
+    x = np.broadcast_to(np.float64(1.0), (60000, 60000))
+    with pytest.raises(convmat.MatrixTooLargeError, match=r"GiB\).*pass fewer"):
+        call(x)
+
+
+class TestFillvalueAsScipyTakesIt:
+    @pytest.mark.parametrize("boundary", ["wrap", "symm"])
+    @pytest.mark.parametrize("fill", [-2, 300, 2.5, 1e300])
+    def test_an_unused_fillvalue_is_not_cast(self, boundary, fill):
+        """'wrap' and 'symm' never read the fillvalue: scipy accepts any number there."""
+        x = np.arange(9, dtype=np.uint8).reshape(3, 3)
+        k = np.ones((2, 2), np.uint8)
+        with np.errstate(all="ignore"):
+            expected = ss.convolve2d(x, k, "same", boundary, fill)
+        np.testing.assert_array_equal(convmat.conv2d(x, k, "same", boundary, fill), expected)
+        np.testing.assert_array_equal(convmat.convolve(x, k, "same", boundary, fill), expected)
+
+    @pytest.mark.parametrize(
+        ("dtype", "fill"),
+        [(np.float32, 0.1), (np.float32, 2**24 + 1), (np.float64, 2**53 + 1), (np.float64, 0.1)],
+    )
+    def test_a_float_fillvalue_is_rounded_as_scipy_rounds_it(self, dtype, fill):
+        x = np.ones((3, 4), dtype)
+        k = np.array([[1.0, 2.0], [3.0, 4.0]], dtype)
+        expected = ss.convolve2d(x, k, "full", "fill", fill)
+        got = convmat.conv2d(x, k, "full", "fill", fill)
+        assert got.dtype == expected.dtype
+        np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps)
+        # the padding holds the rounded value, whatever the method
+        ref = convmat.conv2d(np.pad(x, 1, constant_values=dtype(fill)), k, "valid")
+        np.testing.assert_allclose(got, ref, rtol=4 * np.finfo(dtype).eps)
+
+    @pytest.mark.parametrize(
+        ("dtype", "fill", "match"),
+        [
+            (np.float32, 1e300, "float32: 1e\\+300 is beyond its range"),
+            (np.int64, 2.5, "int64: 2.5 cannot be represented exactly"),
+            (np.uint8, -2, "uint8: -2 cannot be represented exactly"),
+            (np.int64, 2**63, "cannot be represented exactly"),
+        ],
+    )
+    def test_a_used_fillvalue_that_would_change_is_refused(self, dtype, fill, match):
+        x = np.ones((3, 3), dtype)
+        with pytest.raises(ValueError, match=match):
+            convmat.conv2d(x, np.ones((2, 2), dtype), "same", "fill", fill)
+
+
+class TestScipyDropIn:
+    """``from convmat import convolve2d, correlate2d`` in place of scipy's, unchanged."""
+
+    @given(geometry=geometries(6), seed=st.integers(0, 2**16), ints=st.booleans())
+    def test_scipys_signature_and_keywords(self, geometry, seed, ints):
+        mode, boundary, n, m = geometry
+        rng = np.random.default_rng(seed)
+        x = rng.integers(-9, 9, n) if ints else rng.standard_normal(n)
+        k = rng.integers(-9, 9, m) if ints else rng.standard_normal(m)
+        for ours, theirs in (
+            (convmat.convolve2d, ss.convolve2d),
+            (convmat.correlate2d, ss.correlate2d),
+        ):
+            kwargs = {"in1": x, "in2": k, "mode": mode, "boundary": boundary, "fillvalue": 2}
+            expected = theirs(**kwargs)
+            got = ours(**kwargs)
+            assert got.dtype == expected.dtype
+            if ints:
+                np.testing.assert_array_equal(got, expected)
+            else:
+                np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(ours(x, k, mode, boundary, 2), got)
+
+    def test_the_parameter_names_are_scipys(self):
+        for ours, theirs in (
+            (convmat.convolve2d, ss.convolve2d),
+            (convmat.correlate2d, ss.correlate2d),
+        ):
+            scipy_names = list(inspect.signature(theirs).parameters)
+            assert list(inspect.signature(ours).parameters)[: len(scipy_names)] == scipy_names
+        with pytest.raises(ValueError, match="`in2`"):
+            convmat.convolve2d(np.ones((3, 3)), np.ones((0, 2)))
+
+    @pytest.mark.parametrize("func", [convmat.convolve, convmat.correlate])
+    def test_method_direct_is_a_direct_sum_where_scipy_takes_it(self, func):
+        rng = np.random.default_rng(0)
+        x, k = rng.standard_normal((96, 96)), rng.standard_normal((31, 31))
+        name = func.__name__
+        expected = getattr(ss, name)(x, k, "same", method="direct")
+        np.testing.assert_allclose(func(x, k, "same", method="direct"), expected, atol=1e-10)
+        op = convmat.ConvOperator(k, x.shape, "same", method="direct")
+        assert op.method_for(1) != "fft"
+        assert convmat.ConvOperator(k, x.shape, "same").method_for(1) == "fft"

@@ -15,6 +15,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import scipy.signal as ss
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -165,6 +166,42 @@ def test_kernel_larger_than_the_image() -> None:
         for lazy_fn, eager_fn in FORWARD.values():
             got = lazy_fn(da.from_array(x, chunks=(2, 1)), k, mode, boundary)
             np.testing.assert_array_equal(got.compute(), eager_fn(x, k, mode, boundary))
+
+
+@pytest.mark.parametrize("name", FORWARD)
+@given(
+    case=cases(side=6, kside=5),
+    fill=st.sampled_from([0.0, 2.0]),
+    where=st.lists(st.tuples(st.integers(0, 99), st.sampled_from([np.nan, np.inf, -np.inf]))),
+    in_kernel=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_non_finite_values_land_where_the_in_memory_function_puts_them(
+    name, case, fill, where, in_kernel, seed
+) -> None:
+    """NaN and inf in the kernel or the image, every mode and boundary, any chunking,
+    a kernel larger than the image: scipy's values, as the in-memory function gives them."""
+    mode, boundary, batch, shape, kshape, chunks = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*batch, *shape))
+    k = rng.standard_normal(kshape)
+    target = k if in_kernel or x.size == 0 else x
+    for at, value in where[:2]:
+        target.flat[at % target.size] = value
+    lazy_fn, eager_fn = FORWARD[name]
+    got = lazy_fn(da.from_array(x, chunks=chunks), k, mode, boundary, fill).compute()
+    expected = eager_fn(x, k, mode, boundary, fill)
+    scipy_fn = ss.convolve2d if name == "conv2d" else ss.correlate2d
+    with np.errstate(invalid="ignore", over="ignore"):
+        reference = [scipy_fn(image, k, mode, boundary, fill) for image in x.reshape(-1, *shape)]
+    if reference:
+        np.testing.assert_array_equal(
+            np.isnan(expected), np.isnan(np.stack(reference).reshape(expected.shape))
+        )
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12)
 
 
 def test_overflow_is_refused_when_computed() -> None:

@@ -164,3 +164,16 @@ def test_working_set_is_refused_first(monkeypatch):
         nn.conv2d_spectral_norm(
             np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="circular"
         )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda shape: nn.conv2d_spectral_norm(np.ones((2, 3, 3, 3)), shape),
+        lambda shape: nn.conv2d_matrix(np.ones((2, 3, 3, 3)), shape),
+    ],
+)
+def test_an_input_shape_with_a_batch_axis_is_refused_saying_what_it_holds(call):
+    with pytest.raises(ValueError, match=r"3 entries \(C, H, W: .*without the batch axis\)"):
+        call((8, 3, 16, 16))
+    assert call((3, 16, 16)) is not None

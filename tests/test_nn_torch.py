@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+import convmat
 from convmat import nn
 
 try:
@@ -181,3 +182,70 @@ def test_transpose_is_the_input_gradient(mode, stride, padding, dilation):
         padding_mode=mode,
     )
     np.testing.assert_allclose(got, x.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@given(
+    spec=layers(),
+    where=st.lists(
+        st.tuples(st.booleans(), st.integers(0, 999), st.sampled_from([np.nan, np.inf, -np.inf])),
+        min_size=1,
+        max_size=2,
+    ),
+)
+def test_non_finite_weights_and_inputs_land_where_torch_puts_them(spec, where):
+    """Every method, 'matrix' included, sums every tap against every position, zero
+    padding too: ``inf * 0`` is NaN, as in torch."""
+    rng = np.random.default_rng(spec["seed"])
+    x = rng.standard_normal((spec["batch"], spec["c_in"], *spec["size"]))
+    w = rng.standard_normal((spec["c_out"], spec["c_in"] // spec["groups"], *spec["k"]))
+    for in_weight, at, value in where:
+        target = w if in_weight else x
+        target.flat[at % target.size] = value
+    args = (spec["stride"], spec["padding"], spec["dilation"], spec["groups"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            expected = _torch_conv(x, w, None, spec).detach().numpy()
+    except RuntimeError:
+        return  # a layer torch refuses: test_conv2d_matches_torch pins the refusal
+    got = nn.conv2d(x, w, None, *args, padding_mode=spec["mode"], method=spec["method"])
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12)
+
+
+def test_an_infinite_weight_times_the_zero_padding_is_nan_with_the_matrix_method():
+    w = np.ones((1, 1, 3, 3))
+    w[0, 0, 0, 0] = np.inf
+    x = np.ones((1, 1, 4, 4))
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
+    assert np.isnan(expected).sum() == 7  # the first row and column read the padding
+    for method in ("matrix", "gemm", "auto"):
+        got = nn.conv2d(x, w, padding=1, method=method)
+        np.testing.assert_array_equal(got, expected)
+
+
+GRAD_CALLS = {
+    "conv2d image": lambda t: convmat.conv2d(t, np.ones((2, 2))),
+    "conv2d kernel": lambda t: convmat.conv2d(np.ones((5, 5)), t),
+    "convolve": lambda t: convmat.convolve(t, np.ones(2)),
+    "nn.conv2d": lambda t: nn.conv2d(t[None, None], np.ones((1, 1, 2, 2))),
+    "nn.conv2d weight": lambda t: nn.conv2d(np.ones((1, 1, 5, 5)), t[None, None]),
+    "ConvOperator call": lambda t: convmat.ConvOperator(np.ones((2, 2)), (5, 5))(t),  # noqa: PLW0108
+    "ConvOperator @": lambda t: convmat.ConvOperator(np.ones((2, 2)), (5, 5)) @ t.reshape(-1),
+    "ConvOperator.T @": lambda t: convmat.ConvOperator(np.ones((2, 2)), (4, 4)).T @ t.reshape(-1),
+    "ConvOperator kernel": lambda t: convmat.ConvOperator(t, (5, 5)),
+    "deconvolve2d": lambda t: convmat.deconvolve2d(t, np.ones((2, 2)) / 4),
+}
+
+
+@pytest.mark.parametrize("call", GRAD_CALLS.values(), ids=GRAD_CALLS.keys())
+def test_a_tensor_that_requires_grad_is_refused_naming_the_argument(call):
+    t = torch.ones(5, 5, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(
+        TypeError, match=r"`\w+` is a torch tensor that requires grad.*\.detach\(\)"
+    ):
+        call(t)
+    call(t.detach())  # the way out the message gives works

@@ -21,6 +21,7 @@ PUBLIC = [
     "conv_transpose",
     "conv_transpose2d",
     "convolve",
+    "convolve2d",
     "correlate",
     "correlate2d",
     "deconvolve2d",
@@ -102,3 +103,30 @@ def test_import_pulls_in_numpy_and_scipy_only_and_not_the_heavy_parts():
     assert ours <= base | {"convmat", "cython_runtime"}
     assert base - {"cython_runtime"} <= {"numpy", "scipy", "charset_normalizer"}
     assert heavy == "[]"
+
+
+def _keyword_only_callables():
+    for module in (convmat, convmat.nn, convmat.dask):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not callable(obj):
+                continue
+            try:
+                params = inspect.signature(obj).parameters.values()
+            except ValueError:  # a builtin exception's constructor
+                continue
+            keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+            positional = [p for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+            if keyword:
+                yield pytest.param(obj, len(positional), keyword, id=f"{module.__name__}.{name}")
+
+
+@pytest.mark.parametrize(("func", "positional", "keyword"), list(_keyword_only_callables()))
+def test_a_keyword_only_option_passed_positionally_is_named(func, positional, keyword):
+    """Python says only "takes from 2 to 4 positional arguments"; ours names the options,
+    before any argument is read."""
+    args = [object()] * (positional + 1)
+    with pytest.raises(TypeError, match=rf"keyword-only; pass e\.g\. {keyword[0]}=") as info:
+        func(*args)
+    assert f"`{keyword[0]}`" in str(info.value)
+    assert f"at most {positional} positional arguments" in str(info.value)

@@ -8,7 +8,15 @@ as one matmul, equal to ``scipy.signal``.
 
 from . import nn
 from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
-from .conv import conv2d, conv_transpose, conv_transpose2d, convolve, correlate, correlate2d
+from .conv import (
+    conv2d,
+    conv_transpose,
+    conv_transpose2d,
+    convolve,
+    convolve2d,
+    correlate,
+    correlate2d,
+)
 from .deblur import DeconvolutionInfo, deconvolve2d
 from .linop import ConvOperator
 from .spectral import singular_values, spectral_norm
@@ -35,6 +43,7 @@ __all__ = [
     "conv_transpose",
     "conv_transpose2d",
     "convolve",
+    "convolve2d",
     "correlate",
     "correlate2d",
     "deconvolve2d",

@@ -16,6 +16,7 @@ module handles each:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -55,6 +56,60 @@ def _fill_offset(kernel: np.ndarray, fill: np.generic, plan: Plan) -> np.ndarray
     if len(sums) == 1:
         return sums[0]
     return sums[0] + 1j * sums[1]
+
+
+def padding_fill(
+    fill: np.generic,
+    mode: str,
+    boundary: str,
+    input_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+) -> np.generic | None:
+    """The padding whose products with the taps enter the outputs, or None for none.
+
+    scipy's direct convolution multiplies every tap by the padding of
+    boundary 'fill' in modes 'full' and 'same': a non-finite tap times a zero
+    of the padding is NaN there. numpy's convolve, which scipy uses for 1-D
+    signals (in 'same' mode when the signal is at least as long as the
+    kernel), leaves those products out; so does mode 'valid', which reads no
+    padding (scipy swaps a kernel larger than the input).
+    """
+    if boundary != "fill" or mode == "valid":
+        return None
+    numpy_1d = len(kernel_shape) == 1 and (mode == "full" or input_shape[-1] >= kernel_shape[-1])
+    return None if fill == 0 and numpy_1d else fill
+
+
+def swaps_in_full_mode(
+    mode: str, boundary: str, input_shape: tuple[int, ...], kernel_shape: tuple[int, ...]
+) -> bool:
+    """Whether scipy.signal.convolve's direct sum swaps the arrays: mode 'full', N-D
+    (not numpy's 1-D convolve), a kernel of more entries than the input. Its sums
+    then run over the input's entries, and the kernel's zero padding multiplies
+    them: a non-finite input makes NaN where the kernel does not reach it."""
+    return (
+        mode == "full"
+        and boundary == "fill"
+        and len(kernel_shape) > 1
+        and math.prod(kernel_shape) > math.prod(input_shape)
+    )
+
+
+def unreached_non_finite(images: np.ndarray, kernel_shape: tuple[int, ...]) -> np.ndarray:
+    """Per 'full' output of each image (shape ``(B, *input_shape)``), whether a NaN or
+    infinite input lies beyond the kernel's reach (counted exactly, by box sums)."""
+    bad = (~np.isfinite(images)).astype(np.int64)
+    total = bad.reshape(bad.shape[0], -1).sum(axis=1)
+    reach = bad
+    for d, m in enumerate(kernel_shape):
+        axis = d + 1
+        widths = [(0, 0)] * reach.ndim
+        widths[axis] = (m, m - 1)  # one leading zero for the differences
+        run = np.cumsum(np.pad(reach, widths), axis=axis)
+        hi = np.take(run, np.arange(m, run.shape[axis]), axis=axis)
+        lo = np.take(run, np.arange(0, run.shape[axis] - m), axis=axis)
+        reach = hi - lo
+    return np.asarray(reach < total.reshape(-1, *[1] * len(kernel_shape)))
 
 
 def _apply_integer(
@@ -179,6 +234,8 @@ def resolve_method(
     """
     if method == "auto":
         return choose_method(engine, batch, amortized=amortized, rtol=rtol)
+    if method == "direct":  # scipy's name: the best direct sum, never the FFT
+        return choose_method(engine, batch, amortized=amortized, direct=True)
     return method  # type: ignore[return-value]
 
 
@@ -227,5 +284,7 @@ def apply(
     else:
         out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
-        out = out + _fill_offset(k, work.type(fill), plan)
+        # the padding's products: with non-finite taps, 0 * inf is NaN as scipy gives it
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, as in a direct sum
+            out = out + _fill_offset(k, work.type(fill), plan)
     return out.astype(dtype, copy=False)

@@ -203,3 +203,13 @@ def check_working_set(need: int, what: str, advice: str) -> None:
             f"than half of this machine's {2 * limit:,} bytes: {advice}"
         )
         raise MatrixTooLargeError(msg)
+
+
+def check_result_fits(
+    images: int, in_entries: int, out_entries: int, itemsize: int, what: str, advice: str
+) -> None:
+    """Refuse a one-shot product whose input copy and output (`images` of each, in
+    entries of `itemsize` bytes) would take more than half of this machine's memory,
+    from the shapes alone, before the input is read."""
+    need = images * (in_entries + out_entries) * itemsize
+    check_working_set(need, what, advice)

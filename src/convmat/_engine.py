@@ -365,7 +365,13 @@ class Engine:
 
     def direct(self, x: np.ndarray, *, transpose: bool) -> np.ndarray:
         """``A @ x`` (or ``A.T @ x``) tap by tap over every tap, zeros included: NaN and
-        inf spread exactly as in a direct convolution (``0 * inf`` is NaN)."""
+        inf spread exactly as in a direct convolution (``0 * inf`` is NaN).
+
+        The products of a tap with zero padding are left out, as numpy's
+        convolve leaves them out: a non-finite tap adds nothing where it reads
+        the padding. Where scipy counts them, the caller adds them
+        (``convmat._apply``'s padding offset).
+        """
         batch = x.shape[0]
         with np.errstate(invalid="ignore", over="ignore"):
             if self.line is not None:
@@ -375,7 +381,16 @@ class Engine:
                 z = self._shift_t(x.reshape(batch, *self.plan.output_shape), taps)
                 return self.fold(z).reshape(batch, -1)
             xw = self.extend(x.reshape(batch, *self.plan.input_shape))
-            return self._shift(xw, taps).reshape(batch, -1)
+            finite = [(v, sl) for v, sl in taps if np.isfinite(v)]
+            out = self._shift(xw, finite)
+            if len(finite) < len(taps):
+                inside = self.extend(np.ones((1, *self.plan.input_shape), dtype=bool))[0]
+                for value, sl in taps:
+                    if not np.isfinite(value):
+                        term = xw[_batched(sl)] * value
+                        term[:, ~inside[sl]] = 0  # no product with the padding
+                        out += term
+            return out.reshape(batch, -1)
 
     @cached_property
     def image_bytes(self) -> int:

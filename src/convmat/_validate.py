@@ -7,9 +7,12 @@ is allowed.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
 import operator
-from typing import Literal, cast
+from collections.abc import Callable
+from typing import Literal, ParamSpec, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +24,8 @@ __all__: list[str] = []
 Mode = Literal["full", "same", "valid"]
 Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
 Format = Literal["dense", "csr", "csc", "coo"]
-MethodArg = Literal["auto", "sparse", "dense", "shift", "fft", "banded"]
-_METHODS = ("auto", "sparse", "dense", "shift", "fft", "banded")
+MethodArg = Literal["auto", "direct", "sparse", "dense", "shift", "fft", "banded"]
+_METHODS = ("auto", "direct", "sparse", "dense", "shift", "fft", "banded")
 
 _MODES = ("full", "same", "valid")
 _BOUNDARIES = {
@@ -75,7 +78,8 @@ def check_method(method: object, dtype: np.dtype) -> MethodArg:
     """Return `method` if it is a method name that is exact for `dtype` (integers: no FFT, no BLAS)."""
     if not isinstance(method, str) or method not in _METHODS:
         msg = (
-            "`method` must be one of 'auto', 'sparse', 'dense', 'shift', 'fft', 'banded', "
+            "`method` must be one of 'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', "
+            "'banded', "
             f"got {_short(method)}"
         )
         raise ValueError(msg)
@@ -110,6 +114,27 @@ def check_format(fmt: object) -> Format:
     return cast("Format", fmt)
 
 
+def check_tensor(value: object, name: str) -> None:
+    """Refuse a torch tensor numpy cannot read as it is: one that requires grad (convmat
+    computes no gradients) or one on another device than the CPU; say how to pass it."""
+    if type(value).__module__.split(".")[0] != "torch":
+        return
+    if getattr(value, "requires_grad", False):
+        msg = (
+            f"`{name}` is a torch tensor that requires grad, which numpy cannot read: pass "
+            f"`{name}.detach()` (convmat computes no gradients; convmat.nn's transposed "
+            "layers give the adjoint a backward pass needs)"
+        )
+        raise DTypeError(msg)
+    device = getattr(value, "device", None)
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        msg = (
+            f"`{name}` is a torch tensor on device {device}, which numpy cannot read: "
+            f"pass `{name}.cpu()`"
+        )
+        raise DTypeError(msg)
+
+
 def check_array(
     value: object, name: str, *, ndim: int | None = None, min_ndim: int = 1
 ) -> np.ndarray:
@@ -123,9 +148,10 @@ def check_array(
             "fill it first, e.g. with `{name}.filled(0)`"
         )
         raise TypeError(msg.replace("{name}", name))
+    check_tensor(value, name)
     try:
         arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:
         msg = f"`{name}` must be a numeric array, got {_short(value)} ({exc})"
         raise DTypeError(msg) from None
     if arr.dtype.kind not in "biufc":
@@ -161,16 +187,17 @@ def check_nonempty(shape: tuple[int, ...], name: str) -> None:
         raise ValueError(msg)
 
 
-def check_shape(value: object, name: str, ndim: int) -> tuple[int, ...]:
-    """Return `value` as a tuple of `ndim` positive Python ints."""
+def check_shape(
+    value: object, name: str, ndim: int, entries: str = "one per kernel axis"
+) -> tuple[int, ...]:
+    """Return `value` as a tuple of `ndim` positive Python ints (`entries` says what they are)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         msg = f"`{name}` must be a sequence of {ndim} positive integers, got {_short(value)}"
         raise TypeError(msg)
     items = list(cast("list[object]", value))
     if len(items) != ndim:
         msg = (
-            f"`{name}` must have {ndim} entries (one per kernel axis), "
-            f"got {_short(value)} with {len(items)}"
+            f"`{name}` must have {ndim} entries ({entries}), got {_short(value)} with {len(items)}"
         )
         raise ValueError(msg)
     out = []
@@ -201,8 +228,11 @@ def check_valid_shapes(mode: Mode, in_shape: tuple[int, ...], k_shape: tuple[int
     raise ValueError(msg)
 
 
-def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
-    """Return `value` as a scalar of `dtype`, refusing any cast that loses information."""
+def check_fillvalue(value: object, dtype: np.dtype, *, used: bool = True) -> np.generic:
+    """Return `value` as a scalar of `dtype`: exactly for integers, rounded to nearest for
+    floats (as scipy rounds it); a value an integer dtype cannot hold, or a finite one
+    beyond a float dtype's range, is refused. Unless `used` (boundaries 'wrap' and 'symm'
+    never read it), only its type and size are checked, and zero is returned."""
     if isinstance(value, (list, tuple, np.ndarray)):
         size = np.size(value)
         if size != 1:
@@ -213,6 +243,8 @@ def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
         msg = f"`fillvalue` must be a real or complex scalar, got {_short(value)}"
         raise DTypeError(msg)
+    if not used:
+        return cast("np.generic", dtype.type(0))
     arr = np.asarray(value)
     exact = True
     if arr.dtype.kind == "c" and dtype.kind != "c":
@@ -221,17 +253,22 @@ def check_fillvalue(value: object, dtype: np.dtype) -> np.generic:
     try:
         with np.errstate(invalid="ignore", over="ignore"):
             cast_value = arr.astype(dtype)[()]
-            same = np.array(cast_value == arr).item() or bool(
-                np.isnan(cast_value) and np.isnan(arr)
-            )
+            if dtype.kind in "fc":  # rounded, never overflowed
+                same = bool(np.isfinite(cast_value) or not np.isfinite(arr))
+            else:
+                same = np.array(cast_value == arr).item()
         exact = exact and bool(same)
     except (TypeError, ValueError, OverflowError):
         exact = False
     if not exact:
         msg = (
             f"could not cast `fillvalue` directly to the output dtype {dtype}: {value!r} "
-            "cannot be represented exactly in it; pass a value of that dtype or convert "
-            "the arrays first"
+            + (
+                "is beyond its range"
+                if dtype.kind in "fc"
+                else "cannot be represented exactly in it"
+            )
+            + "; pass a value of that dtype or convert the arrays first"
         )
         raise ValueError(msg)
     return cast("np.generic", cast_value)
@@ -247,3 +284,34 @@ def result_dtype(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic], what: s
         )
         raise DTypeError(msg)
     return dtype
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def keyword_only_hint(func: Callable[P, R]) -> Callable[P, R]:
+    """`func`, refusing surplus positional arguments with a message that names its
+    keyword-only options (Python's own says only how many positional ones it takes)."""
+    params = list(inspect.signature(func).parameters.values())
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    most = len(positional)
+    shown = positional[1:] if positional[:1] == ["self"] else positional
+    name = func.__qualname__.removesuffix(".__init__")
+
+    @functools.wraps(func)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if len(args) > most:
+            extra = args[most:]
+            hint = ", ".join(f"{k}={_short(v)}" for k, v in zip(keyword, extra, strict=False))
+            msg = (
+                f"{name}() takes at most {len(shown)} positional arguments "
+                f"({', '.join(shown)}), got {len(args) - most + len(shown)}: "
+                f"{', '.join(f'`{k}`' for k in keyword)} "
+                f"{'is' if len(keyword) == 1 else 'are'} keyword-only; pass e.g. {hint}"
+            )
+            raise TypeError(msg)
+        return func(*args, **kwargs)
+
+    return checked

@@ -23,8 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _small
-from ._apply import apply
-from ._build import make_plan
+from ._apply import apply, padding_fill, swaps_in_full_mode, unreached_non_finite
+from ._budget import check_result_fits
+from ._build import compute_dtype, make_plan
 from ._index import output_length
 from ._plans import engine_for, trim
 from ._validate import (
@@ -41,6 +42,7 @@ from ._validate import (
     check_rtol,
     check_shape,
     check_valid_shapes,
+    keyword_only_hint,
     result_dtype,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "conv_transpose",
     "conv_transpose2d",
     "convolve",
+    "convolve2d",
     "correlate",
     "correlate2d",
 ]
@@ -79,6 +82,36 @@ def _kernel_axes(
     return x, k, scalar
 
 
+def _check_fits(
+    shape: tuple[int, ...],
+    in_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    mode: str,
+    dtype: np.dtype,
+    ndim: int | None,
+    name: str,
+) -> None:
+    """Refuse, from the shapes alone, a call whose input copy and output cannot fit."""
+    images = math.prod(shape[: len(shape) - len(in_shape)])
+    outputs = math.prod(
+        output_length(n, m, mode) for n, m in zip(in_shape, kernel_shape, strict=True)
+    )
+    advice = "pass fewer images per call"
+    if ndim == 2:
+        advice += (
+            ", or wrap the image with dask.array and call convmat.dask's function of the same "
+            "name, which works block by block"
+        )
+    check_result_fits(
+        images,
+        math.prod(in_shape),
+        outputs,
+        compute_dtype(dtype).itemsize,
+        f"a convolution of {images} image(s) of shape {in_shape} (`{name}`)",
+        advice,
+    )
+
+
 def _forward(
     image: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -99,9 +132,10 @@ def _forward(
     dtype = result_dtype(x, k, what)
     how = check_method(method, dtype)
     tol = check_rtol(rtol)
-    fill = check_fillvalue(fillvalue, dtype)
+    fill = check_fillvalue(fillvalue, dtype, used=canon == "fill")
     in_shape = x.shape[x.ndim - k.ndim :]
     check_valid_shapes(checked_mode, in_shape, k.shape)
+    _check_fits(x.shape, in_shape, k.shape, checked_mode, dtype, ndim, names[0])
     if corr:
         flip = (slice(None, None, -1),) * k.ndim
         k = k[flip].conj() if k.dtype.kind == "c" else k[flip]
@@ -109,7 +143,13 @@ def _forward(
     # correlate2d at m // 2 (they differ for even kernels)
     check_method_axes(how, k.ndim)
     plan = make_plan(in_shape, k.shape, checked_mode, canon, corr=corr and ndim == 2)
-    use_fill = fill if canon == "fill" and checked_mode != "valid" else None
+    use_fill = padding_fill(fill, checked_mode, canon, in_shape, k.shape)
+    # scipy.signal.convolve sums over the input's entries instead (see swaps_in_full_mode)
+    swapped = (
+        ndim is None and fill == 0 and swaps_in_full_mode(checked_mode, canon, in_shape, k.shape)
+    )
+    if swapped:
+        use_fill = None
     if ndim == 2 and how == "auto" and not use_fill and _small.eligible(x, k, plan):
         key = _small.key(x, k, str(mode), str(boundary), corr)  # validated strings
         return _small.store(key, plan)(x, k)
@@ -118,10 +158,14 @@ def _forward(
         batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how, rtol=tol
     )
     trim()
+    if swapped and out.dtype.kind in "fc" and not np.isfinite(batch).all():
+        images = batch.reshape(-1, *in_shape)
+        out[unreached_non_finite(images, k.shape).reshape(out.shape)] = np.nan
     out = out.reshape(*x.shape[: x.ndim - k.ndim], *plan.output_shape)
     return out[..., 0] if scalar else out
 
 
+@keyword_only_hint
 def convolve(
     in1: npt.ArrayLike,
     in2: npt.ArrayLike,
@@ -155,7 +199,7 @@ def convolve(
         How the input is extended (aliases 'pad', 'circular', 'symmetric').
     fillvalue : scalar
         The padding's value with boundary 'fill'.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`;
         'auto' meets the accuracy `rtol` sets (see :func:`conv2d`'s Notes).
     rtol : float, optional
@@ -216,6 +260,7 @@ def convolve(
     )
 
 
+@keyword_only_hint
 def correlate(
     in1: npt.ArrayLike,
     in2: npt.ArrayLike,
@@ -278,6 +323,7 @@ def correlate(
     )
 
 
+@keyword_only_hint
 def conv2d(
     image: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -306,7 +352,7 @@ def conv2d(
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How the product is computed, as in :class:`convmat.ConvOperator`.
         'auto' meets the accuracy `rtol` sets (see the Notes); an explicit
         'fft' is faster on large kernels but its rounding error scales with
@@ -377,9 +423,84 @@ def conv2d(
     )
 
 
+@keyword_only_hint
+def convolve2d(
+    in1: npt.ArrayLike,
+    in2: npt.ArrayLike,
+    mode: Mode = "full",
+    boundary: Boundary = "fill",
+    fillvalue: object = 0,
+    *,
+    method: MethodArg = "auto",
+    rtol: float | None = None,
+) -> np.ndarray:
+    """Convolve images with a 2-D kernel: :func:`conv2d` under scipy's name and signature.
+
+    ``from convmat import convolve2d`` replaces ``from scipy.signal import
+    convolve2d`` in a script unchanged: the same arguments, keywords
+    (`in1`, `in2`, `mode`, `boundary`, `fillvalue`) and results, integers
+    exactly; a batch of images too. :func:`conv2d` is the same function under
+    torch's name; :func:`convmat.nn.conv2d` is torch's layer, a
+    cross-correlation.
+
+    Parameters
+    ----------
+    in1 : array_like, shape (..., H, W)
+        One image or a batch; leading axes are batch axes.
+    in2 : array_like, shape (kh, kw)
+        The kernel.
+    mode, boundary, fillvalue, method, rtol
+        As in :func:`conv2d`.
+
+    Returns
+    -------
+    ndarray, shape ``(..., *output_shape)``
+        As in :func:`conv2d`.
+
+    Raises
+    ------
+    ValueError, TypeError, ResultOverflowError
+        As in :func:`conv2d`, naming `in1` and `in2`.
+
+    See Also
+    --------
+    conv2d, correlate2d, convolve
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import scipy.signal
+    >>> from convmat import convolve2d
+    >>> x = np.arange(12).reshape(3, 4)
+    >>> k = np.array([[1, -1], [2, 0]])
+    >>> np.array_equal(convolve2d(x, k, boundary="symm", mode="same"),
+    ...                scipy.signal.convolve2d(x, k, boundary="symm", mode="same"))
+    True
+    >>> convolve2d(in1=[[1.0, 2.0]], in2=[[1.0, 1.0]])
+    array([[1., 3., 2.]])
+    """
+    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
+    small = _small.lookup(in1, in2, mode, boundary, fillvalue, method, corr=False)
+    if small is not None:
+        return small
+    return _forward(
+        in1,
+        in2,
+        mode,
+        boundary,
+        fillvalue,
+        corr=False,
+        method=method,
+        rtol=rtol,
+        ndim=2,
+        names=("in1", "in2"),
+    )
+
+
+@keyword_only_hint
 def correlate2d(
-    image: npt.ArrayLike,
-    kernel: npt.ArrayLike,
+    in1: npt.ArrayLike,
+    in2: npt.ArrayLike,
     mode: Mode = "full",
     boundary: Boundary = "fill",
     fillvalue: object = 0,
@@ -389,16 +510,16 @@ def correlate2d(
 ) -> np.ndarray:
     """Cross-correlate images with a 2-D kernel as one matrix product.
 
-    Equal to ``scipy.signal.correlate2d(image, kernel, mode, boundary, fillvalue)``
-    for each image of the batch: the convolution with the kernel flipped in
-    both axes and conjugated, with correlation's own 'same' centring (offset
-    ``m // 2`` inside 'full').
+    Equal to ``scipy.signal.correlate2d(in1, in2, mode, boundary, fillvalue)``
+    for each image of the batch, with scipy's signature and names: the
+    convolution with `in2` flipped in both axes and conjugated, with
+    correlation's own 'same' centring (offset ``m // 2`` inside 'full').
 
     Parameters
     ----------
-    image : array_like, shape (..., H, W)
+    in1 : array_like, shape (..., H, W)
         One image or a batch.
-    kernel : array_like, shape (kh, kw)
+    in2 : array_like, shape (kh, kw)
         The template; conjugated when complex.
     mode, boundary, fillvalue, method, rtol
         As in :func:`conv2d`.
@@ -419,7 +540,7 @@ def correlate2d(
     image smaller than the kernel, ``scipy.signal.correlate2d`` returns an
     array that is not a block of its own 'full' output (it swaps the inputs
     and reverses, but conjugates the wrong one). This function returns the
-    correct block, as ``scipy.signal.correlate(image, kernel, "valid")`` does.
+    correct block, as ``scipy.signal.correlate(in1, in2, "valid")`` does.
 
     Examples
     --------
@@ -436,11 +557,20 @@ def correlate2d(
     True
     """
     check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
-    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=True)
+    small = _small.lookup(in1, in2, mode, boundary, fillvalue, method, corr=True)
     if small is not None:
         return small
     return _forward(
-        image, kernel, mode, boundary, fillvalue, corr=True, method=method, rtol=rtol, ndim=2
+        in1,
+        in2,
+        mode,
+        boundary,
+        fillvalue,
+        corr=True,
+        method=method,
+        rtol=rtol,
+        ndim=2,
+        names=("in1", "in2"),
     )
 
 
@@ -490,6 +620,7 @@ def _transpose_input_shape(
     return shape
 
 
+@keyword_only_hint
 def conv_transpose2d(
     output: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -518,7 +649,7 @@ def conv_transpose2d(
         The forward input's ``(H, W)``. Inferred when omitted: 'full' gives
         ``out - k + 1``, 'same' ``out``, 'valid' ``out + k - 1`` (the image
         containing the kernel; pass `input_shape` for the swapped case).
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`conv2d`.
     rtol : float, optional
         As in :func:`conv2d`, with ``|kernel|.T @ |output|`` for the scale and
@@ -571,6 +702,15 @@ def _transpose(
     out_shape = y.shape[y.ndim - k.ndim :]
     shape = _transpose_input_shape(y.shape, k.shape, checked_mode, input_shape, scalar=scalar)
     check_method_axes(how, k.ndim)
+    images = math.prod(y.shape[: y.ndim - k.ndim])
+    check_result_fits(
+        images,
+        math.prod(out_shape),
+        math.prod(shape),
+        compute_dtype(dtype).itemsize,
+        f"a transposed convolution of {images} output(s) of shape {out_shape}",
+        "pass fewer outputs per call",
+    )
     plan = make_plan(shape, k.shape, checked_mode, canon)
     batch = y.reshape(-1, math.prod(out_shape))
     out = apply(
@@ -586,6 +726,7 @@ def _transpose(
     return out[..., 0] if scalar else out
 
 
+@keyword_only_hint
 def conv_transpose(
     output: npt.ArrayLike,
     kernel: npt.ArrayLike,
@@ -613,7 +754,7 @@ def conv_transpose(
     input_shape : tuple of int, optional
         The forward input's trailing ``k`` axes, inferred when omitted as in
         :func:`conv_transpose2d`.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         As in :func:`convolve`.
     rtol : float, optional
         As in :func:`conv_transpose2d`.

@@ -17,7 +17,7 @@ product per block, with one engine per distinct block shape per process
 product on every block followed by folding the extension back onto the image
 edges.
 
-This module imports dask (``pip install "convmat[dask]"``); ``import convmat``
+This module imports dask (``pip install ".[dask]"``); ``import convmat``
 does not.
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dask.array as da
 import numpy as np
@@ -49,6 +49,7 @@ from ._validate import (
     check_nonempty,
     check_rtol,
     check_valid_shapes,
+    keyword_only_hint,
     result_dtype,
 )
 
@@ -152,9 +153,10 @@ def _blocked(
     rtol: float | None,
 ) -> da.Array:
     """The convolution of `x` block by block: window, halos, one 'valid' product each."""
-    try:  # the padding must be held exactly by the images' dtype
-        pad = check_fillvalue(fill, x.dtype)
-    except ValueError:
+    with np.errstate(invalid="ignore", over="ignore"):  # the images' dtype must hold it
+        pad = cast("np.generic", np.asarray(fill).astype(x.dtype)[()])
+        exact = bool(pad == fill) or bool(np.isnan(pad) and np.isnan(fill))
+    if not exact or (x.dtype.kind not in "c" and np.iscomplexobj(fill)):
         x = x.astype(dtype)
         pad = fill
     window = _window(x, halos, pad)
@@ -193,18 +195,31 @@ def _forward(
     how = check_method(method, dtype)
     check_method_axes(how, 2)
     tol = check_rtol(rtol)
-    fill = check_fillvalue(fillvalue, dtype)
+    fill = check_fillvalue(fillvalue, dtype, used=canon == "fill")
     shape = (int(x.shape[-2]), int(x.shape[-1]))
     check_valid_shapes(checked_mode, shape, k.shape)
     halos = (
         axis_halo(shape[0], k.shape[0], checked_mode, canon, corr=corr),
         axis_halo(shape[1], k.shape[1], checked_mode, canon, corr=corr),
     )
+    if checked_mode == "valid" and any(m > n for n, m in zip(shape, k.shape, strict=True)):
+        # a kernel larger than the image: scipy swaps the arrays and reads no padding; the
+        # image is smaller than the kernel, so each image is one block
+        images = x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
+        out_shape = tuple(m - n + 1 for n, m in zip(shape, k.shape, strict=True))
+        return da.map_blocks(
+            partial(_valid_block, kernel=k, corr=corr, method=how, rtol=tol),
+            images,
+            chunks=(*images.chunks[:-2], (out_shape[0],), (out_shape[1],)),
+            dtype=dtype,
+            meta=np.empty((0,) * x.ndim, dtype=dtype),
+        )
     pad = fill if canon == "fill" and checked_mode != "valid" else dtype.type(0)
     return _blocked(x, k, halos, pad, dtype, corr=corr, method=how, rtol=tol)
 
 
 # -- public functions ---------------------------------------------------------------------
+@keyword_only_hint
 def conv2d(
     image: da.Array,
     kernel: npt.ArrayLike,
@@ -235,7 +250,7 @@ def conv2d(
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How each block's product is computed, as in :func:`convmat.conv2d`.
     rtol : float, optional
         The accuracy of 'auto' in each block, as in :func:`convmat.conv2d`.
@@ -291,6 +306,7 @@ def conv2d(
     return _forward(image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol)
 
 
+@keyword_only_hint
 def correlate2d(
     image: da.Array,
     kernel: npt.ArrayLike,
@@ -376,6 +392,7 @@ def _fit_block(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return fit(block, dtype, "the exact transposed convolution")
 
 
+@keyword_only_hint
 def conv_transpose2d(
     output: da.Array,
     kernel: npt.ArrayLike,
@@ -402,7 +419,7 @@ def conv_transpose2d(
     input_shape : tuple of int, optional
         The forward input's ``(H, W)``, inferred when omitted as in
         :func:`convmat.conv_transpose2d`.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How each block's product is computed.
     rtol : float, optional
         The accuracy of 'auto' in each block, as in :func:`convmat.conv2d`.

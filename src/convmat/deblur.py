@@ -23,7 +23,13 @@ import numpy.typing as npt
 from ._budget import check_working_set
 from ._restore import PRIORS, Prior
 from ._tikhonov import Tikhonov, solver_for
-from ._validate import check_array, check_boundary, check_nonempty, check_positive_int
+from ._validate import (
+    check_array,
+    check_boundary,
+    check_nonempty,
+    check_positive_int,
+    keyword_only_hint,
+)
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
@@ -67,6 +73,7 @@ class DeconvolutionInfo:
     solver: str
 
 
+@keyword_only_hint
 def deconvolve2d(
     observed: npt.ArrayLike,
     kernel: npt.ArrayLike,

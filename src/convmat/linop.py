@@ -11,15 +11,20 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from ._apply import apply, default_rtol, resolve_method
-from ._budget import check_dense_fits, check_sparse_fits, get_max_dense_bytes
+from ._apply import apply, default_rtol, padding_fill, resolve_method
+from ._budget import (
+    check_dense_fits,
+    check_result_fits,
+    check_sparse_fits,
+    get_max_dense_bytes,
+)
 from ._build import checked_plan, compute_dtype, matrix_dtype
 from ._engine import METHOD_ADVICE, Engine, Method
 from ._errors import DTypeError
@@ -34,6 +39,8 @@ from ._validate import (
     check_method_axes,
     check_positive_int,
     check_rtol,
+    check_tensor,
+    keyword_only_hint,
     result_dtype,
 )
 from .toeplitz import conv_matrix
@@ -41,7 +48,32 @@ from .toeplitz import conv_matrix
 __all__ = ["ConvOperator"]
 
 
-class ConvOperator(LinearOperator):  # type: ignore[misc]
+class _Guarded(LinearOperator):  # type: ignore[misc]
+    """scipy's entry points read their argument with numpy first: a torch tensor that
+    requires grad (or lives on a GPU) is refused there, with the way to pass it."""
+
+    def dot(self, x: Any) -> Any:
+        check_tensor(x, "x")
+        return super().dot(x)
+
+    def matvec(self, x: Any) -> Any:
+        check_tensor(x, "x")
+        return super().matvec(x)
+
+    def matmat(self, X: Any) -> Any:
+        check_tensor(X, "X")
+        return super().matmat(X)
+
+    def rmatvec(self, x: Any) -> Any:
+        check_tensor(x, "x")
+        return super().rmatvec(x)
+
+    def rmatmat(self, X: Any) -> Any:
+        check_tensor(X, "X")
+        return super().rmatmat(X)
+
+
+class ConvOperator(_Guarded):
     """The convolution with a fixed kernel over inputs of a fixed shape, as an operator.
 
     Parameters
@@ -52,7 +84,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         Shape of one input; one entry per kernel axis.
     mode, boundary
         As in :func:`convmat.conv_matrix`.
-    method : {'auto', 'sparse', 'dense', 'shift', 'fft', 'banded'}
+    method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
         How products are computed; all give ``A @ x`` up to rounding.
         'sparse': the CSR matrix. 'dense': the dense matrix and BLAS.
         'shift': shift-and-add, one vectorised pass per nonzero tap.
@@ -61,9 +93,10 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         into tiles of the width and applied to every image row of the batch.
         'fft': the Toeplitz product diagonalised by the FFT, with the kernel's
         spectrum computed once (float and complex kernels only: integers stay
-        exact). 'auto' picks per call by a cost model in flops and bytes.
-        Inputs holding NaN or inf always use the sparse matrix, so that they
-        stay local as in a direct convolution.
+        exact). 'auto' picks per call by a cost model in flops and bytes;
+        'direct' (scipy's name) picks the cheapest of the others but the FFT.
+        Inputs holding NaN or inf are summed tap by tap over every tap, as a
+        direct convolution sums them, so that they stay local.
     rtol : float, optional
         The accuracy of 'auto', as in :func:`convmat.conv2d`: every float
         output within ``max(rtol, taps * eps)`` of ``|A| @ |x|`` of the exact
@@ -107,6 +140,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
     True
     """
 
+    @keyword_only_hint
     def __init__(
         self,
         kernel: npt.ArrayLike,
@@ -133,6 +167,8 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         self._complex = k.dtype.kind == "c"
         self._plan = plan
         self._mode, self._boundary = mode, boundary
+        pad = padding_fill(np.int8(0), plan.key[2], plan.key[3], plan.input_shape, k.shape)  # type: ignore[arg-type]
+        self._padding_products = pad is not None
         self._engines: dict[str, Engine] = {}
         self._chosen: dict[tuple[int, str, int], Method] = {}
         self._lock = threading.Lock()
@@ -200,11 +236,14 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         method = self._chosen.get(key)
         if method is None:  # the choice depends on shapes only: decide once per batch size
             method = self._chosen[key] = self.method_for(batch.shape[0] or 1, dtype)
+        # the products of the taps with the zero padding, as conv2d and convolve count them
+        fill = dtype.type(0) if self._padding_products and not transpose else None
         out = apply(
             batch,
             self._engine,
             dtype,
             transpose=transpose,
+            fill=fill,
             method=method,
             amortized=True,
             certify=self.method == "auto",
@@ -232,6 +271,16 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         if arr.shape[arr.ndim - nd :] != shape_in:
             msg = f"`{name}` must end in shape {shape_in}, got shape {arr.shape}"
             raise ValueError(msg)
+        check_result_fits(
+            math.prod(arr.shape[: arr.ndim - nd]),
+            math.prod(shape_in),
+            math.prod(shape_out),
+            compute_dtype(
+                result_dtype(arr, np.empty(0, self._kernel_dtype), "convolution")
+            ).itemsize,
+            f"`{name}` of shape {arr.shape} through an operator of shape {self.shape}",
+            "pass fewer inputs per call",
+        )
         out = self._run(arr, math.prod(shape_in), transpose=transpose, conjugate=conjugate)
         return out.reshape(*arr.shape[: arr.ndim - nd], *shape_out)
 
@@ -376,7 +425,7 @@ class ConvOperator(LinearOperator):  # type: ignore[misc]
         )
 
 
-class _ConvView(LinearOperator):  # type: ignore[misc]
+class _ConvView(_Guarded):
     """``A.T``, ``A.H`` or ``conj(A)`` of a :class:`ConvOperator`, sharing its engines.
 
     The four views (``A``, ``A.T``, ``A.H``, ``conj(A)``) are closed under

@@ -16,8 +16,10 @@ there).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Literal, cast
 
 import numpy as np
@@ -31,7 +33,7 @@ from ._exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
 from ._layer import Padding, PaddingMode, _groups, _Layer, _matrix, _pair
 from ._layer_cost import LAYER_METHODS, LayerMethod, choose_layer_method
 from ._layer_fft import LayerFFT
-from ._layer_gemm import LayerGemm
+from ._layer_gemm import GemmMethod, LayerGemm
 from ._spectra import check_rtol, top_eigenvalues
 from ._validate import (
     Format,
@@ -39,7 +41,11 @@ from ._validate import (
     check_format,
     check_nonempty,
     check_shape,
+    keyword_only_hint,
 )
+
+# what a layer's input_shape holds
+_ONE_IMAGE = "C, H, W: channels, height and width of one image, without the batch axis"
 
 __all__ = ["conv2d", "conv2d_matrix", "conv2d_spectral_norm", "conv_transpose2d"]
 
@@ -92,28 +98,36 @@ def _engine(
     chosen = (
         choose_layer_method(layer, batch, work, adjoint=adjoint) if method == "auto" else method
     )
-    if chosen == "matrix":
-        check_sparse_fits(layer, work)
-
-        def by_matrix(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
-            m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
-            flat = data.reshape(data.shape[0], math.prod(data.shape[1:]))
-            return np.asarray(np.asarray((m.T if adjoint else m) @ flat.T).T)
-
-        return by_matrix
     engine = LayerGemm(layer)
-    check_working_set(
-        engine.working_bytes(batch, work.itemsize, chosen),
-        f"a layer of {layer.input_shape} inputs on {batch} images",
-        "pass fewer images per call",
-    )
 
-    def by_gemm(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+    def fits(how: GemmMethod) -> None:
+        check_working_set(
+            engine.working_bytes(batch, work.itemsize, how),
+            f"a layer of {layer.input_shape} inputs on {batch} images",
+            "pass fewer images per call",
+        )
+
+    def by_gemm(weights: np.ndarray, data: np.ndarray, how: GemmMethod) -> np.ndarray:
         run = engine.adjoint if adjoint else engine.forward
-        out = run(weights, data, chosen)
+        out = run(weights, data, how)
         return out.reshape(out.shape[0], math.prod(out.shape[1:]))
 
-    return by_gemm
+    if chosen != "matrix":
+        fits(chosen)
+        return partial(by_gemm, how=chosen)
+    check_sparse_fits(layer, work)
+
+    def by_matrix(weights: np.ndarray, data: np.ndarray) -> np.ndarray:
+        if work.kind in "fc" and not (np.isfinite(weights).all() and np.isfinite(data).all()):
+            # the matrix holds no entry for the zero padding, nor for zero taps: NaN and
+            # inf spread as torch spreads them only in a sum over every tap and position
+            fits("gemm")
+            return by_gemm(weights, data, "gemm")
+        m = cast("sp.csr_array", _matrix(weights, layer, weights.dtype, "csr"))
+        flat = data.reshape(data.shape[0], math.prod(data.shape[1:]))
+        return np.asarray(np.asarray((m.T if adjoint else m) @ flat.T).T)
+
+    return by_matrix
 
 
 def _apply_layer(
@@ -142,7 +156,10 @@ def _apply_layer(
 
     b = None if bias is None else bias.astype(work, copy=False)
     if work.kind not in "iu":
-        out = product(k, data)
+        finite = bool(np.isfinite(k).all() and np.isfinite(data).all())
+        # NaN and inf in the data spread as in torch, without numpy's warnings
+        with contextlib.nullcontext() if finite else np.errstate(invalid="ignore", over="ignore"):
+            out = product(k, data)
         if b is not None:
             out = out + offset(b, np.ones((), dtype=work))
         return out.astype(dtype, copy=False).reshape(data.shape[0], *out_shape)
@@ -174,6 +191,7 @@ def _dtype(*arrays: np.ndarray | None) -> np.dtype:
     return dtype
 
 
+@keyword_only_hint
 def conv2d_matrix(
     weight: npt.ArrayLike,
     input_shape: tuple[int, int, int] | list[int],
@@ -227,7 +245,7 @@ def conv2d_matrix(
     True
     """
     w = check_array(weight, "weight")
-    shape = check_shape(input_shape, "input_shape", 3)
+    shape = check_shape(input_shape, "input_shape", 3, _ONE_IMAGE)
     fmt = check_format(format)
     layer = _Layer(
         w, cast("tuple[int, int, int]", shape), stride, padding, dilation, groups, padding_mode
@@ -236,6 +254,7 @@ def conv2d_matrix(
     return _matrix(w, layer, dtype, fmt)
 
 
+@keyword_only_hint
 def conv2d(
     input: npt.ArrayLike,  # noqa: A002
     weight: npt.ArrayLike,
@@ -301,6 +320,7 @@ def conv2d(
     return np.asarray(out if batched else out[0])
 
 
+@keyword_only_hint
 def conv_transpose2d(
     input: npt.ArrayLike,  # noqa: A002
     weight: npt.ArrayLike,
@@ -404,6 +424,7 @@ def conv_transpose2d(
     return np.asarray(out if batched else out[0])
 
 
+@keyword_only_hint
 def conv2d_spectral_norm(
     weight: npt.ArrayLike,
     input_shape: tuple[int, int, int] | list[int],
@@ -476,7 +497,7 @@ def conv2d_spectral_norm(
     True
     """
     w = check_array(weight, "weight")
-    shape = cast("tuple[int, int, int]", check_shape(input_shape, "input_shape", 3))
+    shape = cast("tuple[int, int, int]", check_shape(input_shape, "input_shape", 3, _ONE_IMAGE))
     tolerance = check_rtol(rtol)
     layer = _Layer(w, shape, stride, padding, dilation, groups, padding_mode)
     work = w.astype(np.complex128 if w.dtype.kind == "c" else np.float64)

@@ -29,6 +29,7 @@ from ._validate import (
     Format,
     Mode,
     check_format,
+    keyword_only_hint,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 
+@keyword_only_hint
 def conv_matrix(
     kernel: npt.ArrayLike,
     input_shape: tuple[int, ...] | list[int],
