@@ -10,7 +10,7 @@ when a mutant replaces the code that filled the cache.
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from convmat import _index, _layer, _plans
 
@@ -22,7 +22,10 @@ _COMMON = {
 }
 settings.register_profile("default", max_examples=60, **_COMMON)
 settings.register_profile("ci", max_examples=200, **_COMMON)
-settings.register_profile("mutation", max_examples=15, **_COMMON)
+# a mutant is killed by the first failing example: no shrinking of it
+settings.register_profile(
+    "mutation", max_examples=10, phases=[Phase.explicit, Phase.generate], **_COMMON
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 

@@ -154,6 +154,10 @@ def test_maxiter_warns_and_reports():
         ((np.ones((5, 5)) * 1j, np.ones((3, 3))), {}, TypeError, "`observed` must be real"),
         ((np.ones((5, 5)), np.ones((3, 3, 1))), {}, ValueError, "kernel"),
         ((np.ones(5), np.ones((3, 3))), {}, ValueError, "observed"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"channel_axis": 0}, ValueError, "`channel_axis`"),
+        ((np.ones((2, 5, 5)), np.ones((3, 3))), {"channel_axis": 3}, ValueError, "got 3"),
+        ((np.ones((2, 5, 5)), np.ones((3, 3))), {"channel_axis": 1.0}, TypeError, "`channel"),
+        ((np.ones((5, 5)), np.ones((3, 3))), {"callback": 3}, TypeError, "`callback`"),
     ],
 )
 def test_bad_input(args, kwargs, error, match):
@@ -219,3 +223,60 @@ def test_error_messages_name_the_argument():
         convmat.deconvolve2d(np.ones((5, 5)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="`observed`"):
         convmat.deconvolve2d(np.ones((4, 0)), np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("factor", [1e160, 1e-160, 1e200, 1e-300, -3.0])
+def test_scaling_the_observation_scales_the_estimate(model, factor):
+    """Any finite factor: no overflow of the squares, no underflow, the same weight. The
+    transform solvers agree to rounding; conjugate gradients, which stop at a relative
+    residual `tol`, to within what `tol` leaves (here 1e-10: 1e-7 of the peak)."""
+    rng = np.random.default_rng(2)
+    scene = rng.random((30, 34))
+    y = convmat.conv2d(scene, SYMMETRIC, "valid") + 0.01 * rng.standard_normal((28, 32))
+    x, info = convmat.deconvolve2d(y, SYMMETRIC, boundary=model, tol=1e-10, return_info=True)
+    xc, info_c = convmat.deconvolve2d(
+        factor * y, SYMMETRIC, boundary=model, tol=1e-10, return_info=True
+    )
+    assert np.isfinite(xc).all()
+    close = 1e-7 if info.solver == "cg" else 1e-11
+    np.testing.assert_allclose(xc / factor, x, rtol=0, atol=close * np.abs(x).max())
+    np.testing.assert_allclose(info_c.reg, info.reg, rtol=1e-6)
+
+
+def test_colour_images_are_deblurred_channel_by_channel():
+    rng = np.random.default_rng(3)
+    grey = convmat.conv2d(rng.random((24, 26)), SYMMETRIC, "valid")
+    colour = np.stack([grey, 0.5 * grey, np.flipud(grey)], axis=-1)  # (22, 24, 3)
+    with pytest.warns(UserWarning, match="pass channel_axis=-1"):
+        convmat.deconvolve2d(colour, SYMMETRIC, reg=1e-3)
+    x, info = convmat.deconvolve2d(colour, SYMMETRIC, reg=1e-3, channel_axis=-1, return_info=True)
+    assert x.shape == colour.shape
+    assert info.scene.shape == (24, 26, 3)
+    for c in range(3):
+        single = convmat.deconvolve2d(colour[..., c], SYMMETRIC, reg=1e-3)
+        np.testing.assert_allclose(x[..., c], single, rtol=0, atol=1e-12)
+    first = convmat.deconvolve2d(np.moveaxis(colour, -1, 0), SYMMETRIC, reg=1e-3, channel_axis=0)
+    np.testing.assert_allclose(first, np.moveaxis(x, -1, 0), rtol=0, atol=1e-12)
+
+
+def test_callback_sees_every_iteration_and_info_says_why_it_stopped():
+    rng = np.random.default_rng(4)
+    y = rng.random((2, 14, 15))
+    seen: list[tuple[tuple[int, ...], int]] = []
+    _, info = convmat.deconvolve2d(
+        y, ASYMMETRIC, reg=1e-2, callback=lambda xk, k: seen.append((xk.shape, k)), return_info=True
+    )
+    assert info.solver == "cg"
+    assert len(seen) == int(info.iterations.sum())
+    assert [k for _, k in seen] == [
+        *range(1, info.iterations[0] + 1),
+        *range(1, info.iterations[1] + 1),
+    ]
+    assert {shape for shape, _ in seen} == {info.scene.shape[1:]}
+    assert list(info.stopped) == ["tol", "tol"]
+    with pytest.warns(RuntimeWarning):
+        _, info = convmat.deconvolve2d(y[0], ASYMMETRIC, reg=1e-3, maxiter=2, return_info=True)
+    assert info.stopped == "maxiter"
+    _, info = convmat.deconvolve2d(y[0], SYMMETRIC, boundary="wrap", reg=1e-3, return_info=True)
+    assert info.stopped == "exact"

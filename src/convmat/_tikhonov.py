@@ -11,6 +11,7 @@ it with ``rhs = A^T y``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import scipy.fft
@@ -32,6 +33,8 @@ from .conv import conv2d
 from .linop import ConvOperator
 
 __all__: list[str] = []
+
+Callback = Callable[[np.ndarray, int], object]
 
 
 def solver_for(model: str, kernel: np.ndarray) -> str:
@@ -124,20 +127,27 @@ class Tikhonov:
         op = self.operator
         return np.asarray(op.adjoint(y) if isinstance(op, FillBlur) else op.H(y))
 
-    def __call__(self, image: np.ndarray, reg: float) -> tuple[np.ndarray, int, bool]:
+    def __call__(
+        self, image: np.ndarray, reg: float, callback: Callback | None = None
+    ) -> tuple[np.ndarray, int, bool]:
         """The Tikhonov estimate of one observation: ``rhs = A^T y``."""
-        return self.solve(self.adjoint(image), reg)
+        return self.solve(self.adjoint(image), reg, callback)
 
-    def solve(self, rhs: np.ndarray, reg: float) -> tuple[np.ndarray, int, bool]:
-        """``(A^T A + reg L^T L)^{-1} rhs``: (solution, CG iterations, converged)."""
+    def solve(
+        self, rhs: np.ndarray, reg: float, callback: Callback | None = None
+    ) -> tuple[np.ndarray, int, bool]:
+        """``(A^T A + reg L^T L)^{-1} rhs``: (solution, CG iterations, converged);
+        `callback(iterate, iteration)` after each CG iteration."""
         if self.solver == "fft":
             spec = np.fft.fft2(rhs)
             return np.fft.ifft2(_divide(spec, self.model_power + reg * self.weights)).real, 0, True
         if self.solver == "dct":
             return _idct(_divide(_dct(rhs), self.model_power + reg * self.weights)), 0, True
-        return self._cg(rhs, reg)
+        return self._cg(rhs, reg, callback)
 
-    def _cg(self, rhs: np.ndarray, reg: float) -> tuple[np.ndarray, int, bool]:
+    def _cg(
+        self, rhs: np.ndarray, reg: float, callback: Callback | None
+    ) -> tuple[np.ndarray, int, bool]:
         shape = self.scene_shape
         size = math.prod(shape)
 
@@ -158,8 +168,10 @@ class Tikhonov:
         flat = rhs.ravel()
         steps = [0]
 
-        def count(_: np.ndarray) -> None:
+        def count(xk: np.ndarray) -> None:
             steps[0] += 1
+            if callback is not None:
+                callback(xk.reshape(shape), steps[0])
 
         x, status = cg(
             LinearOperator((size, size), matvec=normal, dtype=np.float64),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -54,6 +55,9 @@ class DeconvolutionInfo:
         'unknown', the estimate itself otherwise.
     solver : str
         'fft', 'dct' or 'cg'.
+    stopped : ndarray of str, shape (...)
+        Why the solver stopped: 'exact' (a transform solver), 'tol' (conjugate
+        gradients reached `tol`) or 'maxiter'.
 
     Examples
     --------
@@ -71,6 +75,7 @@ class DeconvolutionInfo:
     converged: np.ndarray
     scene: np.ndarray
     solver: str
+    stopped: np.ndarray
 
 
 @keyword_only_hint
@@ -84,6 +89,8 @@ def deconvolve2d(
     noise_std: float | None = None,
     maxiter: int | None = None,
     tol: float | None = None,
+    channel_axis: int | None = None,
+    callback: Callable[[np.ndarray, int], object] | None = None,
     return_info: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, DeconvolutionInfo]:
     """Estimate the scene behind a blurred, noisy observation, for a known kernel.
@@ -125,13 +132,26 @@ def deconvolve2d(
         Tikhonov solution to about 1e-8), 1e-5 for a chosen one (the
         estimate then moves by under 0.01 dB of PSNR in the benchmark, and
         the weight itself is an estimate).
+    channel_axis : int, optional
+        The axis of `observed` that holds colour channels, as scikit-image
+        spells it: each channel is deblurred as an image of its own, and the
+        estimate keeps the axis where it was. None: the last two axes are
+        the image (a trailing axis of 3 or 4 then warns that it is taken as
+        the image's width).
+    callback : callable, optional
+        ``callback(xk, k)`` after each conjugate-gradient iteration ``k`` with
+        the current scene estimate ``xk`` (shape of ``info.scene``'s images),
+        image by image of a batch; never called by the transform solvers.
     return_info : bool
         Also return a :class:`DeconvolutionInfo`.
 
     Returns
     -------
     ndarray of float64, shape (..., H, W)
-        The estimate; with `return_info`, ``(estimate, info)``.
+        The estimate; with `return_info`, ``(estimate, info)``. Scaling the
+        observation scales the estimate: ``deconvolve2d(c * y, k)`` is
+        ``c * deconvolve2d(y, k)`` to rounding for any finite ``c`` (each
+        image is divided by its peak magnitude before the solve).
 
     Raises
     ------
@@ -186,6 +206,12 @@ def deconvolve2d(
     """
     y = check_array(observed, "observed", min_ndim=2)
     k = check_array(kernel, "kernel", ndim=2)
+    channels = _check_channel_axis(channel_axis, y.shape)
+    if callback is not None and not callable(callback):
+        msg = f"`callback` must be callable or None, got {callback!r}"
+        raise TypeError(msg)
+    if channels is not None:
+        y = np.moveaxis(y, channels, -3)
     check_nonempty(y.shape[-2:], "observed")
     check_nonempty(k.shape, "kernel")
     for name, arr in (("observed", y), ("kernel", k)):
@@ -229,8 +255,16 @@ def deconvolve2d(
     scenes = np.zeros((n_images, *scene_shape))
     regs, steps, done = np.zeros(n_images), np.zeros(n_images, int), np.ones(n_images, bool)
     for i, image in enumerate(images):
-        regs[i] = reg_arg if isinstance(reg_arg, float) else solve.choose(image, reg_arg, sigma)
-        scenes[i], steps[i], done[i] = solve(image, float(regs[i]))
+        # the solve sees data of peak magnitude 1 (no overflow of the squares, no
+        # underflow), the same for any multiple of the image: the estimate scales with it
+        peak = float(np.max(np.abs(image)))
+        scale = peak if peak > 0 else 1.0
+        data = image / scale
+        level = None if sigma is None else sigma / scale
+        regs[i] = reg_arg if isinstance(reg_arg, float) else solve.choose(data, reg_arg, level)
+        report = None if callback is None else _scaled(callback, scale)
+        scenes[i], steps[i], done[i] = solve(data, float(regs[i]), report)
+        scenes[i] *= scale
     batch = y.shape[:-2]
     whole = scenes.reshape(*batch, *scene_shape)
     if model == "unknown":
@@ -238,6 +272,9 @@ def deconvolve2d(
         estimate = whole[..., top : top + h, left : left + w].copy()
     else:
         estimate = whole
+    if channels is not None:
+        whole = np.moveaxis(whole, -3, channels)
+        estimate = np.moveaxis(estimate, -3, channels)
     if not done.all():
         warnings.warn(
             f"conjugate gradients stopped at maxiter={iters} before tol={rtol} for "
@@ -253,8 +290,45 @@ def deconvolve2d(
         converged=done.reshape(batch),
         scene=whole,
         solver=solver,
+        stopped=np.where(done, "exact" if solver != "cg" else "tol", "maxiter").reshape(batch),
     )
     return estimate, info
+
+
+def _scaled(
+    callback: Callable[[np.ndarray, int], object], scale: float
+) -> Callable[[np.ndarray, int], object]:
+    """`callback` fed the iterates in the observation's own units."""
+
+    def report(xk: np.ndarray, k: int) -> object:
+        return callback(xk * scale, k)
+
+    return report
+
+
+def _check_channel_axis(channel_axis: object, shape: tuple[int, ...]) -> int | None:
+    """The channel axis as a non-negative index, or None (warning on a likely colour axis)."""
+    ndim = len(shape)
+    if channel_axis is None:
+        if ndim >= 3 and shape[-1] in (3, 4):
+            warnings.warn(
+                f"`observed` has shape {shape}: its last two axes are taken as the image "
+                f"({shape[-2]} x {shape[-1]}) and the leading ones as a batch; if the last "
+                "axis holds colour channels, pass channel_axis=-1",
+                UserWarning,
+                stacklevel=3,
+            )
+        return None
+    if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, (bool, np.bool_)):
+        msg = f"`channel_axis` must be an int or None, got {channel_axis!r}"
+        raise TypeError(msg)
+    if ndim < 3 or not -ndim <= int(channel_axis) < ndim:
+        msg = (
+            f"`channel_axis` must be an axis of `observed` (at least 3-D with it), "
+            f"got {channel_axis} for shape {shape}"
+        )
+        raise ValueError(msg)
+    return int(channel_axis) % ndim
 
 
 def _check_boundary(boundary: object) -> str:
