@@ -34,6 +34,14 @@ from .linop import ConvOperator
 
 __all__: list[str] = []
 
+# The smallest weight a rule may choose, relative to max |K|^2 / max (L^T L). A clean or
+# nearly clean observation has no noise for GCV to see: it chose 1e-15 and returned
+# garbage (4.7 dB against the observation's 23.5 on camera 256^2, Gaussian sigma 2).
+# At 1e-4 the estimate was 27.7 dB in 32 iterations; at 1e-5, 23.6 dB at the default tol
+# (conjugate gradients stop on the residual before the error is small); where the noise
+# is 1e-3 or more the rules choose above the floor.
+WEIGHT_FLOOR = 1e-4
+
 Callback = Callable[[np.ndarray, int], object]
 
 
@@ -102,12 +110,16 @@ class Tikhonov:
         return conv2d(delta, self.kernel, "same", self.model)  # type: ignore[arg-type]
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
+        """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale."""
         coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else _dct(image)
         data = np.abs(coeffs) ** 2
         if how in ("gcv", "auto"):
-            return gcv(self.model_power, self.model_weights, data)
-        level = noise_level(image) if sigma is None else sigma
-        return discrepancy(self.model_power, self.model_weights, data, level)
+            chosen = gcv(self.model_power, self.model_weights, data)
+        else:
+            level = noise_level(image) if sigma is None else sigma
+            chosen = discrepancy(self.model_power, self.model_weights, data, level)
+        scale = float(np.max(self.model_power)) / max(float(np.max(self.model_weights)), 1e-300)
+        return max(chosen, WEIGHT_FLOOR * scale)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``A x`` of a scene."""
