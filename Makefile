@@ -71,7 +71,7 @@ bench-dask: $(STAMP)
 	$(BIN)/python benchmarks/dask_scale.py
 
 # mutation testing of the core modules (slow, not in CI): SAMPLE=1 runs every mutant
-SAMPLE ?= 0.1
+SAMPLE ?= 0.17
 mutation: $(STAMP)
 	$(BIN)/python -m pip install --quiet "mutmut==3.8.1"
 	$(BIN)/python scripts/mutation.py --sample $(SAMPLE)

@@ -62,19 +62,32 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout"
 LOG = ROOT / "mutants" / "run.log"
 
 
-def _mutmut(*args: str) -> None:
-    """Run mutmut, its progress output appended to mutants/run.log."""
+def _mutmut(*args: str, progress: list[str] | None = None) -> None:
+    """Run mutmut, its output appended to mutants/run.log; with `progress`, print every
+    minute how many of those mutants have a result."""
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation")
     LOG.parent.mkdir(exist_ok=True)
     with LOG.open("a") as log:
-        subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "mutmut", *args],
             cwd=ROOT,
             env=env,
-            check=False,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        last = -1
+        while True:
+            try:
+                proc.wait(timeout=60)
+                break
+            except subprocess.TimeoutExpired:
+                if progress is None:
+                    continue
+                codes = _results()
+                done = sum(codes.get(name) is not None for name in progress)
+                if done != last:
+                    print(f"  {done} of {len(progress)} run", flush=True)
+                    last = done
 
 
 def _results() -> dict[str, int | None]:
@@ -113,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(names)} mutants in {len(args.modules)} modules; sample of {len(chosen)}", flush=True
     )
-    for start in range(0, 0 if args.report else len(chosen), 200):
-        _mutmut("run", *chosen[start : start + 200])
-        print(f"  {min(start + 200, len(chosen))} of {len(chosen)} run", flush=True)
+    if not args.report:
+        # one mutmut run for the whole sample: its clean test pass runs once
+        _mutmut("run", *chosen, progress=chosen)
     codes = _results()
     chosen = [name for name in chosen if codes.get(name) is not None]
     per: dict[str, Counter[str]] = defaultdict(Counter)
