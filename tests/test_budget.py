@@ -121,10 +121,15 @@ class TestBudgetObeyed:
 @pytest.mark.parametrize(
     ("nbytes", "text"),
     [
+        (0, "0 B"),
         (10, "10 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
         (2048, "2.0 KiB"),
         (3 * 2**20, "3.0 MiB"),
+        (5 * 2**30, "5.0 GiB"),
         (2**41, "2.0 TiB"),
+        (2**50, "1.0 PiB"),
         (2**61, "2.0 EiB"),
     ],
 )

@@ -148,6 +148,12 @@ def test_maxiter_warns_and_reports():
         ((np.ones((5, 5)), np.ones((3, 3))), {"prior": "tv2"}, ValueError, "`prior`.*'tv2'"),
         ((np.ones((5, 5)), np.ones((3, 3))), {"boundary": "edge"}, ValueError, "'unknown'.*'edge'"),
         ((np.ones((5, 5)), np.ones((3, 3))), {"noise_std": 0.0}, ValueError, "`noise_std`"),
+        (
+            (np.ones((5, 5)), np.ones((3, 3))),
+            {"noise_std": "0.1"},
+            TypeError,
+            "`noise_std` must be a positive number, got '0.1'",
+        ),
         ((np.ones((5, 5)), np.ones((3, 3))), {"tol": 1.0}, ValueError, "`tol` must be in"),
         ((np.ones((5, 5)), np.ones((3, 3))), {"maxiter": 0}, ValueError, "`maxiter`"),
         ((np.ones((5, 5)), np.ones((3, 3))), {"return_info": 1}, TypeError, "`return_info`"),

@@ -177,3 +177,15 @@ def test_an_input_shape_with_a_batch_axis_is_refused_saying_what_it_holds(call):
     with pytest.raises(ValueError, match=r"3 entries \(C, H, W: .*without the batch axis\)"):
         call((8, 3, 16, 16))
     assert call((3, 16, 16)) is not None
+
+
+def test_circular_closed_form_adds_the_taps_that_wrap_onto_one_position():
+    """Dilation 2 on a grid of 4: taps 0 and 2 of each axis land on one position and add
+    up in the transfer matrices (subtracting them gives another norm)."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((2, 3, 3, 3)) + 0.5
+    kwargs = {"padding": 2, "dilation": 2, "padding_mode": "circular"}
+    dense = nn.conv2d_matrix(w, (3, 4, 4), format="dense", **kwargs)
+    assert dense.shape == (2 * 16, 3 * 16)  # size-keeping: the closed form applies
+    expected = np.linalg.norm(dense, 2)
+    assert nn.conv2d_spectral_norm(w, (3, 4, 4), **kwargs) == pytest.approx(expected, rel=1e-12)

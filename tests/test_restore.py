@@ -101,3 +101,4 @@ def test_periodic_power_is_the_circulant_gram_spectrum():
 def test_noise_level_ignores_quadratics_along_each_axis():
     t = np.arange(40.0)
     assert r.noise_level(np.outer(np.ones(30), t**2) + np.outer(t[:30] ** 2, np.ones(40))) == 0
+    assert r.noise_level(np.outer(np.ones(3), t**2)) == 0  # three rows: one row of the mask

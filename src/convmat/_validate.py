@@ -296,6 +296,8 @@ def keyword_only_hint(func: Callable[P, R]) -> Callable[P, R]:
     params = list(inspect.signature(func).parameters.values())
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    if not keyword:  # Python's own message says it all
+        return func
     most = len(positional)
     shown = positional[1:] if positional[:1] == ["self"] else positional
     name = func.__qualname__.removesuffix(".__init__")
