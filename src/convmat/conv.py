@@ -165,6 +165,37 @@ def _forward(
     return out[..., 0] if scalar else out
 
 
+def _two_d(
+    image: npt.ArrayLike,
+    kernel: npt.ArrayLike,
+    mode: object,
+    boundary: object,
+    fillvalue: object,
+    *,
+    corr: bool,
+    method: object,
+    rtol: object,
+    names: tuple[str, str] = ("image", "kernel"),
+) -> np.ndarray:
+    """The 2-D one-shot functions: a small image by its cached geometry, else the general path."""
+    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
+    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=corr)
+    if small is not None:
+        return small
+    return _forward(
+        image,
+        kernel,
+        mode,
+        boundary,
+        fillvalue,
+        corr=corr,
+        method=method,
+        rtol=rtol,
+        ndim=2,
+        names=names,
+    )
+
+
 @keyword_only_hint
 def convolve(
     in1: npt.ArrayLike,
@@ -414,13 +445,7 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
-    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
-    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=False)
-    if small is not None:
-        return small
-    return _forward(
-        image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol, ndim=2
-    )
+    return _two_d(image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol)
 
 
 @keyword_only_hint
@@ -479,11 +504,7 @@ def convolve2d(
     >>> convolve2d(in1=[[1.0, 2.0]], in2=[[1.0, 1.0]])
     array([[1., 3., 2.]])
     """
-    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
-    small = _small.lookup(in1, in2, mode, boundary, fillvalue, method, corr=False)
-    if small is not None:
-        return small
-    return _forward(
+    return _two_d(
         in1,
         in2,
         mode,
@@ -492,7 +513,6 @@ def convolve2d(
         corr=False,
         method=method,
         rtol=rtol,
-        ndim=2,
         names=("in1", "in2"),
     )
 
@@ -556,11 +576,7 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
-    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
-    small = _small.lookup(in1, in2, mode, boundary, fillvalue, method, corr=True)
-    if small is not None:
-        return small
-    return _forward(
+    return _two_d(
         in1,
         in2,
         mode,
@@ -569,7 +585,6 @@ def correlate2d(
         corr=True,
         method=method,
         rtol=rtol,
-        ndim=2,
         names=("in1", "in2"),
     )
 
