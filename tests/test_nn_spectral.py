@@ -181,7 +181,7 @@ def test_an_input_shape_with_a_batch_axis_is_refused_saying_what_it_holds(call):
 
 def test_circular_closed_form_adds_the_taps_that_wrap_onto_one_position():
     """Dilation 2 on a grid of 4: taps 0 and 2 of each axis land on one position and add
-    up in the transfer matrices (subtracting them gives another norm)."""
+    up in the transfer matrices (keeping only the last of them gives another norm)."""
     rng = np.random.default_rng(7)
     w = rng.standard_normal((2, 3, 3, 3)) + 0.5
     kwargs = {"padding": 2, "dilation": 2, "padding_mode": "circular"}
