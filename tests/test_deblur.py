@@ -308,3 +308,14 @@ def test_a_clean_observation_is_deblurred_not_destroyed(model, prior, noise):
     assert np.mean((x - truth) ** 2) < 0.5 * np.mean((y - truth) ** 2)
     largest_weight = {"gradient": 8.0, "laplacian": 64.0, "identity": 1.0}[prior]
     assert info.reg >= 0.99 * 1e-4 * SYMMETRIC.sum() ** 2 / largest_weight
+
+
+def test_warnings_point_at_the_callers_line():
+    """Past deconvolve2d's keyword-only wrapper: the user's line, not convmat's."""
+    rng = np.random.default_rng(6)
+    with pytest.warns(UserWarning, match="channel_axis") as record:
+        convmat.deconvolve2d(np.ones((6, 6, 3)), SYMMETRIC, reg=1e-3)
+    assert record[0].filename == __file__
+    with pytest.warns(RuntimeWarning, match="maxiter=2") as record:
+        convmat.deconvolve2d(rng.random((12, 12)), ASYMMETRIC, reg=1e-3, maxiter=2)
+    assert record[0].filename == __file__
