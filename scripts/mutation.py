@@ -9,7 +9,14 @@ no test reaches are listed apart). The tests clear the shape-keyed caches
 around every test (``tests/conftest.py``), so a mutant cannot pass on a
 result cached by the original code; README.md and examples/ are copied into
 mutmut's tree (``[tool.mutmut]`` in pyproject.toml) for the tests that read
-them. Hypothesis runs its ``mutation`` profile (15 examples a test).
+them. Hypothesis runs its ``mutation`` profile (10 examples a test).
+
+The sample is drawn once and written to ``mutants/sample.json``. ``--keep``
+resumes it after an interruption or an edit: mutmut regenerates the mutants of
+the functions that changed (their results are cleared), and the script runs
+the sample's mutants that have no result yet and the survivors again (a test
+added since may kill them); mutants whose function no longer exists leave the
+sample.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout"
 
 
 LOG = ROOT / "mutants" / "run.log"
+SAMPLE = ROOT / "mutants" / "sample.json"
 
 
 def _mutmut(*args: str, progress: list[str] | None = None) -> None:
@@ -102,6 +110,15 @@ def _module(name: str) -> str:
     return name.split(".")[1]
 
 
+def _draw(args: argparse.Namespace) -> None:
+    """Draw the sample from the generated mutants and record it in mutants/sample.json."""
+    names = sorted(n for n in _results() if _module(n) in args.modules)
+    chosen = sorted(random.Random(args.seed).sample(names, round(len(names) * args.sample)))
+    print(f"{len(names)} mutants in {len(args.modules)} modules; sample of {len(chosen)}")
+    record = {"sample": args.sample, "seed": args.seed, "names": chosen}
+    SAMPLE.write_text(json.dumps(record, indent=0))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=float, default=0.1, help="share of mutants to run")
@@ -114,21 +131,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.sample <= 1:
         parser.error(f"--sample must be in (0, 1], got {args.sample}")
-    if not args.keep and not args.report:
+    fresh = not args.keep and not args.report
+    if fresh:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    elif not SAMPLE.exists() and _results():
+        # a tree from before the sample was recorded: draw it from that tree's mutants
+        _draw(args)
+    if not args.report:
         print("generating mutants and mapping tests to functions ...", flush=True)
         _mutmut("run", "convmat.__no_such_mutant__*")
     if not (ROOT / "mutants" / "mutmut-stats.json").exists():
         print(f"mutmut could not map the tests to functions; see {LOG}", file=sys.stderr)
         return 1
-    names = sorted(n for n in _results() if _module(n) in args.modules)
-    chosen = sorted(random.Random(args.seed).sample(names, round(len(names) * args.sample)))
-    print(
-        f"{len(names)} mutants in {len(args.modules)} modules; sample of {len(chosen)}", flush=True
-    )
-    if not args.report:
-        # one mutmut run for the whole sample: its clean test pass runs once
-        _mutmut("run", *chosen, progress=chosen)
+    if not SAMPLE.exists():
+        _draw(args)
+    codes = _results()
+    chosen = [name for name in json.loads(SAMPLE.read_text())["names"] if name in codes]
+    todo = [name for name in chosen if codes[name] in (None, 0)]
+    print(f"sample of {len(chosen)} mutants; {len(todo)} to run", flush=True)
+    if not args.report and todo:
+        # one mutmut run for all of them: its clean test pass runs once
+        _mutmut("run", *todo, progress=todo)
     codes = _results()
     chosen = [name for name in chosen if codes.get(name) is not None]
     per: dict[str, Counter[str]] = defaultdict(Counter)

@@ -11,6 +11,8 @@ import functools
 import inspect
 import numbers
 import operator
+import os
+import sys
 from collections.abc import Callable
 from typing import Literal, ParamSpec, TypeVar, cast
 
@@ -288,6 +290,23 @@ def result_dtype(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic], what: s
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside convmat.
+
+    Called by the function that warns: wrappers and helpers between the user's
+    line and the warning (whatever their number) are passed over.
+    """
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def keyword_only_hint(func: Callable[P, R]) -> Callable[P, R]:

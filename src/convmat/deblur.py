@@ -25,6 +25,7 @@ from ._budget import check_working_set
 from ._restore import PRIORS, Prior
 from ._tikhonov import Tikhonov, solver_for
 from ._validate import (
+    caller_level,
     check_array,
     check_boundary,
     check_nonempty,
@@ -280,7 +281,7 @@ def deconvolve2d(
             f"conjugate gradients stopped at maxiter={iters} before tol={rtol} for "
             f"{int((~done).sum())} of {n_images} images; raise `maxiter` or `tol`",
             RuntimeWarning,
-            stacklevel=3,  # the caller's line, past keyword_only_hint's wrapper
+            stacklevel=caller_level(),
         )
     if not return_info:
         return np.asarray(estimate)
@@ -316,7 +317,7 @@ def _check_channel_axis(channel_axis: object, shape: tuple[int, ...]) -> int | N
                 f"({shape[-2]} x {shape[-1]}) and the leading ones as a batch; if the last "
                 "axis holds colour channels, pass channel_axis=-1",
                 UserWarning,
-                stacklevel=4,  # past deconvolve2d and keyword_only_hint's wrapper
+                stacklevel=caller_level(),
             )
         return None
     if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, (bool, np.bool_)):
