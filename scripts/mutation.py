@@ -59,6 +59,7 @@ CORE = (
     "_restore",
     "_tikhonov",
     "_fillfft",
+    "_admm",
     "deblur",
 )
 # mutmut's exit codes of a mutant's test run

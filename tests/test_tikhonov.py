@@ -36,7 +36,7 @@ def test_operator_adjoint_and_solve(model, name, prior):
     problem = Tikhonov(kernel, shape, model, prior, maxiter=2000, tol=1e-12)
     a, scene = _matrix(kernel, shape, model)
     assert problem.scene_shape == scene
-    assert problem.solver == solver_for(model, kernel)
+    assert problem.solver == solver_for(model, kernel, prior)
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(scene), rng.standard_normal(shape)
     np.testing.assert_allclose(problem.forward(x).ravel(), a @ x.ravel(), atol=1e-12)
@@ -53,5 +53,10 @@ def test_operator_adjoint_and_solve(model, name, prior):
 def test_solver_names():
     assert solver_for("wrap", KERNELS["asymmetric"]) == "fft"
     assert solver_for("symm", KERNELS["symmetric"]) == "dct"
-    assert solver_for("symm", KERNELS["asymmetric"]) == "cg"
-    assert solver_for("unknown", KERNELS["symmetric"]) == "cg"
+    assert solver_for("symm", KERNELS["asymmetric"]) == "admm"
+    assert solver_for("unknown", KERNELS["symmetric"]) == "admm"
+    assert solver_for("fill", KERNELS["symmetric"], "identity") == "admm"
+    assert solver_for("unknown", KERNELS["symmetric"], "laplacian") == "cg"
+    assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
+    for model in ("unknown", "fill", "wrap", "symm"):
+        assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"

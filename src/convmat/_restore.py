@@ -26,8 +26,8 @@ from ._spectra import circulant_values
 
 __all__: list[str] = []
 
-Prior = Literal["identity", "gradient", "laplacian"]
-PRIORS = ("identity", "gradient", "laplacian")
+Prior = Literal["identity", "gradient", "laplacian", "tv"]
+PRIORS = ("identity", "gradient", "laplacian", "tv")
 
 
 def symmetric(kernel: np.ndarray) -> bool:
@@ -145,3 +145,16 @@ def noise_level(image: np.ndarray) -> float:
     rows = image[:-2] - 2 * image[1:-1] + image[2:]
     high = rows[:, :-2] - 2 * rows[:, 1:-1] + rows[:, 2:]
     return float(math.sqrt(math.pi / 2) * np.mean(np.abs(high)) / 6)
+
+
+def tv_weight(noise_std: float, gain: float) -> float:
+    """The total-variation weight for white noise of `noise_std` (data of peak 1).
+
+    ``0.8 * noise_std ** 1.6`` times the blur's `gain` (its largest frequency
+    response: a blur scaled by ``c`` needs the weight scaled by ``c`` for the
+    same estimate), never below ``1e-6`` of it. Fitted to the weights that
+    gave the best PSNR on camera 256^2 under Gaussian, box and motion blurs at
+    noise 1e-3, 1e-2 and 3e-2 (each within a factor 3 of the best on a grid
+    of ratio 3.2); too small a weight costs more than too large a one.
+    """
+    return float(gain * max(0.8 * noise_std**1.6, 1e-6))

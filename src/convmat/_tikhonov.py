@@ -17,6 +17,7 @@ import numpy as np
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ._admm import Penalty, Splitting
 from ._fillfft import FillBlur
 from ._restore import (
     Prior,
@@ -28,6 +29,7 @@ from ._restore import (
     prior_weights,
     response,
     symmetric,
+    tv_weight,
 )
 from .conv import conv2d
 from .linop import ConvOperator
@@ -45,12 +47,17 @@ WEIGHT_FLOOR = 1e-4
 Callback = Callable[[np.ndarray, int], object]
 
 
-def solver_for(model: str, kernel: np.ndarray) -> str:
+def solver_for(model: str, kernel: np.ndarray, prior: str = "gradient") -> str:
+    """'fft' or 'dct' where a transform diagonalises the model and a quadratic prior; else
+    'admm' (the mask splitting, and every model with total variation), or 'cg' for the
+    Laplacian prior, which the splitting's differences do not hold."""
+    if prior == "tv":
+        return "admm"
     if model == "wrap":
         return "fft"
     if model == "symm" and symmetric(kernel):
         return "dct"
-    return "cg"
+    return "cg" if prior == "laplacian" else "admm"
 
 
 class Tikhonov:
@@ -71,7 +78,10 @@ class Tikhonov:
         self.shape = (h, w)
         unknown = model == "unknown"
         self.scene_shape = (h + kernel.shape[0] - 1, w + kernel.shape[1] - 1) if unknown else (h, w)
-        self.solver = solver_for(model, kernel)
+        self.solver = solver_for(model, kernel, prior)
+        self.tv = prior == "tv"
+        # the quadratic prior of the transform solvers, GCV and the preconditioner
+        quadratic: Prior = "gradient" if self.tv else prior
         periodic = model == "wrap"
         self.periodic = periodic
         if self.solver == "fft":  # A is circulant: its first column's DFT is its spectrum
@@ -81,8 +91,14 @@ class Tikhonov:
             delta[0, 0] = 1
             self.spectrum = _dct(self._column()) / _dct(delta)
         else:
-            self.operator: FillBlur | ConvOperator
-            if model in ("unknown", "fill"):
+            if self.solver == "admm":
+                penalty: Penalty = "tv" if self.tv else "tikhonov"
+                self.splitting = Splitting(kernel, self.shape, model, quadratic, penalty)
+            # the exact operator, for conjugate gradients on any right-hand side
+            self.operator: FillBlur | ConvOperator | None
+            if model == "wrap":  # total variation: the splitting alone
+                self.operator = None
+            elif model in ("unknown", "fill"):
                 self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
             else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
                 self.operator = ConvOperator(kernel, self.scene_shape, "same", "symm", method="fft")
@@ -95,14 +111,16 @@ class Tikhonov:
                 else periodic_power(kernel, self.scene_shape)
             )
             self.preconditioner_weights = prior_weights(
-                self.scene_shape, prior, periodic=not self.dct_model
+                self.scene_shape, quadratic, periodic=not self.dct_model
             )
-        self.weights = prior_weights(self.scene_shape, prior, periodic=periodic)
+        self.weights = prior_weights(self.scene_shape, quadratic, periodic=periodic)
         # the model GCV and the discrepancy principle see: the observation's own grid
         self.model_power = (
-            np.abs(self.spectrum) ** 2 if self.solver != "cg" else response(kernel, self.shape)
+            np.abs(self.spectrum) ** 2
+            if self.solver in ("fft", "dct")
+            else response(kernel, self.shape)
         )
-        self.model_weights = prior_weights(self.shape, prior, periodic=periodic)
+        self.model_weights = prior_weights(self.shape, quadratic, periodic=periodic)
 
     def _column(self) -> np.ndarray:
         delta = np.zeros(self.shape)
@@ -110,7 +128,11 @@ class Tikhonov:
         return conv2d(delta, self.kernel, "same", self.model)  # type: ignore[arg-type]
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
-        """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale."""
+        """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale;
+        for total variation, from the noise level (`sigma`, or estimated)."""
+        if self.tv:
+            level = noise_level(image) if sigma is None else sigma
+            return tv_weight(level, math.sqrt(float(np.max(self.model_power))))
         coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else _dct(image)
         data = np.abs(coeffs) ** 2
         if how in ("gcv", "auto"):
@@ -128,6 +150,7 @@ class Tikhonov:
         if self.solver == "dct":
             return _idct(self.spectrum * _dct(x))
         op = self.operator
+        assert op is not None, "no operator: total variation with 'wrap'"
         return np.asarray(op.forward(x) if isinstance(op, FillBlur) else op(x))
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
@@ -137,12 +160,17 @@ class Tikhonov:
         if self.solver == "dct":
             return _idct(self.spectrum * _dct(y))
         op = self.operator
+        assert op is not None, "no operator: total variation with 'wrap'"
         return np.asarray(op.adjoint(y) if isinstance(op, FillBlur) else op.H(y))
 
     def __call__(
         self, image: np.ndarray, reg: float, callback: Callback | None = None
     ) -> tuple[np.ndarray, int, bool]:
-        """The Tikhonov estimate of one observation: ``rhs = A^T y``."""
+        """The Tikhonov estimate of one observation: (scene, iterations, converged)."""
+        if self.solver == "admm":
+            return self.splitting.solve(
+                image, reg, maxiter=self.maxiter, tol=self.tol, callback=callback
+            )
         return self.solve(self.adjoint(image), reg, callback)
 
     def solve(
