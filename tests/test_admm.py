@@ -8,7 +8,8 @@ import scipy.fft
 import scipy.optimize
 
 import convmat
-from convmat._admm import Splitting
+from convmat._admm import Diagonal, Splitting
+from convmat._tikhonov import Tikhonov
 
 MODELS = ("unknown", "fill", "symm", "wrap")
 KERNELS = {
@@ -40,12 +41,17 @@ def _tv_objective(x, y, kernel, model, reg):
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("name", KERNELS)
-def test_the_grid_model_is_the_boundary_model(model, name):
-    """The crop of the grid's circular convolution of the extended scene is conv2d's."""
-    kernel = KERNELS[name]
-    split = Splitting(kernel, (6, 7), model, "gradient", "tv")
-    scene = np.random.default_rng(0).standard_normal(split.scene_shape)
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("symmetric", (6, 7)), ("asymmetric", (6, 7)), ("asymmetric", (2, 3)), ("large", (3, 4))],
+)
+def test_the_grid_model_is_the_boundary_model(model, name, shape):
+    """The crop of the grid's circular convolution of the extended scene is conv2d's, also
+    for kernels larger than the image (mirror copies of mirror copies for 'symm')."""
+    rng = np.random.default_rng(0)
+    kernel = rng.random((7, 9)) if name == "large" else KERNELS[name]
+    split = Splitting(kernel, shape, model, "gradient", "tv")
+    scene = rng.standard_normal(split.scene_shape)
     grid = split.extend(scene)
     blurred = split.blur(np.asarray(scipy.fft.rfft2(grid)))[split.observed]
     np.testing.assert_allclose(blurred, _blur(scene, kernel, model), atol=1e-13)
@@ -148,3 +154,21 @@ def test_tikhonov_penalty_is_half_the_squared_norm():
     identity = Splitting(kernel, (5, 6), "fill", "identity", "tikhonov")
     expected = 0.5 * np.sum((convmat.conv2d(x, kernel, "same") - y) ** 2) + 0.15 * np.sum(x**2)
     assert identity.objective(x, y, 0.3) == pytest.approx(expected, rel=1e-13)
+
+
+@pytest.mark.parametrize("model", ["wrap", "symm"])
+def test_one_split_on_a_transform_model_is_the_mask_splitting_s_minimiser(model):
+    """Total variation where the FFT or the DCT diagonalises the model: one split (the data
+    term in the x-update) reaches the minimiser the mask splitting reaches."""
+    kernel = KERNELS["symmetric"]
+    problem = Tikhonov(kernel, (12, 14), model, "tv", maxiter=100_000, tol=1e-13)
+    assert isinstance(problem.splitting, Diagonal)
+    y = np.random.default_rng(4).random((12, 14))
+    x, _, ok = problem(y, 0.02)
+    assert ok
+    masked = Splitting(kernel, (12, 14), model, "gradient", "tv")
+    reference, _, _ = masked.solve(y, 0.02, maxiter=100_000, tol=1e-13)
+    np.testing.assert_allclose(x, reference, atol=1e-9)
+    assert problem.splitting.objective(x, y, 0.02) == pytest.approx(
+        _tv_objective(x, y, kernel, model, 0.02), rel=1e-12
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -337,27 +338,38 @@ def test_total_variation_keeps_edges_better_than_tikhonov(model):
     assert np.mean((tv - truth) ** 2) < 0.5 * np.mean((tikhonov - truth) ** 2)
     assert info.solver == "admm"
     assert info.stopped == "tol"
-    # the weight from the estimated noise: 0.8 * sigma ** 1.6 times the kernel's gain
-    assert float(info.reg) == pytest.approx(0.8 * 0.03**1.6, rel=0.5)
+    # matched to the Tikhonov weight GCV chose: smaller than it (the gradients are below 1)
+    _, quadratic = convmat.deconvolve2d(y, SYMMETRIC, boundary=model, return_info=True)
+    assert 0 < float(info.reg) < float(quadratic.reg)
 
 
-def test_total_variation_batches_float32_and_refusals():
+def test_total_variation_batches_float32_weights_and_refusals():
     rng = np.random.default_rng(9)
     y = rng.random((2, 3, 12, 13)).astype(np.float32)
-    x, info = convmat.deconvolve2d(y, ASYMMETRIC, prior="tv", reg=1e-3, return_info=True)
+    # random pixels at a fixed weight: hundreds of iterations for some
+    x, info = convmat.deconvolve2d(
+        y, ASYMMETRIC, prior="tv", reg=1e-3, maxiter=5000, return_info=True
+    )
     assert x.shape == y.shape
     assert x.dtype == np.float64
     assert info.reg.shape == info.iterations.shape == info.converged.shape == (2, 3)
     assert info.scene.shape == (2, 3, 14, 16)
-    single = convmat.deconvolve2d(y[1, 2], ASYMMETRIC, prior="tv", reg=1e-3)
+    single = convmat.deconvolve2d(y[1, 2], ASYMMETRIC, prior="tv", reg=1e-3, maxiter=5000)
     np.testing.assert_allclose(x[1, 2], single, rtol=0, atol=1e-12)
-    for how in ("gcv", "discrepancy"):
-        with pytest.raises(ValueError, match=rf"^`reg` must be 'auto' or .* got '{how}'"):
-            convmat.deconvolve2d(y, ASYMMETRIC, prior="tv", reg=how)
+    regs = {
+        how: convmat.deconvolve2d(y[0, 0], ASYMMETRIC, prior="tv", reg=how, return_info=True)[1].reg
+        for how in ("auto", "gcv", "discrepancy")
+    }
+    assert regs["auto"] == regs["gcv"] != regs["discrepancy"]
     with pytest.raises(ValueError, match="'tv', got 'TV'"):
         convmat.deconvolve2d(y, ASYMMETRIC, prior="TV")
 
 
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in os.environ,
+    reason="mutation testing calls every function through a trampoline outside convmat, "
+    "which the stack walk cannot tell from the caller",
+)
 def test_warnings_point_at_the_callers_line():
     """Past deconvolve2d's keyword-only wrapper: the user's line, not convmat's."""
     rng = np.random.default_rng(6)

@@ -102,3 +102,17 @@ def test_noise_level_ignores_quadratics_along_each_axis():
     t = np.arange(40.0)
     assert r.noise_level(np.outer(np.ones(30), t**2) + np.outer(t[:30] ** 2, np.ones(40))) == 0
     assert r.noise_level(np.outer(np.ones(3), t**2)) == 0  # three rows: one row of the mask
+
+
+def test_tv_weight_is_twice_the_tikhonov_pull_on_the_rms_gradient():
+    rng = np.random.default_rng(3)
+    prior = rng.random((6, 7)) * 8
+    data = rng.random((6, 7))
+    blur = np.full((6, 7), 0.25)
+    reg = 0.01
+    energy = np.sum(prior * data * 0.25 / (0.25 + reg * prior) ** 2)
+    expected = 2 * reg * np.sqrt(energy / 42)
+    assert r.tv_weight(blur, prior, data, reg) == pytest.approx(expected, rel=1e-13)
+    # a blur scaled by c (its power by c^2, the Tikhonov weight with it) scales the weight by c
+    scaled = r.tv_weight(9 * blur, prior, data, 9 * reg)
+    assert scaled == pytest.approx(3 * r.tv_weight(blur, prior, data, reg), rel=1e-12)

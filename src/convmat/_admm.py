@@ -31,10 +31,14 @@ from typing import Literal
 import numpy as np
 import scipy.fft
 
+from ._restore import prior_weights
+
 __all__: list[str] = []
 
 Penalty = Literal["tikhonov", "tv"]
 WORKERS = 1  # one thread per solve: no oversubscription when images run in parallel
+# total variation's penalty over its weight: the shrinkage threshold is 1 / PRIOR_PENALTY
+PRIOR_PENALTY = 30.0
 Callback = Callable[[np.ndarray, int], object]
 
 
@@ -213,9 +217,11 @@ class Splitting:
         scale = float(np.max(self.power))
         relative = reg / scale if scale > 0 else reg
         # the penalties: measured over blurs and weights from 1e-8 to 3e-2 (data of peak 1),
-        # the data term's grows as the weight's square root
-        rho = 3.0 * math.sqrt(max(relative, 1e-12))
-        rho_prior = reg if self.penalty == "tikhonov" else reg * 10.0
+        # the data term's grows as the weight's square root (6x: fewest iterations to the
+        # default tol on 512x512 images, against 1.5x and 3x; 3x on 256x256 crops at a
+        # fixed count)
+        rho = 6.0 * math.sqrt(max(relative, 1e-12))
+        rho_prior = reg if self.penalty == "tikhonov" else reg * PRIOR_PENALTY
         rho_scene = rho * scale / 10  # measured: 3x fewer iterations than rho * scale
         z = self.start(y) if start is None else start
         spec = np.asarray(scipy.fft.rfft2(z))
@@ -277,3 +283,102 @@ class Splitting:
         threshold = reg / rho if rho > 0 else 0.0
         keep = np.maximum(1.0 - threshold / np.maximum(magnitude, 1e-300), 0.0)
         return [t * (1.0 + (keep - 1.0) * m) for m, t in zip(self.weights, targets, strict=True)]
+
+
+class Diagonal:
+    """Total variation on a model a transform diagonalises, by ADMM with one split.
+
+    'wrap' (the FFT) and 'symm' with a kernel symmetric in each axis (the
+    orthonormal DCT-II, with differences inside the image, whose ``D^T D``
+    it diagonalises too): ``A = T^-1 diag(spectrum) T``. Splitting only
+    ``w = D x`` leaves the data term in the x-update, a division per
+    frequency (Wang, Yang, Yin and Zhang 2008), so an iteration is one
+    transform pair, a shrinkage and the differences.
+    """
+
+    def __init__(self, spectrum: np.ndarray, *, periodic: bool) -> None:
+        self.periodic = periodic
+        self.shape: tuple[int, int] = (spectrum.shape[0], spectrum.shape[1])
+        self.penalty = "tv"
+        weights = prior_weights(self.shape, "gradient", periodic=periodic)
+        if periodic:  # the real transform keeps half the frequencies
+            half = self.shape[1] // 2 + 1
+            self.spectrum = spectrum[:, :half]
+            self.prior_power = weights[:, :half]
+        else:
+            self.spectrum = spectrum
+            self.prior_power = weights
+        self.power = np.abs(self.spectrum) ** 2
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        if self.periodic:
+            return np.asarray(scipy.fft.rfft2(x, workers=WORKERS))
+        return np.asarray(scipy.fft.dctn(x, type=2, norm="ortho", workers=WORKERS))
+
+    def inverse(self, c: np.ndarray) -> np.ndarray:
+        if self.periodic:
+            return np.asarray(scipy.fft.irfft2(c, self.shape, workers=WORKERS))
+        return np.asarray(scipy.fft.idctn(c, type=2, norm="ortho", workers=WORKERS))
+
+    def differences(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``D x``: periodic first differences, or inside the image (zero at the far edge)."""
+        if self.periodic:
+            return np.roll(x, -1, 0) - x, np.roll(x, -1, 1) - x
+        rows, cols = np.zeros_like(x), np.zeros_like(x)
+        rows[:-1] = x[1:] - x[:-1]
+        cols[:, :-1] = x[:, 1:] - x[:, :-1]
+        return rows, cols
+
+    def differences_adjoint(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if self.periodic:
+            return np.asarray(np.roll(rows, 1, 0) - rows + np.roll(cols, 1, 1) - cols)
+        out = -rows - cols
+        out[1:] += rows[:-1]
+        out[:, 1:] += cols[:, :-1]
+        return np.asarray(out)
+
+    def objective(self, x: np.ndarray, y: np.ndarray, reg: float) -> float:
+        """``1/2 ||A x - y||^2 + reg TV(x)``."""
+        residual = self.inverse(self.spectrum * self.transform(x)) - y
+        rows, cols = self.differences(x)
+        return 0.5 * float(np.sum(residual**2)) + reg * float(np.sum(np.hypot(rows, cols)))
+
+    def solve(
+        self,
+        y: np.ndarray,
+        reg: float,
+        *,
+        maxiter: int,
+        tol: float,
+        callback: Callback | None = None,
+    ) -> tuple[np.ndarray, int, bool]:
+        """ADMM from the observation: (estimate, iterations, converged)."""
+        rho = PRIOR_PENALTY * reg
+        data = np.conj(self.spectrum) * self.transform(y)
+        denominator = self.power + rho * self.prior_power
+        inverse = np.divide(1.0, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        x = np.array(y, dtype=float, copy=True)
+        rows, cols = self.differences(x)
+        d_rows, d_cols = np.zeros_like(x), np.zeros_like(x)
+        threshold = reg / rho if rho > 0 else 0.0
+        done = False
+        k = 0
+        for k in range(1, maxiter + 1):
+            t_rows, t_cols = rows + d_rows, cols + d_cols
+            magnitude = np.hypot(t_rows, t_cols)
+            keep = np.maximum(1.0 - threshold / np.maximum(magnitude, 1e-300), 0.0)
+            w_rows, w_cols = keep * t_rows, keep * t_cols
+            spread = self.differences_adjoint(w_rows - d_rows, w_cols - d_cols)
+            new = self.inverse((data + rho * self.transform(spread)) * inverse)
+            step = new - x
+            change = math.sqrt(float(np.sum(step * step)) / max(float(np.sum(new * new)), 1e-300))
+            x = new
+            rows, cols = self.differences(x)
+            d_rows += rows - w_rows
+            d_cols += cols - w_cols
+            if callback is not None:
+                callback(x.copy(), k)
+            if change <= tol:
+                done = True
+                break
+        return x, k, done

@@ -147,14 +147,18 @@ def noise_level(image: np.ndarray) -> float:
     return float(math.sqrt(math.pi / 2) * np.mean(np.abs(high)) / 6)
 
 
-def tv_weight(noise_std: float, gain: float) -> float:
-    """The total-variation weight for white noise of `noise_std` (data of peak 1).
+def tv_weight(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, reg: float) -> float:
+    """The total-variation weight matched to the Tikhonov weight `reg` of a diagonal model.
 
-    ``0.8 * noise_std ** 1.6`` times the blur's `gain` (its largest frequency
-    response: a blur scaled by ``c`` needs the weight scaled by ``c`` for the
-    same estimate), never below ``1e-6`` of it. Fitted to the weights that
-    gave the best PSNR on camera 256^2 under Gaussian, box and motion blurs at
-    noise 1e-3, 1e-2 and 3e-2 (each within a factor 3 of the best on a grid
-    of ratio 3.2); too small a weight costs more than too large a one.
+    Where the gradient prior's penalty ``reg |g|^2 / 2`` and total variation's
+    ``weight |g|`` pull equally on a gradient of magnitude ``g``, ``weight =
+    reg g``. With ``g`` the RMS gradient of the Tikhonov estimate (its
+    energy ``sum(prior |x_hat|^2)`` per pixel, `data` = ``|y_hat|^2``) and
+    twice that weight, total variation was at least as good as the Tikhonov
+    estimate in 35 of 36 cases of 4 images x 3 blurs x noise 1e-3 to 3e-2, at
+    most 0.26 dB below in the last (512x512 images, factors 1, 2 and 3
+    measured: 2 was the best on average). It follows the image: smooth
+    scenes get a larger weight than the noise level alone would give.
     """
-    return float(gain * max(0.8 * noise_std**1.6, 1e-6))
+    energy = float(np.sum(prior * data * blur / (blur + reg * prior) ** 2))
+    return float(2.0 * reg * math.sqrt(energy / data.size))

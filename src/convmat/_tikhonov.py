@@ -17,7 +17,7 @@ import numpy as np
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
-from ._admm import Penalty, Splitting
+from ._admm import Diagonal, Penalty, Splitting
 from ._fillfft import FillBlur
 from ._restore import (
     Prior,
@@ -84,21 +84,25 @@ class Tikhonov:
         quadratic: Prior = "gradient" if self.tv else prior
         periodic = model == "wrap"
         self.periodic = periodic
-        if self.solver == "fft":  # A is circulant: its first column's DFT is its spectrum
+        # the transforms that diagonalise the model, for the exact solvers and for total
+        # variation with its one split
+        diagonal = "fft" if periodic else ("dct" if model == "symm" and symmetric(kernel) else "")
+        if diagonal == "fft":  # A is circulant: its first column's DFT is its spectrum
             self.spectrum = np.asarray(scipy.fft.fft2(self._column()))
-        elif self.solver == "dct":  # A = C^T diag(values) C with C the orthonormal DCT-II
+        elif diagonal == "dct":  # A = C^T diag(values) C with C the orthonormal DCT-II
             delta = np.zeros(self.shape)
             delta[0, 0] = 1
             self.spectrum = _dct(self._column()) / _dct(delta)
-        else:
+        self.splitting: Splitting | Diagonal
+        if self.tv and diagonal:
+            self.splitting = Diagonal(self.spectrum, periodic=periodic)
+        elif self.solver in ("admm", "cg"):
             if self.solver == "admm":
                 penalty: Penalty = "tv" if self.tv else "tikhonov"
                 self.splitting = Splitting(kernel, self.shape, model, quadratic, penalty)
             # the exact operator, for conjugate gradients on any right-hand side
-            self.operator: FillBlur | ConvOperator | None
-            if model == "wrap":  # total variation: the splitting alone
-                self.operator = None
-            elif model in ("unknown", "fill"):
+            self.operator: FillBlur | ConvOperator
+            if model in ("unknown", "fill"):
                 self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
             else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
                 self.operator = ConvOperator(kernel, self.scene_shape, "same", "symm", method="fft")
@@ -115,11 +119,7 @@ class Tikhonov:
             )
         self.weights = prior_weights(self.scene_shape, quadratic, periodic=periodic)
         # the model GCV and the discrepancy principle see: the observation's own grid
-        self.model_power = (
-            np.abs(self.spectrum) ** 2
-            if self.solver in ("fft", "dct")
-            else response(kernel, self.shape)
-        )
+        self.model_power = np.abs(self.spectrum) ** 2 if diagonal else response(kernel, self.shape)
         self.model_weights = prior_weights(self.shape, quadratic, periodic=periodic)
 
     def _column(self) -> np.ndarray:
@@ -129,10 +129,7 @@ class Tikhonov:
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
         """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale;
-        for total variation, from the noise level (`sigma`, or estimated)."""
-        if self.tv:
-            level = noise_level(image) if sigma is None else sigma
-            return tv_weight(level, math.sqrt(float(np.max(self.model_power))))
+        for total variation, the one matched to that Tikhonov weight (:func:`tv_weight`)."""
         coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else _dct(image)
         data = np.abs(coeffs) ** 2
         if how in ("gcv", "auto"):
@@ -141,7 +138,10 @@ class Tikhonov:
             level = noise_level(image) if sigma is None else sigma
             chosen = discrepancy(self.model_power, self.model_weights, data, level)
         scale = float(np.max(self.model_power)) / max(float(np.max(self.model_weights)), 1e-300)
-        return max(chosen, WEIGHT_FLOOR * scale)
+        reg = max(chosen, WEIGHT_FLOOR * scale)
+        if self.tv:
+            return tv_weight(self.model_power, self.model_weights, data, reg)
+        return reg
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``A x`` of a scene."""
@@ -150,7 +150,6 @@ class Tikhonov:
         if self.solver == "dct":
             return _idct(self.spectrum * _dct(x))
         op = self.operator
-        assert op is not None, "no operator: total variation with 'wrap'"
         return np.asarray(op.forward(x) if isinstance(op, FillBlur) else op(x))
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
@@ -160,7 +159,6 @@ class Tikhonov:
         if self.solver == "dct":
             return _idct(self.spectrum * _dct(y))
         op = self.operator
-        assert op is not None, "no operator: total variation with 'wrap'"
         return np.asarray(op.adjoint(y) if isinstance(op, FillBlur) else op.H(y))
 
     def __call__(
