@@ -230,6 +230,8 @@ def test_info_types():
 
 
 def test_error_messages_name_the_argument():
+    with pytest.raises(TypeError, match=r"^`noise_std` must be a positive number, got 'a'$"):
+        convmat.deconvolve2d(np.ones((5, 5)), SYMMETRIC, noise_std="a")
     with pytest.raises(ValueError, match=r"^`kernel` is all zeros"):
         convmat.deconvolve2d(np.ones((5, 5)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="`observed`"):

@@ -87,6 +87,8 @@ def test_noise_level_of_white_noise_on_a_smooth_image():
     image = np.sin(3 * yy) + xx**2 + 0.05 * rng.standard_normal((200, 200))
     assert r.noise_level(image) == pytest.approx(0.05, rel=0.05)
     assert r.noise_level(np.array([[1.0, 3.0]])) == pytest.approx(1.0)
+    # three rows are enough for the mask: a plane has no noise (its std would be 1.0)
+    assert r.noise_level(np.add.outer(np.arange(3.0), np.arange(40.0) / 20)) < 1e-15
 
 
 def test_periodic_power_is_the_circulant_gram_spectrum():
