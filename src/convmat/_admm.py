@@ -42,6 +42,12 @@ PRIOR_PENALTY = 30.0
 Callback = Callable[[np.ndarray, int], object]
 
 
+def _change(new: np.ndarray, old: np.ndarray) -> float:
+    """The relative change ``||new - old|| / ||new||`` of one iteration (the stop test)."""
+    step = new - old
+    return math.sqrt(float(np.sum(step * step)) / max(float(np.sum(new * new)), 1e-300))
+
+
 class Splitting:
     """One boundary model, kernel and prior over observations of one shape.
 
@@ -256,8 +262,7 @@ class Splitting:
             spec = data_gain * scipy.fft.rfft2(v - d_v, workers=WORKERS)
             spec += inverse * scipy.fft.rfft2(total, workers=WORKERS)
             new = np.asarray(scipy.fft.irfft2(spec, self.grid, workers=WORKERS))
-            step = new - z
-            change = math.sqrt(float(np.sum(step * step)) / max(float(np.sum(new * new)), 1e-300))
+            change = _change(new, z)
             z = new
             hz, dz = self.blur(spec), self.differences(z)
             d_v += hz - v
@@ -370,8 +375,7 @@ class Diagonal:
             w_rows, w_cols = keep * t_rows, keep * t_cols
             spread = self.differences_adjoint(w_rows - d_rows, w_cols - d_cols)
             new = self.inverse((data + rho * self.transform(spread)) * inverse)
-            step = new - x
-            change = math.sqrt(float(np.sum(step * step)) / max(float(np.sum(new * new)), 1e-300))
+            change = _change(new, x)
             x = new
             rows, cols = self.differences(x)
             d_rows += rows - w_rows
