@@ -19,7 +19,11 @@ and two inverse ones: ``z`` by a division per frequency, ``v`` by a mask,
 (``R = ||.||^2 / 2``, Tikhonov) and ``s`` by a projection. Unlike conjugate
 gradients on the normal equations, whose iterates are poor until they have
 converged when the weight is small, every iterate is a sane image: the
-solver stops on the relative change of the scene.
+solver stops on the relative change of the estimate it returns (the field of
+view for 'unknown': the unobserved border, which only the prior holds,
+settles last and matters least; stopping on the whole scene took 157
+iterations on ``coins`` under a 13x13 Gaussian, against 58 for the field of
+view, 0.07 dB apart).
 """
 
 from __future__ import annotations
@@ -107,6 +111,12 @@ class Splitting:
             ]
             self.prior_power = freqs[0][:, None] + freqs[1][None, :]
         self.extension = self._extension(model, shape, kernel.shape)
+        # the grid's part that deconvolve2d returns as the estimate: the field of view
+        # ('same' alignment, from kernel.shape // 2 in the scene) or the image
+        if model == "unknown":
+            self.window = (slice(kh // 2, kh // 2 + h), slice(kw // 2, kw // 2 + w))
+        else:
+            self.window = self.region
         # the masks as 0/1 floats: the proximal maps multiply by them
         self.weights = tuple(m.astype(float) for m in self.masks)
 
@@ -262,7 +272,7 @@ class Splitting:
             spec = data_gain * scipy.fft.rfft2(v - d_v, workers=WORKERS)
             spec += inverse * scipy.fft.rfft2(total, workers=WORKERS)
             new = np.asarray(scipy.fft.irfft2(spec, self.grid, workers=WORKERS))
-            change = _change(new, z)
+            change = _change(new[self.window], z[self.window])
             z = new
             hz, dz = self.blur(spec), self.differences(z)
             d_v += hz - v
