@@ -1,11 +1,14 @@
-"""Tikhonov solves for one blur model: exact transforms where they diagonalise, else CG.
+"""Solves for one blur model and prior: exact transforms, ADMM, or CG.
 
-:class:`Tikhonov` holds a boundary model, kernel and quadratic prior over
-images of one shape, and solves ``(A^T A + reg L^T L) x = rhs`` for any
-right-hand side: by one division per frequency for 'wrap' (FFT) and for
-'symm' with a kernel symmetric in each axis (DCT), by preconditioned
-conjugate gradients on the exact operator otherwise. ``deconvolve2d`` calls
-it with ``rhs = A^T y``.
+:class:`Tikhonov` holds a boundary model, kernel and prior over images of
+one shape, chooses the weight (:meth:`Tikhonov.choose`) and returns the
+estimate of one observation. A quadratic prior on 'wrap' (FFT) and on 'symm'
+with a kernel symmetric in each axis (DCT) is one division per frequency;
+every other model runs ADMM with the mask splitting (``convmat._admm``), and
+the Laplacian prior there conjugate gradients on the exact normal equations
+``(A^T A + reg L^T L) x = A^T y``, which :meth:`Tikhonov.solve` solves for
+any right-hand side. Total variation runs ADMM on every model, with one
+split where a transform diagonalises the model.
 """
 
 from __future__ import annotations
