@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -172,3 +174,27 @@ def test_one_split_on_a_transform_model_is_the_mask_splitting_s_minimiser(model)
     assert problem.splitting.objective(x, y, 0.02) == pytest.approx(
         _tv_objective(x, y, kernel, model, 0.02), rel=1e-12
     )
+
+
+def test_the_stop_test_watches_the_field_of_view_not_the_unobserved_border():
+    """With the edges unknown, ADMM stops at the first iteration where the part of the scene
+    aligned with the observation changes by less than `tol` (the border, which only the
+    prior holds, may still move)."""
+    kernel = KERNELS["asymmetric"]
+    rng = np.random.default_rng(5)
+    split = Splitting(kernel, (20, 22), "unknown", "gradient", "tikhonov")
+    y = _blur(rng.random(split.scene_shape), kernel, "unknown")
+    seen: list[np.ndarray] = []
+    _, count, ok = split.solve(
+        y, 1e-4, maxiter=5000, tol=1e-4, callback=lambda x, k: seen.append(x)
+    )
+    assert ok
+    assert count == len(seen)
+    window = (slice(1, 21), slice(2, 24))  # from kernel.shape // 2, the observation's shape
+    first = split.start(y)[split.region][window]
+    views = [first, *(x[window] for x in seen)]
+    changes = [
+        np.linalg.norm(new - old) / np.linalg.norm(new) for old, new in itertools.pairwise(views)
+    ]
+    assert changes[-1] <= 1e-4
+    assert min(changes[:-1]) > 1e-4
