@@ -273,7 +273,7 @@ def test_colour_images_are_deblurred_channel_by_channel():
     rng = np.random.default_rng(3)
     grey = convmat.conv2d(rng.random((24, 26)), SYMMETRIC, "valid")
     colour = np.stack([grey, 0.5 * grey, np.flipud(grey)], axis=-1)  # (22, 24, 3)
-    with pytest.warns(UserWarning, match="pass channel_axis=-1"):
+    with pytest.warns(UserWarning, match=r"colour channels, pass channel_axis=-1$"):
         convmat.deconvolve2d(colour, SYMMETRIC, reg=1e-3)
     x, info = convmat.deconvolve2d(colour, SYMMETRIC, reg=1e-3, channel_axis=-1, return_info=True)
     assert x.shape == colour.shape
@@ -389,3 +389,15 @@ def test_a_constant_image_is_its_own_estimate(model, prior):
     )
     np.testing.assert_allclose(x, 3.0, rtol=1e-10)
     assert info.converged
+
+
+def test_callback_iterates_are_in_the_observation_s_units():
+    """The solve runs on data of peak 1; the iterates handed to `callback` are scaled back:
+    the last one is the scene returned."""
+    rng = np.random.default_rng(10)
+    y = 1000.0 * rng.random((14, 15))
+    seen: list[np.ndarray] = []
+    _, info = convmat.deconvolve2d(
+        y, ASYMMETRIC, reg=1e-2, callback=lambda xk, k: seen.append(xk), return_info=True
+    )
+    np.testing.assert_allclose(seen[-1], info.scene, rtol=1e-12)
