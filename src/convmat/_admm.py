@@ -98,7 +98,6 @@ class Splitting:
         self.power = np.abs(self.spectrum) ** 2
         inside = np.zeros(self.grid, bool)
         inside[self.region] = True
-        self.inside = inside
         periodic = model == "wrap"
         if prior == "identity":
             self.masks: tuple[np.ndarray, ...] = (inside,)
@@ -227,9 +226,8 @@ class Splitting:
         maxiter: int,
         tol: float,
         callback: Callback | None = None,
-        start: np.ndarray | None = None,
     ) -> tuple[np.ndarray, int, bool]:
-        """ADMM from `start` (default :meth:`start`): (scene, iterations, converged)."""
+        """ADMM from :meth:`start`: (scene, iterations, converged)."""
         scale = float(np.max(self.power))
         relative = reg / scale if scale > 0 else reg
         # the penalties: measured over blurs and weights from 1e-8 to 3e-2 (data of peak 1),
@@ -239,7 +237,7 @@ class Splitting:
         rho = 6.0 * math.sqrt(max(relative, 1e-12))
         rho_prior = reg if self.penalty == "tikhonov" else reg * PRIOR_PENALTY
         rho_scene = rho * scale / 10  # measured: 3x fewer iterations than rho * scale
-        z = self.start(y) if start is None else start
+        z = self.start(y)
         spec = np.asarray(scipy.fft.rfft2(z))
         hz, dz = self.blur(spec), self.differences(z)
         d_v = np.zeros(self.grid)
@@ -314,7 +312,6 @@ class Diagonal:
     def __init__(self, spectrum: np.ndarray, *, periodic: bool) -> None:
         self.periodic = periodic
         self.shape: tuple[int, int] = (spectrum.shape[0], spectrum.shape[1])
-        self.penalty = "tv"
         weights = prior_weights(self.shape, "gradient", periodic=periodic)
         if periodic:  # the real transform keeps half the frequencies
             half = self.shape[1] // 2 + 1
