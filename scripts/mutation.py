@@ -74,7 +74,9 @@ SAMPLE = ROOT / "mutants" / "sample.json"
 def _mutmut(*args: str, progress: list[str] | None = None) -> None:
     """Run mutmut, its output appended to mutants/run.log; with `progress`, print every
     minute how many of those mutants have a result."""
-    env = dict(os.environ, HYPOTHESIS_PROFILE="mutation")
+    # one BLAS thread per worker: mutmut runs one worker per core
+    threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", **threads)
     LOG.parent.mkdir(exist_ok=True)
     with LOG.open("a") as log:
         proc = subprocess.Popen(
