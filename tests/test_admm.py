@@ -139,7 +139,7 @@ def test_iterates_bring_the_objective_down_to_the_minimum(model, penalty):
     start = split.objective(split.start(y)[split.region], y, reg)
     assert min(seen) >= minimum - 1e-12 * abs(minimum)
     assert seen[9] < start
-    assert seen[-1] < seen[9]
+    assert seen[-1] <= seen[9] * (1 + 1e-14)  # 'wrap' is at its minimum by then
     assert seen[-1] == pytest.approx(minimum, rel=1e-8)
 
 

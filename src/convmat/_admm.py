@@ -21,15 +21,17 @@ gradients on the normal equations, whose iterates are poor until they have
 converged when the weight is small, every iterate is a sane image: the
 solver stops on the relative change of the estimate it returns (the field of
 view for 'unknown': the unobserved border, which only the prior holds,
-settles last and matters least; stopping on the whole scene took 157
-iterations on ``coins`` under a 13x13 Gaussian, against 58 for the field of
-view, 0.07 dB apart).
+settles last and matters least; on ``coins`` under a 13x13 Gaussian, clean,
+stopping on the whole scene took 102 iterations, against 41 for the field of
+view, 0.05 dB apart and 0.05 dB from a 600-iteration estimate). The split
+variables are over-relaxed (``RELAXATION``) where there is no projection
+split.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -43,6 +45,16 @@ Penalty = Literal["tikhonov", "tv"]
 WORKERS = 1  # one thread per solve: no oversubscription when images run in parallel
 # total variation's penalty over its weight: the shrinkage threshold is 1 / PRIOR_PENALTY
 PRIOR_PENALTY = 30.0
+# the same for the one-split solver (class Diagonal): measured on the benchmark's 'symm'
+# cases (four images, noise 1e-3 to 3e-2), 15 took at most 52 iterations, against 73 for 30
+# and 99 for 60, with PSNRs within 0.05 dB
+DIAGONAL_PENALTY = 15.0
+# over-relaxation (Eckstein and Bertsekas 1992; any value in (0, 2) converges): each split
+# variable is moved past its proximal point before the z-update. Measured on the deblurring
+# benchmark's hardest 'unknown' cases: 1.8 took 20-35% fewer iterations than plain ADMM
+# (1.0), fewer than 1.4 and 1.6, with the same PSNR to 0.1 dB. Not for 'fill' and 'symm',
+# whose projection split it slows (2x the iterations to the minimum on small problems)
+RELAXATION = 1.8
 Callback = Callable[[np.ndarray, int], object]
 
 
@@ -50,6 +62,34 @@ def _change(new: np.ndarray, old: np.ndarray) -> float:
     """The relative change ``||new - old|| / ||new||`` of one iteration (the stop test)."""
     step = new - old
     return math.sqrt(float(np.sum(step * step)) / max(float(np.sum(new * new)), 1e-300))
+
+
+def _forward(z: np.ndarray, axis: int) -> np.ndarray:
+    """The periodic first difference ``z[i + 1] - z[i]`` along `axis` (``np.roll``'s, without
+    its copy)."""
+    out = np.empty_like(z)
+    front, back = np.moveaxis(z, axis, 0), np.moveaxis(out, axis, 0)  # views
+    np.subtract(front[1:], front[:-1], out=back[:-1])
+    np.subtract(front[0], front[-1], out=back[-1])
+    return out
+
+
+def _backward(p: np.ndarray, axis: int) -> np.ndarray:
+    """The adjoint of :func:`_forward`: ``p[i - 1] - p[i]``, periodic."""
+    out = np.empty_like(p)
+    front, back = np.moveaxis(p, axis, 0), np.moveaxis(out, axis, 0)
+    np.subtract(front[:-1], front[1:], out=back[1:])
+    np.subtract(front[-1], front[0], out=back[0])
+    return out
+
+
+def _relax(u: np.ndarray, current: np.ndarray, factor: float) -> np.ndarray:
+    """``factor * u + (1 - factor) * current``, in place in `u`."""
+    if factor != 1.0:
+        u -= current
+        u *= factor
+        u += current
+    return u
 
 
 class Splitting:
@@ -159,14 +199,15 @@ class Splitting:
         """``D z``: the periodic first differences (or ``z`` for the identity prior)."""
         if self.prior == "identity":
             return (z,)
-        return tuple(np.roll(z, -1, axis) - z for axis in (0, 1))
+        return _forward(z, 0), _forward(z, 1)
 
-    def differences_adjoint(self, parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    def differences_adjoint(self, parts: Sequence[np.ndarray]) -> np.ndarray:
         """``D^T`` of what :meth:`differences` returns."""
         if self.prior == "identity":
             return parts[0]
-        out = np.roll(parts[0], 1, 0) - parts[0]
-        return np.asarray(out + np.roll(parts[1], 1, 1) - parts[1])
+        out = _backward(parts[0], 0)
+        out += _backward(parts[1], 1)
+        return out
 
     def extend(self, image: np.ndarray) -> np.ndarray:
         """The grid of a scene of the model: the image and, for 'fill' and 'symm', its
@@ -237,8 +278,10 @@ class Splitting:
         rho = 6.0 * math.sqrt(max(relative, 1e-12))
         rho_prior = reg if self.penalty == "tikhonov" else reg * PRIOR_PENALTY
         rho_scene = rho * scale / 10  # measured: 3x fewer iterations than rho * scale
+        shrink = self._shrinkage(reg, rho_prior)
+        relaxation = RELAXATION if self.extension is None else 1.0
         z = self.start(y)
-        spec = np.asarray(scipy.fft.rfft2(z))
+        spec = np.asarray(scipy.fft.rfft2(z, workers=WORKERS))
         hz, dz = self.blur(spec), self.differences(z)
         d_v = np.zeros(self.grid)
         d_w = [np.zeros(self.grid) for _ in dz]
@@ -257,27 +300,31 @@ class Splitting:
             v = hz + d_v
             v[observed] = (y + rho * v[observed]) / (1 + rho)
             # w: the prior's proximal map on the pairs inside, free elsewhere
-            targets = [p + d for p, d in zip(dz, d_w, strict=True)]
-            w = self._shrink(targets, reg, rho_prior)
+            w = shrink([p + d for p, d in zip(dz, d_w, strict=True)])
+            # s: the nearest scene of the model
+            s = None if self.extension is None else self.project(z + d_s)
+            # each moved past its proximal point, away from the current z's (over-relaxation)
+            _relax(v, hz, relaxation)
+            for part, p in zip(w, dz, strict=True):
+                _relax(part, p, relaxation)
             # z: a division per frequency
-            total = self.differences_adjoint(
-                tuple(rho_prior * (a - d) for a, d in zip(w, d_w, strict=True))
-            )
-            s = None
-            if self.extension is not None:
-                s = self.project(z + d_s)
-                total = total + rho_scene * (s - d_s)
+            total = self.differences_adjoint([a - d for a, d in zip(w, d_w, strict=True)])
+            total *= rho_prior
+            if s is not None:
+                total += rho_scene * (s - d_s)
             spec = data_gain * scipy.fft.rfft2(v - d_v, workers=WORKERS)
             spec += inverse * scipy.fft.rfft2(total, workers=WORKERS)
             new = np.asarray(scipy.fft.irfft2(spec, self.grid, workers=WORKERS))
             change = _change(new[self.window], z[self.window])
             z = new
             hz, dz = self.blur(spec), self.differences(z)
-            d_v += hz - v
-            for i, (p, a) in enumerate(zip(dz, w, strict=True)):
-                d_w[i] += p - a
+            d_v += hz
+            d_v -= v
+            for d, p, part in zip(d_w, dz, w, strict=True):
+                np.add(d, p - part, out=d)
             if s is not None:
-                d_s += z - s
+                d_s += z
+                d_s -= s
             if callback is not None:
                 callback(self.estimate(z), k)
             if change <= tol:
@@ -285,17 +332,34 @@ class Splitting:
                 break
         return self.estimate(z), k, done
 
-    def _shrink(self, targets: list[np.ndarray], reg: float, rho: float) -> list[np.ndarray]:
-        """The prior's proximal map with weight ``reg / rho`` on the masked entries."""
+    def _shrinkage(self, reg: float, rho: float) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+        """The prior's proximal map with weight ``reg / rho`` on the masked entries (free
+        elsewhere), in place in the targets it is given."""
         if self.penalty == "tikhonov":
             factor = rho / (reg + rho) if reg + rho > 0 else 1.0
-            return [
-                t * (1.0 + (factor - 1.0) * m) for m, t in zip(self.weights, targets, strict=True)
-            ]
-        magnitude = np.sqrt(sum((t * m) ** 2 for m, t in zip(self.weights, targets, strict=True)))
+            gains = [1.0 + (factor - 1.0) * m for m in self.weights]
+
+            def scale(targets: list[np.ndarray]) -> list[np.ndarray]:
+                for t, gain in zip(targets, gains, strict=True):
+                    np.multiply(t, gain, out=t)
+                return targets
+
+            return scale
         threshold = reg / rho if rho > 0 else 0.0
-        keep = np.maximum(1.0 - threshold / np.maximum(magnitude, 1e-300), 0.0)
-        return [t * (1.0 + (keep - 1.0) * m) for m, t in zip(self.weights, targets, strict=True)]
+
+        def shrink(targets: list[np.ndarray]) -> list[np.ndarray]:
+            inside = [t * m for m, t in zip(self.weights, targets, strict=True)]
+            keep = np.sqrt(sum(part * part for part in inside))
+            np.maximum(keep, 1e-300, out=keep)
+            np.divide(threshold, keep, out=keep)
+            np.subtract(1.0, keep, out=keep)
+            np.maximum(keep, 0.0, out=keep)
+            keep -= 1.0
+            for t, m in zip(targets, self.weights, strict=True):
+                np.multiply(t, 1.0 + keep * m, out=t)
+            return targets
+
+        return shrink
 
 
 class Diagonal:
@@ -335,15 +399,17 @@ class Diagonal:
     def differences(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``D x``: periodic first differences, or inside the image (zero at the far edge)."""
         if self.periodic:
-            return np.roll(x, -1, 0) - x, np.roll(x, -1, 1) - x
+            return _forward(x, 0), _forward(x, 1)
         rows, cols = np.zeros_like(x), np.zeros_like(x)
-        rows[:-1] = x[1:] - x[:-1]
-        cols[:, :-1] = x[:, 1:] - x[:, :-1]
+        np.subtract(x[1:], x[:-1], out=rows[:-1])
+        np.subtract(x[:, 1:], x[:, :-1], out=cols[:, :-1])
         return rows, cols
 
     def differences_adjoint(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         if self.periodic:
-            return np.asarray(np.roll(rows, 1, 0) - rows + np.roll(cols, 1, 1) - cols)
+            out = _backward(rows, 0)
+            out += _backward(cols, 1)
+            return out
         out = -rows - cols
         out[1:] += rows[:-1]
         out[:, 1:] += cols[:, :-1]
@@ -365,10 +431,12 @@ class Diagonal:
         callback: Callback | None = None,
     ) -> tuple[np.ndarray, int, bool]:
         """ADMM from the observation: (estimate, iterations, converged)."""
-        rho = PRIOR_PENALTY * reg
-        data = np.conj(self.spectrum) * self.transform(y)
+        rho = DIAGONAL_PENALTY * reg
         denominator = self.power + rho * self.prior_power
         inverse = np.divide(1.0, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+        # the x-update: T^-1 (data + gain T(D^T (w - d)))
+        data = np.conj(self.spectrum) * self.transform(y) * inverse
+        gain = rho * inverse
         x = np.array(y, dtype=float, copy=True)
         rows, cols = self.differences(x)
         d_rows, d_cols = np.zeros_like(x), np.zeros_like(x)
@@ -376,17 +444,30 @@ class Diagonal:
         done = False
         k = 0
         for k in range(1, maxiter + 1):
-            t_rows, t_cols = rows + d_rows, cols + d_cols
-            magnitude = np.hypot(t_rows, t_cols)
-            keep = np.maximum(1.0 - threshold / np.maximum(magnitude, 1e-300), 0.0)
-            w_rows, w_cols = keep * t_rows, keep * t_cols
+            # w: the shrinkage of D x, moved past it (over-relaxation)
+            w_rows, w_cols = rows + d_rows, cols + d_cols
+            keep = np.hypot(w_rows, w_cols)
+            np.maximum(keep, 1e-300, out=keep)
+            np.divide(threshold, keep, out=keep)
+            np.subtract(1.0, keep, out=keep)
+            np.maximum(keep, 0.0, out=keep)
+            w_rows *= keep
+            w_cols *= keep
+            _relax(w_rows, rows, RELAXATION)
+            _relax(w_cols, cols, RELAXATION)
+            # x: a division per frequency
             spread = self.differences_adjoint(w_rows - d_rows, w_cols - d_cols)
-            new = self.inverse((data + rho * self.transform(spread)) * inverse)
+            coefficients = self.transform(spread)
+            coefficients *= gain
+            coefficients += data
+            new = self.inverse(coefficients)
             change = _change(new, x)
             x = new
             rows, cols = self.differences(x)
-            d_rows += rows - w_rows
-            d_cols += cols - w_cols
+            d_rows += rows
+            d_rows -= w_rows
+            d_cols += cols
+            d_cols -= w_cols
             if callback is not None:
                 callback(x.copy(), k)
             if change <= tol:
