@@ -145,7 +145,10 @@ def deconvolve2d(
         benchmark the estimate is then within about 0.15 dB of PSNR of the
         solved problem on clean data, 0.01 dB at noise 1e-2). Conjugate
         gradients stop at the relative residual `tol` of the normal
-        equations; default 1e-10 for a given `reg`, 1e-5 for a chosen one.
+        equations; default 1e-10 for a given `reg`, 1e-8 for a chosen one
+        (at 1e-5 a clean observation, whose weight is small, stopped far
+        from the solution: 12 dB against 37.8 dB solved, on ``camera``
+        under a 7x7 box blur with the edges unknown).
     channel_axis : int, optional
         The axis of `observed` that holds colour channels, as scikit-image
         spells it: each channel is deblurred as an image of its own, and the
@@ -254,7 +257,7 @@ def deconvolve2d(
     if tol is not None:
         rtol = _check_tol(tol)
     elif solver == "cg":
-        rtol = 1e-10 if fixed else 1e-5
+        rtol = 1e-10 if fixed else 1e-8
     else:
         rtol = 1e-4
     if not isinstance(return_info, (bool, np.bool_)):
