@@ -509,3 +509,24 @@ class TestScipyDropIn:
         op = convmat.ConvOperator(k, x.shape, "same", method="direct")
         assert op.method_for(1) != "fft"
         assert convmat.ConvOperator(k, x.shape, "same").method_for(1) == "fft"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "direct", "dense", "sparse", "shift", "fft"])
+def test_a_sum_beyond_the_dtype_s_range_is_inf_without_a_warning(method, dtype):
+    """As scipy's direct sum gives it: every method, forward, correlation and transpose
+    (the test run turns any warning into an error)."""
+    x = np.full((5, 6), np.finfo(dtype).max / 2, dtype=dtype)
+    k = np.ones((3, 3), dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ss.convolve2d(x, k)  # scipy's own cast may warn; ours must not
+    for func in (convmat.conv2d, convmat.correlate2d):
+        out = func(x, k, "full", method=method)
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(np.isposinf(out), np.isposinf(expected))
+    back = convmat.conv_transpose2d(x, k, method=method)
+    assert back.dtype == dtype
+    assert np.isposinf(back).any()
+    op = convmat.ConvOperator(k, x.shape, method=method)
+    assert np.isposinf(op @ x.ravel()).any()

@@ -217,3 +217,16 @@ class TestLikeTorch:
             assert isinstance(m, np.ndarray)
         else:
             assert m.format == fmt
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["auto", "gemm", "matrix", "shift"])
+def test_a_sum_beyond_the_dtype_s_range_is_inf_without_a_warning(method, dtype):
+    """As torch gives it, silently (the test run turns any warning into an error)."""
+    x = np.full((1, 2, 5, 5), np.finfo(dtype).max / 2, dtype=dtype)
+    w = np.ones((2, 1, 3, 3), dtype=dtype)  # depthwise: every method serves it
+    out = nn.conv2d(x, w, bias=np.ones(2, dtype), padding=1, groups=2, method=method)
+    assert out.dtype == dtype
+    assert np.isposinf(out).all()
+    back = nn.conv_transpose2d(out[:, :, 1:-1, 1:-1], w, groups=2, method=method)
+    assert np.isposinf(back).all()

@@ -282,9 +282,12 @@ def apply(
             x, engine, dtype, transpose=transpose, amortized=amortized, rtol=tolerance
         )
     else:
-        out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
+        # a sum beyond the dtype's range is inf, as scipy's direct sum gives it, unannounced
+        with np.errstate(over="ignore"):
+            out = engine.transpose(x, chosen) if transpose else engine.forward(x, chosen)
     if fill is not None and (fill != 0 or not np.isfinite(k).all()):
         # the padding's products: with non-finite taps, 0 * inf is NaN as scipy gives it
         with np.errstate(invalid="ignore"):  # inf - inf is NaN, as in a direct sum
             out = out + _fill_offset(k, work.type(fill), plan)
-    return out.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # float32 results computed in float64
+        return out.astype(dtype, copy=False)

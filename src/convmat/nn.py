@@ -16,7 +16,6 @@ there).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable
 from functools import partial
@@ -157,12 +156,16 @@ def _apply_layer(
     b = None if bias is None else bias.astype(work, copy=False)
     if work.kind not in "iu":
         finite = bool(np.isfinite(k).all() and np.isfinite(data).all())
-        # NaN and inf in the data spread as in torch, without numpy's warnings
-        with contextlib.nullcontext() if finite else np.errstate(invalid="ignore", over="ignore"):
+        # NaN and inf in the data spread as in torch, and a sum beyond the dtype's range is
+        # inf, without numpy's warnings
+        quiet = (
+            np.errstate(over="ignore") if finite else np.errstate(over="ignore", invalid="ignore")
+        )
+        with quiet:
             out = product(k, data)
-        if b is not None:
-            out = out + offset(b, np.ones((), dtype=work))
-        return out.astype(dtype, copy=False).reshape(data.shape[0], *out_shape)
+            if b is not None:
+                out = out + offset(b, np.ones((), dtype=work))
+            return out.astype(dtype, copy=False).reshape(data.shape[0], *out_shape)
     bound = abs_max(data) * abs_sum(k) * reads + (0 if b is None else abs_max(b))
     if bound < _FLOAT_EXACT:
         # every partial sum is an integer below 2**53: exact in float64, at BLAS speed
