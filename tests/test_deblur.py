@@ -414,3 +414,15 @@ def test_callback_iterates_are_in_the_observation_s_units():
         y, ASYMMETRIC, reg=1e-2, callback=lambda xk, k: seen.append(xk), return_info=True
     )
     np.testing.assert_allclose(seen[-1], info.scene, rtol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_likely_colour_axis_warns_with_the_shapes_it_takes(channels):
+    """RGB and RGBA: the warning gives the observation's shape and the image it reads."""
+    expected = (
+        rf"^`observed` has shape \(22, 24, {channels}\): its last two axes are taken as the "
+        rf"image \(24 x {channels}\) and the leading ones as a batch; if the last axis holds "
+        r"colour channels, pass channel_axis=-1$"
+    )
+    with pytest.warns(UserWarning, match=expected):
+        convmat.deconvolve2d(np.ones((22, 24, channels)), SYMMETRIC, reg=1e-3)

@@ -257,3 +257,11 @@ class TestLayers:
         w = np.full((1, 1, 3, 3), 100, np.int8)
         with pytest.raises(convmat.ResultOverflowError, match="int8"):
             nn.conv2d_matrix(w, (1, 1, 1), padding=1, padding_mode="replicate")
+
+
+def test_a_refused_result_names_the_value_that_does_not_fit():
+    """The message gives the exact value beyond the dtype, above or below it."""
+    with pytest.raises(convmat.ResultOverflowError, match=r"dtype int8 \(it reaches 400\);"):
+        convmat.conv2d(np.full((2, 2), 100, np.int8), np.ones((2, 2), np.int8))
+    with pytest.raises(convmat.ResultOverflowError, match=r"dtype int8 \(it reaches -400\);"):
+        convmat.conv2d(np.full((2, 2), -100, np.int8), np.ones((2, 2), np.int8))

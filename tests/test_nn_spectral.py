@@ -189,3 +189,15 @@ def test_circular_closed_form_adds_the_taps_that_wrap_onto_one_position():
     assert dense.shape == (2 * 16, 3 * 16)  # size-keeping: the closed form applies
     expected = np.linalg.norm(dense, 2)
     assert nn.conv2d_spectral_norm(w, (3, 4, 4), **kwargs) == pytest.approx(expected, rel=1e-12)
+
+
+def test_circular_closed_form_reads_each_axis_with_its_own_dilation_and_size():
+    """A non-square input and a dilation that differs per axis (3 on a side of 6: taps 0
+    and 2 wrap onto one row): the closed form equals the dense matrix's norm (one axis's
+    dilation or size used for the other gives another, or fails)."""
+    w = np.random.default_rng(3).standard_normal((2, 3, 3, 3))
+    kwargs = {"padding": (3, 1), "dilation": (3, 1), "padding_mode": "circular"}
+    dense = nn.conv2d_matrix(w, (3, 6, 7), format="dense", **kwargs)
+    assert dense.shape == (2 * 42, 3 * 42)  # size-keeping: the closed form applies
+    expected = np.linalg.norm(dense, 2)
+    assert nn.conv2d_spectral_norm(w, (3, 6, 7), **kwargs) == pytest.approx(expected, rel=1e-12)

@@ -254,7 +254,14 @@ def test_a_tensor_that_requires_grad_is_refused_naming_the_argument(call):
 def test_every_scipy_entry_point_of_an_operator_names_its_argument():
     op = convmat.ConvOperator(np.ones((2, 2)), (3, 3))
     column = torch.ones(9, 2, dtype=torch.float64, requires_grad=True)
-    for call, name in ((op.matmat, "X"), (op.rmatmat, "X"), (op.matvec, "x"), (op.rmatvec, "x")):
+    calls = (
+        (op.matmat, "X"),
+        (op.rmatmat, "X"),
+        (op.matvec, "x"),
+        (op.rmatvec, "x"),
+        (op.dot, "x"),
+    )
+    for call, name in calls:
         arg = column if name == "X" else column[:, 0]
         if call in (op.rmatmat, op.rmatvec):
             arg = torch.ones(16, *arg.shape[1:], dtype=torch.float64, requires_grad=True)
