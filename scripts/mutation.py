@@ -63,8 +63,17 @@ CORE = (
     "deblur",
 )
 # mutmut's exit codes of a mutant's test run
-# (a negative code is the signal that ended the run: SIGXCPU when it ran over its time)
-STATUS = {1: "killed", 3: "killed", 0: "survived", 33: "no tests", 36: "timeout", -24: "timeout"}
+# (a negative code is the signal that ended the run: SIGXCPU when it ran over its time, SIGSEGV
+# when the mutant crashed the interpreter, which no passing run does)
+STATUS = {
+    1: "killed",
+    3: "killed",
+    -11: "killed",
+    0: "survived",
+    33: "no tests",
+    36: "timeout",
+    -24: "timeout",
+}
 
 
 LOG = ROOT / "mutants" / "run.log"
@@ -75,7 +84,7 @@ def _mutmut(*args: str, progress: list[str] | None = None) -> None:
     """Run mutmut, its output appended to mutants/run.log; with `progress`, print every
     minute how many of those mutants have a result."""
     # one BLAS thread per worker: mutmut runs one worker per core
-    threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    threads = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
     env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", **threads)
     LOG.parent.mkdir(exist_ok=True)
     with LOG.open("a") as log:
