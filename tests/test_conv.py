@@ -530,3 +530,11 @@ def test_a_sum_beyond_the_dtype_s_range_is_inf_without_a_warning(method, dtype):
     assert np.isposinf(back).any()
     op = convmat.ConvOperator(k, x.shape, method=method)
     assert np.isposinf(op @ x.ravel()).any()
+
+
+def test_the_transpose_names_its_first_argument_output():
+    """conv_transpose2d reads an output of the convolution: its messages say `output`."""
+    with pytest.raises(ValueError, match=r"^`output` must not be empty, got shape \(0, 3\)"):
+        convmat.conv_transpose2d(np.ones((0, 3)), np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"^`output` must have a numeric dtype"):
+        convmat.conv_transpose2d(np.array([["a"]]), np.ones((2, 2)))

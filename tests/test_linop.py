@@ -386,3 +386,17 @@ def test_operator_token_follows_its_arguments() -> None:
     assert (
         a.__dask_tokenize__() != convmat.ConvOperator(k, (5, 5), method="shift").__dask_tokenize__()
     )
+
+
+def test_views_carry_their_own_input_and_output_shapes():
+    """'full' on (5, 6) with a 3x3 kernel: (5, 6) -> (7, 8); a transpose swaps them, a
+    conjugate keeps them."""
+    op = convmat.ConvOperator(np.ones((3, 3)) * (1 + 1j), (5, 6), "full")
+    assert (op.input_shape, op.output_shape) == ((5, 6), (7, 8))
+    for view, shapes in (
+        (op.T, ((7, 8), (5, 6))),
+        (op.H, ((7, 8), (5, 6))),
+        (op.conj(), ((5, 6), (7, 8))),
+    ):
+        assert (view.input_shape, view.output_shape) == shapes
+        assert view.shape == (np.prod(shapes[1]), np.prod(shapes[0]))

@@ -230,3 +230,45 @@ def test_a_sum_beyond_the_dtype_s_range_is_inf_without_a_warning(method, dtype):
     assert np.isposinf(out).all()
     back = nn.conv_transpose2d(out[:, :, 1:-1, 1:-1], w, groups=2, method=method)
     assert np.isposinf(back).all()
+
+
+@pytest.mark.parametrize(
+    ("mode", "pad", "accepted"),
+    [("reflect", 3, True), ("reflect", 4, False), ("circular", 4, True), ("circular", 5, False)],
+)
+def test_padding_mode_limits_are_torch_s(mode, pad, accepted):
+    """torch's limits on an input side of 4: 'reflect' pads less than the side, 'circular'
+    wraps around at most once (a pad equal to the side is allowed)."""
+    x = np.arange(32.0).reshape(1, 2, 4, 4)
+    w = np.ones((1, 2, 1, 1))
+    if accepted:
+        assert nn.conv2d(x, w, padding=pad, padding_mode=mode).shape == (
+            1,
+            1,
+            4 + 2 * pad,
+            4 + 2 * pad,
+        )
+        return
+    expected = {
+        "reflect": rf"^padding_mode 'reflect': padding \({pad}, {pad}\) must be smaller than the "
+        r"input dimension 4$",
+        "circular": rf"^padding_mode 'circular': padding \({pad}, {pad}\) wraps around an input "
+        r"dimension of 4 more than once$",
+    }[mode]
+    with pytest.raises(ValueError, match=expected):
+        nn.conv2d(x, w, padding=pad, padding_mode=mode)
+
+
+def test_weight_messages_name_the_weight():
+    with pytest.raises(ValueError, match=r"^`weight` must be 4-D \(out_channels, in_channels"):
+        nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3)))
+    with pytest.raises(ValueError, match=r"^`weight` must not be empty"):
+        nn.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 0, 3, 3)))
+
+
+def test_layer_matrices_index_in_int32_while_they_can():
+    """scipy's own choice for a matrix this size (its ``nnz`` is well above 62)."""
+    m = nn.conv2d_matrix(np.ones((4, 3, 3, 3)), (3, 16, 16), padding=1)
+    assert m.nnz > 2**6
+    assert m.indices.dtype == np.int32
+    assert m.indptr.dtype == np.int32

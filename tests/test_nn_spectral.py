@@ -158,9 +158,21 @@ def test_working_set_is_refused_first(monkeypatch):
     import convmat
 
     monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
-    with pytest.raises(convmat.MatrixTooLargeError, match="working arrays"):
+    # Lanczos: the transfer matrices twice, 24 vectors of the smaller side and the
+    # transforms of both sides, complex, on the padded grid of 68 x 68
+    need = 2 * 64 * 68**2 * 16 + 24 * 8 * 64**2 * 16 + 4 * 16 * 68**2 * 16
+    with pytest.raises(
+        convmat.MatrixTooLargeError,
+        match=rf"^Lanczos on a layer of \(8, 64, 64\) inputs needs about {need:,} bytes .*"
+        r": use a smaller input_shape$",
+    ):
         nn.conv2d_spectral_norm(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)
-    with pytest.raises(convmat.MatrixTooLargeError, match="per-frequency transfer matrices"):
+    need = 3 * 8 * 8 * 64**2 * 16  # the folded kernels, their transform and its transpose
+    with pytest.raises(
+        convmat.MatrixTooLargeError,
+        match=rf"^the per-frequency transfer matrices .* needs about {need:,} bytes .*"
+        r": use a smaller input_shape$",
+    ):
         nn.conv2d_spectral_norm(
             np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="circular"
         )

@@ -230,7 +230,7 @@ def resolve_method(
     """The method to use: the requested one, or the cost model's for 'auto' and `rtol`.
 
     Integers never go through 'dense' or 'fft' (neither is exact): the cost
-    model does not offer them, and ConvOperator refuses or replaces them.
+    model does not offer them, and ConvOperator refuses them for an integer kernel.
     """
     if method == "auto":
         return choose_method(engine, batch, amortized=amortized, rtol=rtol)

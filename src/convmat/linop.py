@@ -214,12 +214,11 @@ class ConvOperator(_Guarded):
         size = check_positive_int(batch, "batch")
         data = self._kernel_dtype if dtype is None else _numeric_dtype(dtype)
         work = result_dtype(np.empty(0, data), np.empty(0, self._kernel_dtype), "convolution")
-        method = resolve_method(
+        # integers never get an inexact method: the cost model does not offer one, and the
+        # constructor refuses one for an integer kernel (whose data then works in integers)
+        return resolve_method(
             self._engine(work), size, self.method, amortized=True, rtol=self._rtol(work)
         )
-        if method in ("fft", "dense", "banded") and compute_dtype(work).kind in "iu":
-            return "sparse"
-        return method
 
     def _rtol(self, dtype: np.dtype) -> float:
         return default_rtol(dtype) if self.rtol is None else self.rtol
