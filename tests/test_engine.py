@@ -70,3 +70,20 @@ def test_valid_mode_reads_the_input_in_place_and_never_writes_it(method) -> None
     x.flags.writeable = False
     out = convmat.conv2d(x, np.ones((3, 4)), "valid", method=method)
     np.testing.assert_array_equal(out, ss.convolve(x, np.ones((1, 3, 4)), "valid", method="direct"))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_complex_subnormal_data_scaled_through_the_fft(transpose):
+    """Rows of magnitude 1e-310 are scaled by a power of two beyond float64's exponent
+    range before the transform, the real and imaginary parts apart: the result is
+    scipy's, not its conjugate."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((6, 7)) + 1j * rng.standard_normal((6, 7))) * 1e-310
+    k = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    if transpose:
+        got = convmat.conv_transpose2d(x, k, "full", method="fft")
+        expected = ss.correlate2d(x, np.conj(k), "valid")  # the adjoint
+    else:
+        got = convmat.conv2d(x, k, "full", method="fft")
+        expected = ss.convolve2d(x, k, "full")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
