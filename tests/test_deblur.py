@@ -285,14 +285,22 @@ def test_colour_images_are_deblurred_channel_by_channel():
     np.testing.assert_allclose(first, np.moveaxis(x, -1, 0), rtol=0, atol=1e-12)
 
 
-def test_callback_sees_every_iteration_and_info_says_why_it_stopped():
+@pytest.mark.parametrize("prior", ["gradient", "laplacian"])
+def test_callback_sees_every_iteration_and_info_says_why_it_stopped(prior):
+    """ADMM (gradient) and conjugate gradients (Laplacian): one call per iteration,
+    numbered from 1, as many as info counts."""
     rng = np.random.default_rng(4)
     y = rng.random((2, 14, 15))
     seen: list[tuple[tuple[int, ...], int]] = []
     _, info = convmat.deconvolve2d(
-        y, ASYMMETRIC, reg=1e-2, callback=lambda xk, k: seen.append((xk.shape, k)), return_info=True
+        y,
+        ASYMMETRIC,
+        reg=1e-2,
+        prior=prior,
+        callback=lambda xk, k: seen.append((xk.shape, k)),
+        return_info=True,
     )
-    assert info.solver == "admm"
+    assert info.solver == ("admm" if prior == "gradient" else "cg")
     assert len(seen) == int(info.iterations.sum())
     assert [k for _, k in seen] == [
         *range(1, info.iterations[0] + 1),

@@ -161,8 +161,13 @@ def test_all_values_of_a_huge_operator_are_refused_first():
 
 def test_lanczos_working_set_is_refused_first(monkeypatch):
     monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
+    # 'full': the input side is the smaller; ARPACK's 20 vectors and 4 more of 300x300 in
+    # float64, and 6 complex transforms of the 301x301 grid
+    need = 24 * 300 * 300 * 8 + 6 * 301 * 301 * 16
     with pytest.raises(
-        convmat.MatrixTooLargeError, match=r"working arrays.*smaller input_shape.*largest \|DFT\|"
+        convmat.MatrixTooLargeError,
+        match=rf"^Lanczos on the Gram operator of a \(300, 300\) input needs about {need:,} "
+        r"bytes .*working arrays.*smaller input_shape.*largest \|DFT\|",
     ):
         convmat.spectral_norm([[1.0, 2.0], [3.0, 5.0]], (300, 300))
 
