@@ -261,7 +261,13 @@ class TestLayers:
 
 def test_a_refused_result_names_the_value_that_does_not_fit():
     """The message gives the exact value beyond the dtype, above or below it."""
-    with pytest.raises(convmat.ResultOverflowError, match=r"dtype int8 \(it reaches 400\);"):
+    with pytest.raises(
+        convmat.ResultOverflowError,
+        match=r"^the exact result cannot be held by the dtype int8 \(it reaches 400\);",
+    ):
         convmat.conv2d(np.full((2, 2), 100, np.int8), np.ones((2, 2), np.int8))
-    with pytest.raises(convmat.ResultOverflowError, match=r"dtype int8 \(it reaches -400\);"):
+    with pytest.raises(
+        convmat.ResultOverflowError,
+        match=r"^the exact result cannot be held by the dtype int8 \(it reaches -400\);",
+    ):
         convmat.conv2d(np.full((2, 2), -100, np.int8), np.ones((2, 2), np.int8))
