@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from convmat._validate import _short, keyword_only_hint
+import convmat
+from convmat._validate import _short, check_tensor, keyword_only_hint
 
 
 @pytest.mark.parametrize(
@@ -55,3 +56,25 @@ def test_a_function_without_keyword_only_options_is_left_alone():
         return a + b
 
     assert keyword_only_hint(plain) is plain
+
+
+def test_a_tensor_on_another_device_is_refused_with_the_way_to_pass_it():
+    """Without a GPU: an object that looks to check_tensor like a CUDA tensor."""
+
+    class Device:
+        type = "cuda"
+
+        def __str__(self) -> str:
+            return "cuda:0"
+
+    class Tensor:
+        requires_grad = False
+        device = Device()
+
+    Tensor.__module__ = "torch.fake"
+    with pytest.raises(
+        convmat.DTypeError,
+        match=r"^`image` is a torch tensor on device cuda:0, which numpy cannot read: "
+        r"pass `image.cpu\(\)`$",
+    ):
+        check_tensor(Tensor(), "image")
