@@ -400,3 +400,18 @@ def test_views_carry_their_own_input_and_output_shapes():
     ):
         assert (view.input_shape, view.output_shape) == shapes
         assert view.shape == (np.prod(shapes[1]), np.prod(shapes[0]))
+
+
+def test_an_array_like_with_a_dask_graph_that_is_not_dask_is_read_as_an_array():
+    """Only dask's own collections take the lazy path: another object that carries a
+    ``__dask_graph__`` (as xarray's do) is read with numpy, as scipy reads it."""
+
+    class Labelled:
+        def __dask_graph__(self) -> None:
+            return None
+
+        def __array__(self, dtype=None, copy=None):
+            return np.arange(12.0).reshape(3, 4)
+
+    op = convmat.ConvOperator(np.ones((2, 2)), (3, 4))
+    np.testing.assert_array_equal(op(Labelled()), op(np.arange(12.0).reshape(3, 4)))

@@ -118,3 +118,12 @@ def test_tv_weight_is_twice_the_tikhonov_pull_on_the_rms_gradient():
     # a blur scaled by c (its power by c^2, the Tikhonov weight with it) scales the weight by c
     scaled = r.tv_weight(9 * blur, prior, data, 9 * reg)
     assert scaled == pytest.approx(3 * r.tv_weight(blur, prior, data, reg), rel=1e-12)
+
+
+def test_discrepancy_caps_the_weight_when_no_weight_reaches_the_noise():
+    """A noise level the data cannot hold: the largest weight searched, 1e4 times the
+    model's scale (max |K|^2 / max L^T L)."""
+    blur = np.array([4.0, 1.0, 0.25])
+    prior = np.array([0.0, 2.0, 8.0])
+    data = np.array([1.0, 1.0, 1.0])
+    assert r.discrepancy(blur, prior, data, noise_std=1e6) == pytest.approx(4.0 / 8.0 * 1e4)
