@@ -38,7 +38,7 @@ def client() -> Iterator[Client]:
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: another cluster may hold 8787
             host="127.0.0.1",
         ) as cluster,
         Client(cluster) as c,
