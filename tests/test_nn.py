@@ -272,3 +272,22 @@ def test_layer_matrices_index_in_int32_while_they_can():
     assert m.nnz > 2**6
     assert m.indices.dtype == np.int32
     assert m.indptr.dtype == np.int32
+
+
+def test_an_integer_bias_past_2_53_is_added_exactly():
+    """Partial sums below 2**53 and a bias that takes the result above it: exact (a float
+    sum would round 3 * 2**52 + 1 to an even number)."""
+    x = np.ones((1, 1, 1, 1), dtype=np.int64)
+    w = np.full((1, 1, 1, 1), 2**53 - 1, dtype=np.int64)
+    b = np.array([2**52 + 2], dtype=np.int64)
+    out = nn.conv2d(x, w, bias=b)
+    assert int(out[0, 0, 0, 0]) == 3 * 2**52 + 1
+
+
+def test_non_finite_data_that_also_overflows_is_quiet():
+    """NaN in the data and a sum beyond float64's range: NaN and inf, no warning."""
+    x = np.full((1, 1, 4, 4), np.finfo(np.float64).max / 2)
+    x[0, 0, 0, 0] = np.nan
+    out = nn.conv2d(x, np.ones((1, 1, 2, 2)))
+    assert np.isnan(out[0, 0, 0, 0])
+    assert np.isposinf(out[0, 0, 2, 2])
