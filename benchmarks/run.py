@@ -36,7 +36,7 @@ import scipy.signal as ss
 from threadpoolctl import threadpool_info
 
 import convmat
-from convmat import _plans
+from convmat._engines import cache as _plans
 from sections import fmt_seconds as _fmt
 from sections import kept_sections
 

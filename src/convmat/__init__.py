@@ -7,7 +7,7 @@ as one matmul, equal to ``scipy.signal``.
 """
 
 from . import nn
-from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
+from ._core.errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .conv import (
     conv2d,
     conv_transpose,

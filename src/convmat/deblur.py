@@ -22,10 +22,8 @@ from typing import Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from ._budget import check_working_set
-from ._restore import PRIORS, Prior
-from ._tikhonov import Tikhonov, solver_for
-from ._validate import (
+from ._core.budget import check_working_set
+from ._core.validate import (
     caller_level,
     check_array,
     check_boundary,
@@ -33,6 +31,8 @@ from ._validate import (
     check_positive_int,
     keyword_only_hint,
 )
+from ._inverse.restore import PRIORS, Prior
+from ._inverse.tikhonov import Tikhonov, solver_for
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 

@@ -9,9 +9,9 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.signal import convolve2d
 
-from ._build import Plan, checked_plan, matrix_dtype
-from ._index import AxisMap
-from ._validate import Boundary, Mode
+from ._core.index import AxisMap
+from ._core.plan import Plan, checked_plan, matrix_dtype
+from ._core.validate import Boundary, Mode
 from .toeplitz import conv_matrix, toeplitz_blocks
 
 __all__ = ["explain", "parse_matrix"]

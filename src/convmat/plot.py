@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ._build import build_unfolded_coo, checked_plan
-from ._validate import (
+from ._core.csr import build_unfolded_coo
+from ._core.plan import checked_plan
+from ._core.validate import (
     Boundary,
     Mode,
 )
