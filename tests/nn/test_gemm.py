@@ -264,7 +264,7 @@ def test_shift_on_every_core_changes_nothing(monkeypatch):
     y = rng.standard_normal((6, *layer.output_shape))
     engine = LayerGemm(layer)
     alone = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
-    monkeypatch.setattr("convmat._engines.engine.PARALLEL_WORK", 0)  # images split over the threads
+    monkeypatch.setattr("convmat._engines.pool.PARALLEL_WORK", 0)  # images split over the threads
     monkeypatch.setattr(lg, "SHIFT_BYTES", 1)  # and each image in blocks of rows
     shared = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
     for a, b in zip(alone, shared, strict=True):

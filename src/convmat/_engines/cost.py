@@ -54,14 +54,8 @@ import numpy as np
 
 from .._core.budget import dense_fits, machine_memory, sparse_build_bytes
 from . import banded as _banded
-from .engine import (
-    CACHE_BYTES,
-    PARALLEL_WORK,
-    THREADS,
-    Engine,
-    Method,
-    is_long_double,
-)
+from .engine import CACHE_BYTES, Engine, Method, is_long_double
+from .pool import PARALLEL_WORK, THREADS
 
 __all__: list[str] = []
 

@@ -21,9 +21,9 @@ import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
 from .._engines.fillfft import FillBlur
-from ..conv import conv2d
-from ..linop import ConvOperator
+from .._engines.pipeline import forward
 from .admm import Diagonal, Penalty, Splitting
+from .operators import Blur, Circulant, Cosine, Reflected, dct, idct
 from .restore import (
     Prior,
     apply_prior,
@@ -90,12 +90,19 @@ class Tikhonov:
         # the transforms that diagonalise the model, for the exact solvers and for total
         # variation with its one split
         diagonal = "fft" if periodic else ("dct" if model == "symm" and symmetric(kernel) else "")
+        self.operator: Blur
         if diagonal == "fft":  # A is circulant: its first column's DFT is its spectrum
             self.spectrum = np.asarray(scipy.fft.fft2(self._column()))
+            self.operator = Circulant(self.spectrum)
         elif diagonal == "dct":  # A = C^T diag(values) C with C the orthonormal DCT-II
             delta = np.zeros(self.shape)
             delta[0, 0] = 1
-            self.spectrum = _dct(self._column()) / _dct(delta)
+            self.spectrum = dct(self._column()) / dct(delta)
+            self.operator = Cosine(self.spectrum)
+        elif model in ("unknown", "fill"):  # the exact operator, for any right-hand side
+            self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
+        else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
+            self.operator = Reflected(kernel, (h, w))
         self.splitting: Splitting | Diagonal
         if self.tv and diagonal:
             self.splitting = Diagonal(self.spectrum, periodic=periodic)
@@ -103,12 +110,6 @@ class Tikhonov:
             if self.solver == "admm":
                 penalty: Penalty = "tv" if self.tv else "tikhonov"
                 self.splitting = Splitting(kernel, self.shape, model, quadratic, penalty)
-            # the exact operator, for conjugate gradients on any right-hand side
-            self.operator: FillBlur | ConvOperator
-            if model in ("unknown", "fill"):
-                self.operator = FillBlur(kernel, self.scene_shape, "valid" if unknown else "same")
-            else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
-                self.operator = ConvOperator(kernel, self.scene_shape, "same", "symm", method="fft")
             # the preconditioner: the DCT model for kernels symmetric in each axis, else
             # the periodic one (A^T A is nearly circulant, but not nearly DCT-diagonal)
             self.dct_model = symmetric(kernel)
@@ -128,12 +129,14 @@ class Tikhonov:
     def _column(self) -> np.ndarray:
         delta = np.zeros(self.shape)
         delta[0, 0] = 1
-        return conv2d(delta, self.kernel, "same", self.model)  # type: ignore[arg-type]
+        return forward(
+            delta, self.kernel, "same", self.model, 0, corr=False, method="auto", rtol=None, ndim=2
+        )
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
         """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale;
         for total variation, the one matched to that Tikhonov weight (:func:`tv_weight`)."""
-        coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else _dct(image)
+        coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else dct(image)
         data = np.abs(coeffs) ** 2
         if how in ("gcv", "auto"):
             chosen = gcv(self.model_power, self.model_weights, data)
@@ -148,21 +151,11 @@ class Tikhonov:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``A x`` of a scene."""
-        if self.solver == "fft":
-            return np.asarray(np.fft.ifft2(self.spectrum * np.fft.fft2(x)).real)
-        if self.solver == "dct":
-            return _idct(self.spectrum * _dct(x))
-        op = self.operator
-        return np.asarray(op.forward(x) if isinstance(op, FillBlur) else op(x))
+        return self.operator.forward(x)
 
     def adjoint(self, y: np.ndarray) -> np.ndarray:
         """``A^T y`` of an observation, on the scene's grid."""
-        if self.solver == "fft":
-            return np.asarray(np.fft.ifft2(self.spectrum.conj() * np.fft.fft2(y)).real)
-        if self.solver == "dct":
-            return _idct(self.spectrum * _dct(y))
-        op = self.operator
-        return np.asarray(op.adjoint(y) if isinstance(op, FillBlur) else op.H(y))
+        return self.operator.adjoint(y)
 
     def __call__(
         self, image: np.ndarray, reg: float, callback: Callback | None = None
@@ -183,7 +176,7 @@ class Tikhonov:
             spec = np.fft.fft2(rhs)
             return np.fft.ifft2(_divide(spec, self.model_power + reg * self.weights)).real, 0, True
         if self.solver == "dct":
-            return _idct(_divide(_dct(rhs), self.model_power + reg * self.weights)), 0, True
+            return idct(_divide(dct(rhs), self.model_power + reg * self.weights)), 0, True
         return self._cg(rhs, reg, callback)
 
     def _cg(
@@ -201,7 +194,7 @@ class Tikhonov:
 
         def precondition(r: np.ndarray) -> np.ndarray:
             if self.dct_model:
-                return _idct(_divide(_dct(r.reshape(shape)), denominator)).ravel()
+                return idct(_divide(dct(r.reshape(shape)), denominator)).ravel()
             spec = np.fft.rfft2(r.reshape(shape))
             half = denominator[:, : spec.shape[1]]
             return np.fft.irfft2(_divide(spec, half), shape).ravel()
@@ -225,14 +218,6 @@ class Tikhonov:
             callback=count,
         )
         return x.reshape(shape), steps[0], status == 0
-
-
-def _dct(x: np.ndarray) -> np.ndarray:
-    return np.asarray(scipy.fft.dctn(x, type=2, norm="ortho"))
-
-
-def _idct(x: np.ndarray) -> np.ndarray:
-    return np.asarray(scipy.fft.idctn(x, type=2, norm="ortho"))
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from .._engines.engine import run_parallel
+from .._engines.pool import run_parallel
 from ._layer import Layer
 
 __all__: list[str] = []
