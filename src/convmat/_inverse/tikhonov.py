@@ -74,6 +74,8 @@ class Tikhonov:
         prior: Prior,
         maxiter: int,
         tol: float,
+        *,
+        solver: str | None = None,
     ) -> None:
         h, w = shape
         self.kernel, self.model, self.prior = kernel, model, prior
@@ -81,7 +83,8 @@ class Tikhonov:
         self.shape = (h, w)
         unknown = model == "unknown"
         self.scene_shape = (h + kernel.shape[0] - 1, w + kernel.shape[1] - 1) if unknown else (h, w)
-        self.solver = solver_for(model, kernel, prior)
+        # `solver`: solver_for's answer where the caller has it already
+        self.solver = solver_for(model, kernel, prior) if solver is None else solver
         self.tv = prior == "tv"
         # the quadratic prior of the transform solvers, GCV and the preconditioner
         quadratic: Prior = "gradient" if self.tv else prior
