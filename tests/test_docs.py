@@ -76,7 +76,10 @@ def test_install_instructions_name_what_can_be_installed() -> None:
     """convmat is installed from its checkout (``pip install .``): no page tells a user
     to fetch a package named convmat from an index."""
     pages = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.*"))]
-    pages += [*sorted((ROOT / "docs").glob("*.rst")), *sorted((ROOT / "src" / "convmat").rglob("*.py"))]
+    pages += [
+        *sorted((ROOT / "docs").glob("*.rst")),
+        *sorted((ROOT / "src" / "convmat").rglob("*.py")),
+    ]
     for page in pages:
         text = page.read_text()
         assert not re.search(r"pip install \"?convmat\b", text), page

@@ -128,7 +128,9 @@ def test_no_import_circle():
 def test_the_rule_reads_every_module():
     """The parser sees the imports it must judge (a rule that reads none passes vacuously)."""
     assert {"_core.validate", "_engines.apply", "nn._functional", "conv", "cli"} <= set(MODULES)
-    assert any(t == "_core.validate" and n == "check_mode" for t, n, _ in _imports("_engines.pipeline"))
+    assert any(
+        t == "_core.validate" and n == "check_mode" for t, n, _ in _imports("_engines.pipeline")
+    )
     assert any(t == "_engines.pipeline" for t, _, _ in _imports("conv"))
     assert any(t == "_core.errors" for t, _, _ in _imports("_core.budget"))
 

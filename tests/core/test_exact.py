@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import convmat
 from convmat import nn
-from convmat._core.exact import exact_sum, limb_bits, split
+from convmat._core.exact import FLOAT_EXACT, SAFE, exact_products, exact_sum, limb_bits, split
 from helpers import BOUNDARIES, exact_conv, exact_matrix, fits, geometries
 
 I64 = np.iinfo(np.int64)
@@ -271,3 +271,52 @@ def test_a_refused_result_names_the_value_that_does_not_fit():
         match=r"^the exact result cannot be held by the dtype int8 \(it reaches -400\);",
     ):
         convmat.conv2d(np.full((2, 2), -100, np.int8), np.ones((2, 2), np.int8))
+
+
+def _matmul_terms(a: np.ndarray, x: np.ndarray, c: int) -> list:
+    """``a @ x`` plus a constant, as the bilinear terms of ``exact_products``."""
+    return [
+        (lambda u, v: u @ v, a, x),
+        (lambda u, v: np.broadcast_to(u * v, (a.shape[0], x.shape[1])), np.array(c), np.array(1)),
+    ]
+
+
+@given(
+    hnp.arrays(np.int64, (3, 4), elements=_wide(np.int64)),
+    hnp.arrays(np.int64, (4, 2), elements=st.integers(-(2**20), 2**20)),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([np.int64, np.int32, np.int16]),
+    st.booleans(),
+)
+def test_the_ladder_is_exact_or_refuses_on_every_rung(a, x, c, dtype, blas) -> None:
+    """Whatever rung the bound picks (float64 BLAS, int64, limbs), the value is the Python
+    ints' sum, or ResultOverflowError when it does not fit the dtype."""
+    expected = [
+        [sum(int(a[i, j]) * int(x[j, k]) for j in range(4)) + c for k in range(2)] for i in range(3)
+    ]
+    bound = max(abs(int(v)) for v in a.ravel()) * sum(abs(int(v)) for v in x.ravel()) + abs(c)
+    info = np.iinfo(dtype)
+    fits_dtype = all(info.min <= v <= info.max for row in expected for v in row)
+    terms = _matmul_terms(a, x, c)
+    if not fits_dtype:
+        with pytest.raises(convmat.ResultOverflowError):
+            exact_products(terms, bound, np.dtype(dtype), (3, 2), 4, blas=blas)
+        return
+    got = exact_products(terms, bound, np.dtype(dtype), (3, 2), 4, blas=blas)
+    assert got.dtype == dtype
+    assert got.tolist() == expected
+
+
+def test_the_ladder_takes_float64_only_below_its_exact_range() -> None:
+    """Below 2**53 with `blas` the first term runs in float64; at 2**53 it does not (a
+    float64 sum there could round)."""
+    seen: list[np.dtype] = []
+
+    def product(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        seen.append(u.dtype)
+        return u @ v
+
+    a, x = np.ones((1, 1), dtype=np.int64), np.ones((1, 1), dtype=np.int64)
+    for bound in (FLOAT_EXACT - 1, FLOAT_EXACT, SAFE - 1):
+        exact_products([(product, a, x)], bound, np.dtype(np.int64), (1, 1), 1, blas=True)
+    assert seen == [np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.int64)]

@@ -21,6 +21,7 @@ from .errors import ResultOverflowError
 __all__: list[str] = []
 
 SAFE = 2**62  # sums whose bound stays below this are exact in int64 as computed
+FLOAT_EXACT = 2**53  # integer sums whose bound stays below this are exact in float64
 _GROUP_LIMIT = 2**61  # every group of limb products stays below this in magnitude
 _MIN_BITS = 4
 
@@ -128,6 +129,44 @@ def exact_sum(
                 if vb.any():
                     groups[a + b] += np.asarray(fn(ua, vb), dtype=np.int64)
     return _carry(groups, bits, signed)
+
+
+def exact_products(
+    terms: Sequence[tuple[Bilinear, np.ndarray, np.ndarray]],
+    bound: int,
+    dtype: np.dtype,
+    shape: tuple[int, ...],
+    count: int,
+    *,
+    blas: bool = False,
+) -> np.ndarray:
+    """``sum(f(u, v) for f, u, v in terms)`` of integer operands, exactly, in `dtype`; or
+    :class:`ResultOverflowError`, never a wrapped value.
+
+    The ladder every integer product of convmat climbs (convolutions and layers
+    alike): `bound`, a Python int, bounds the magnitude of every partial sum.
+    Below ``2**53`` and with `blas`, the first term runs in float64 (BLAS speed,
+    every sum exact) and is rounded back; below :data:`SAFE`, every term in
+    64-bit integers; beyond, in limbs (:func:`exact_sum`), which decide exactly
+    whether each value fits. `count` bounds the products one entry of a term
+    adds up; every term broadcasts to `shape`.
+    """
+    first, u0, v0 = terms[0]
+    if bound >= SAFE:
+        values, fits = exact_sum(terms, count, shape, signed=u0.dtype.kind == "i")
+        if not fits.all():
+            overflow(dtype)
+        return fit(values, dtype)
+    if blas and bound < FLOAT_EXACT:
+        out = np.rint(first(u0.astype(np.float64), v0.astype(np.float64))).astype(u0.dtype)
+    else:
+        out = first(u0, v0)
+    for fn, u, v in terms[1:]:
+        out = out + fn(u, v)
+    info = np.iinfo(dtype)
+    if bound <= min(info.max, -info.min or info.max):
+        return out.astype(dtype, copy=False)
+    return fit(out, dtype)
 
 
 def fit(values: np.ndarray, dtype: np.dtype, what: str = "the exact result") -> np.ndarray:

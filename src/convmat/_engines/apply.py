@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .._core.exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
+from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
 from .cost import choose_method, fix_up_units, retry_units
@@ -121,8 +121,8 @@ def _apply_integer(
 ) -> np.ndarray:
     """The exact integer product, or :class:`ResultOverflowError`; never a wrapped value.
 
-    When the magnitudes bound every sum below ``2**62``, the 64-bit product is
-    exact; otherwise the product is computed in limbs (see ``convmat._exact``).
+    The exactness ladder of :func:`~convmat._core.exact.exact_products`: the 64-bit
+    product where the magnitudes bound every sum below ``2**62``, limbs beyond.
     """
     plan, k = engine.plan, engine.kernel
     reads = engine.reads if transpose else 1
@@ -130,25 +130,18 @@ def _apply_integer(
     fill_value = 0 if fill is None else int(fill)
     bound = abs_max(x) * k_sum * reads + abs(fill_value) * k_sum
     n_out = plan.shape[1] if transpose else plan.shape[0]
-
-    def product(eng: Engine, data: np.ndarray) -> np.ndarray:
-        return eng.transpose(data, method) if transpose else eng.forward(data, method)
-
-    if bound < SAFE:
-        out = product(engine, x)
-        if fill_value:
-            out = out + outside_sum(k * k.dtype.type(fill_value), plan)
-        if bound <= min(np.iinfo(dtype).max, -np.iinfo(dtype).min or np.iinfo(dtype).max):
-            return out.astype(dtype, copy=False)
-        return fit(out, dtype)
     limb_engines: dict[bytes, Engine] = {}
 
     def conv(k_limb: np.ndarray, x_limb: np.ndarray) -> np.ndarray:
-        key = k_limb.tobytes()
-        if key not in limb_engines:
-            limb_engines.clear()
-            limb_engines[key] = Engine(k_limb, plan)
-        return product(limb_engines[key], x_limb)
+        if k_limb is k:  # the kernel itself: its own engine
+            eng = engine
+        else:  # a limb of it: an engine of the limb, one at a time
+            key = k_limb.tobytes()
+            if key not in limb_engines:
+                limb_engines.clear()
+                limb_engines[key] = Engine(k_limb, plan)
+            eng = limb_engines[key]
+        return eng.transpose(x_limb, method) if transpose else eng.forward(x_limb, method)
 
     def offset(k_limb: np.ndarray, fill_limb: np.ndarray) -> np.ndarray:
         return outside_sum(k_limb * fill_limb, plan)
@@ -156,10 +149,7 @@ def _apply_integer(
     terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(conv, k, x)]
     if fill_value:
         terms.append((offset, k, np.array(fill_value, dtype=k.dtype)))
-    values, fits = exact_sum(terms, k.size * reads, (x.shape[0], n_out), signed=k.dtype.kind == "i")
-    if not fits.all():
-        overflow(dtype)
-    return fit(values, dtype)
+    return exact_products(terms, bound, dtype, (x.shape[0], n_out), k.size * reads)
 
 
 FIX_UP_SHARE = 0.25  # beyond this share of uncertified outputs, a row is summed directly

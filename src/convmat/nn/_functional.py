@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from .._core.budget import check_sparse_fits, check_working_set
 from .._core.errors import DTypeError
-from .._core.exact import SAFE, Bilinear, abs_max, abs_sum, exact_sum, fit, overflow
+from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import compute_dtype
 from .._core.validate import (
     Format,
@@ -30,8 +30,6 @@ from ._layer import ONE_IMAGE, Layer, Padding, PaddingMode, check_groups, layer_
 # what a layer's input_shape holds
 
 __all__ = ["conv2d", "conv2d_matrix", "conv_transpose2d"]
-
-_FLOAT_EXACT = 2**53  # integer sums below this are exact in float64
 
 
 def _as_batch(x: np.ndarray, name: str) -> tuple[np.ndarray, bool]:
@@ -149,23 +147,12 @@ def _apply_layer(
                 out = out + offset(b, np.ones((), dtype=work))
             return out.astype(dtype, copy=False).reshape(data.shape[0], *out_shape)
     bound = abs_max(data) * abs_sum(k) * reads + (0 if b is None else abs_max(b))
-    if bound < _FLOAT_EXACT:
-        # every partial sum is an integer below 2**53: exact in float64, at BLAS speed
-        out = np.rint(product(k.astype(np.float64), data.astype(np.float64))).astype(work)
-        if b is not None:
-            out = out + offset(b, np.ones((), dtype=work))
-    elif bound < SAFE:
-        out = product(k, data)
-        if b is not None:
-            out = out + offset(b, np.ones((), dtype=work))
-    else:
-        terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(product, k, data)]
-        if b is not None:
-            terms.append((offset, b, np.ones((), dtype=work)))
-        out, ok = exact_sum(terms, k.size * reads, size, signed=work.kind == "i")
-        if not ok.all():
-            overflow(dtype)
-    return fit(out, dtype).reshape(data.shape[0], *out_shape)
+    terms: list[tuple[Bilinear, np.ndarray, np.ndarray]] = [(product, k, data)]
+    if b is not None:
+        terms.append((offset, b, np.ones((), dtype=work)))
+    # the shared ladder, with float64 BLAS below 2**53 (a layer's GEMMs)
+    out = exact_products(terms, bound, dtype, size, k.size * reads, blas=True)
+    return out.reshape(data.shape[0], *out_shape)
 
 
 def _dtype(*arrays: np.ndarray | None) -> np.dtype:
