@@ -1,16 +1,14 @@
-"""The builders under every matrix: unfolded entries, blocks of rows, sums over the padding."""
+"""The CSR assembly under every matrix: one unfolded entry per (output, tap) read."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import convmat
 from convmat._core.csr import build_unfolded_coo
 from convmat._core.plan import make_plan
-from convmat._core.taps import outside_sum
 from helpers import BOUNDARIES, MODES, valid_ok
 
 
@@ -35,15 +33,3 @@ def test_unfolded_entries_sum_to_the_matrix(mode, boundary, n, data):
     dense = np.zeros(plan.shape, dtype=np.int64)
     np.add.at(dense, (coo.row, coo.col), coo.data)
     np.testing.assert_array_equal(dense, convmat.conv_matrix(k, tuple(n), mode, boundary))
-
-
-@pytest.mark.parametrize("mode", ["full", "same"])
-def test_outside_sum_is_the_fill_offset(mode):
-    """The per-output sum of the taps that read the zero padding: what a fillvalue of 1
-    adds beyond the zero-padded convolution."""
-    k = np.arange(1.0, 13.0).reshape(3, 4)
-    plan = make_plan((5, 6), k.shape, mode, "fill")
-    offset = outside_sum(k, plan)
-    x = np.zeros((5, 6))
-    expected = convmat.conv2d(x, k, mode, "fill", 1.0) - convmat.conv2d(x, k, mode)
-    np.testing.assert_array_equal(offset.reshape(expected.shape), expected)
