@@ -8,12 +8,12 @@ in-memory function of the same name in :mod:`convmat`: same shape, same
 dtype, integers exact (or refused when the result overflows its dtype).
 
 How: along each image axis the input is extended by its boundary at the true
-image edges only (:mod:`convmat._halo`), each block borrows from its
+image edges only (:mod:`convmat._core.halo`), each block borrows from its
 neighbours exactly the ``m - 1`` rows and columns a 'valid' convolution of the
 block reads (dask's overlap machinery, asymmetric where the mode needs it),
 and each block is then one call of the in-memory 'valid' convolution: one
 product per block, with one engine per distinct block shape per process
-(the engine cache of :mod:`convmat.conv`). The transpose is the transposed
+(the engine cache, :mod:`convmat._engines.cache`). The transpose is the transposed
 product on every block followed by folding the extension back onto the image
 edges.
 

@@ -6,7 +6,7 @@ the 'valid' part of the blur of a larger scene, so no assumption about what
 lies beyond the edges leaks into the estimate (Reeves 2005; Almeida and
 Figueiredo 2013). Fast exact solvers serve the models a transform
 diagonalises; the others, and total variation, are solved by ADMM with the
-mask splitting (``convmat._admm``); the Laplacian prior on them by
+mask splitting (``convmat._inverse.admm``); the Laplacian prior on them by
 preconditioned conjugate gradients on the exact operator.
 """
 

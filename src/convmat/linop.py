@@ -3,7 +3,7 @@
 A :class:`ConvOperator` is a :class:`scipy.sparse.linalg.LinearOperator`, so
 ``lsqr``, ``cg`` and friends accept it, and it applies itself to whole batches
 of arrays, choosing per call the fastest exact method by a cost model (see
-``convmat._cost``) unless told which to use.
+``convmat._engines.cost``) unless told which to use.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class ConvOperator(_Guarded):
         )
         self._padding_products = pad is not None
         self._engines: dict[str, Engine] = {}
-        self._chosen: dict[tuple[int, str, int], Method] = {}
+        self._requests: dict[tuple[int, str, int, bool], Request] = {}
         self._lock = threading.Lock()
         self.input_shape: tuple[int, ...] = plan.input_shape
         self.output_shape: tuple[int, ...] = plan.output_shape
@@ -234,17 +234,22 @@ class ConvOperator(_Guarded):
         conj = conjugate and self._complex  # conj(A) x == conj(A conj(x)); a real A is its own
         if conj:
             batch = batch.conj()
-        key = (batch.shape[0], dtype.str, get_max_dense_bytes())
-        method = self._chosen.get(key)
-        if method is None:  # the choice depends on shapes only: decide once per batch size
-            method = self._chosen[key] = self.method_for(batch.shape[0] or 1, dtype)
-        # the products of the taps with the zero padding, as conv2d and convolve count them
-        fill = dtype.type(0) if self._padding_products and not transpose else None
-        rtol = self._rtol(dtype)
-        rows = (batch.shape[0],)
-        request = Request(
-            self._kernel, self._plan, rows, dtype, method, rtol, fill=fill, transpose=transpose
-        )
+        key = (batch.shape[0], dtype.str, get_max_dense_bytes(), transpose)
+        request = self._requests.get(key)
+        if request is None:  # the choice depends on shapes only: decide once per batch size
+            method = self.method_for(batch.shape[0] or 1, dtype)
+            # the products of the taps with the zero padding, as conv2d and convolve count them
+            fill = dtype.type(0) if self._padding_products and not transpose else None
+            request = self._requests[key] = Request(
+                self._kernel,
+                self._plan,
+                (batch.shape[0],),
+                dtype,
+                method,
+                self._rtol(dtype),
+                fill=fill,
+                transpose=transpose,
+            )
         engine = self._engine(dtype)
         out = run(request, batch, engine, amortized=True, certify=self.method == "auto")
         out = out.reshape(batch.shape[0], self.shape[1] if transpose else self.shape[0])

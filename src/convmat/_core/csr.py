@@ -236,7 +236,7 @@ def folded_sums(
     """``fold(kernel)`` for a map that adds up at most `taps` kernel entries per result.
 
     Integer sums are exact: computed in 64 bits when the magnitudes allow it,
-    in limbs otherwise (see ``convmat._exact``), and refused by
+    in limbs otherwise (see ``convmat._core.exact``), and refused by
     :class:`ResultOverflowError` when they leave the 64-bit range.
     """
     if kernel.dtype.kind not in "iu" or abs_max(kernel) * taps < SAFE:

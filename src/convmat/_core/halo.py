@@ -3,7 +3,7 @@
 Along one image axis of length ``n`` and a kernel of length ``m``, every mode
 and boundary is a 'valid' convolution of the *window*: the input extended by
 its boundary, ``before`` positions at the start and ``after`` at the end
-(:class:`convmat._index.AxisMap`). Cut into blocks, the window is extended at
+(:class:`convmat._core.index.AxisMap`). Cut into blocks, the window is extended at
 the true image edges only; each block then borrows ``left`` positions from the
 block before it and ``right`` from the block after it, ``left + right = m - 1``
 (exactly what a 'valid' convolution of the block reads), and its 'valid'

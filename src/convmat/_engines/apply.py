@@ -5,7 +5,7 @@ module handles each:
 
 * integers: products are accumulated in 64 bits by an exact method (sparse or
   shift), in limbs when the magnitudes could leave the 64-bit range (see
-  ``convmat._exact``), and fitted to the result dtype: exact or refused,
+  ``convmat._core.exact``), and fitted to the result dtype: exact or refused,
   never wrapped;
 * non-finite values: dense and FFT products would spread NaN everywhere, and
   a matrix entry that folds two taps into one sum would hide ``0 * inf``, so a

@@ -323,7 +323,7 @@ class Engine(Certificate):
         The products of a tap with zero padding are left out, as numpy's
         convolve leaves them out: a non-finite tap adds nothing where it reads
         the padding. Where scipy counts them, the caller adds them
-        (``convmat._apply``'s padding offset).
+        (``convmat._engines.apply``'s padding offset).
         """
         batch = x.shape[0]
         with np.errstate(invalid="ignore", over="ignore"):

@@ -55,7 +55,7 @@ from .engine import Engine
 __all__: list[str] = []
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class Request:
     """A validated product, before any data is read.
 
@@ -285,13 +285,14 @@ def run(
 ) -> np.ndarray:
     """Apply the request to `data` (shaped ``(*batch_shape, *input)``, or any shape with
     the input's size per image): the small method where it serves, else the engine
-    (`engine`, or the cache's), then the shape of the result."""
+    (`engine`, or the cache's, which is then trimmed), then the shape of the result."""
     plan, k = request.plan, request.kernel
     if request.small_key is not None and small.eligible(data, k, plan):
         key = small.key(data, k, *request.small_key)
         return small.store(key, plan)(data, k)
     n_in = plan.shape[0] if request.transpose else plan.shape[1]
     batch = data.reshape(-1, n_in)
+    cached = engine is None
     if engine is None:
         engine = engine_for(k, plan, compute_dtype(request.dtype))
     out = apply(
@@ -305,12 +306,14 @@ def run(
         certify=certify,
         rtol=request.rtol,
     )
-    trim()
+    if cached:  # the cache grew, perhaps: back within its bytes
+        trim()
     if request.swapped and out.dtype.kind in "fc" and not np.isfinite(batch).all():
         images = batch.reshape(-1, *plan.input_shape)
         out[unreached_non_finite(images, k.shape).reshape(out.shape)] = np.nan
-    shape = plan.input_shape if request.transpose else plan.output_shape
-    out = out.reshape(*request.batch_shape, *shape)
+    out = out.reshape(
+        request.batch_shape + (plan.input_shape if request.transpose else plan.output_shape)
+    )
     return out[..., 0] if request.scalar else out
 
 

@@ -4,7 +4,7 @@
 one shape, chooses the weight (:meth:`Tikhonov.choose`) and returns the
 estimate of one observation. A quadratic prior on 'wrap' (FFT) and on 'symm'
 with a kernel symmetric in each axis (DCT) is one division per frequency;
-every other model runs ADMM with the mask splitting (``convmat._admm``), and
+every other model runs ADMM with the mask splitting (``convmat._inverse.admm``), and
 the Laplacian prior there conjugate gradients on the exact normal equations
 ``(A^T A + reg L^T L) x = A^T y``, which :meth:`Tikhonov.solve` solves for
 any right-hand side. Total variation runs ADMM on every model, with one

@@ -1,7 +1,7 @@
 """Choose how a CNN layer is applied: its sparse matrix, im2col GEMMs or tap-by-tap shifts.
 
 Each method's time is estimated from the layer's shapes, in the unit of
-:mod:`convmat._cost` (a multiply-add of scipy.sparse's scalar loop), and the
+:mod:`convmat._engines.cost` (a multiply-add of scipy.sparse's scalar loop), and the
 cheapest is taken. ``convmat.nn`` builds a layer's matrix inside every call,
 so building is always charged.
 

@@ -254,7 +254,7 @@ def conv2d(
         weights, blocked GEMMs (im2col). 'shift': tap by tap, for depthwise
         layers (one input channel per group) only. 'matrix': the sparse layer
         matrix, built for the call. 'auto' picks the cheapest by a cost model
-        counted from the shapes (see ``convmat._layer_cost``).
+        counted from the shapes (see ``convmat.nn._cost``).
 
     Returns
     -------

@@ -2,7 +2,7 @@
 
 :class:`Layer` validates a layer's arguments as torch does (stride, padding,
 dilation, groups, padding modes) and plans its two spatial axes with the same
-lazy :class:`~convmat._index.AxisMap` as the rest of convmat; ``layer_matrix``
+lazy :class:`~convmat._core.index.AxisMap` as the rest of convmat; ``layer_matrix``
 builds the layer's matrix under the memory budgets.
 """
 
