@@ -5,12 +5,16 @@ group; ``_engines`` imports ``_core``; the domains (``nn``, ``_inverse``, ``_blo
 import the two below them and not each other; each public module imports only the
 public modules listed before it in ``PUBLIC`` and the groups below; the front ends
 import anything but each other's internals. No module imports another module's
-``_name``, and no circle of imports exists anywhere, lazy imports included.
+``_name``, and no circle of imports exists anywhere, lazy imports included. Each
+subpackage's docstring lists its modules in that order. The tests mirror the layout
+(``tests/core``, ``tests/engines``, ``tests/nn``, ``tests/inverse``; the public
+modules' and front ends' tests in ``tests/``) and import as the code does.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -139,3 +143,45 @@ def test_the_package_docstring_states_the_rule():
     doc = convmat.__doc__ or ""
     for group in ("_core", "_engines", "nn", "_inverse", "_blocks", *PUBLIC, *FRONT[:-1]):
         assert group in doc, group
+
+
+@pytest.mark.parametrize("package", ["_core", "_engines", "nn", "_inverse", "_blocks"])
+def test_each_subpackage_lists_its_modules_in_import_order(package):
+    """A subpackage's docstring names every module of it, each importing only those
+    named before it (within the subpackage)."""
+    init = MODULES[package].read_text()
+    doc = ast.get_docstring(ast.parse(init)) or ""
+    ours = {name.split(".")[1] for name in MODULES if name.startswith(package + ".")}
+    listed = [n for n in re.findall(r"``(\w+)``", doc) if n in ours]
+    assert sorted(set(listed)) == sorted(ours), f"{package} lists {listed}"
+    order = list(dict.fromkeys(listed))
+    for i, leaf in enumerate(order):
+        for target, _, line in _imports(f"{package}.{leaf}"):
+            if target.startswith(package + "."):
+                assert target.split(".")[1] in order[:i], f"{package}.{leaf} line {line}"
+
+
+TESTS = Path(__file__).resolve().parent
+TEST_LAYER = {"core": 0, "engines": 1, "nn": 2, "inverse": 2, "blocks": 2}
+PACKAGE_OF = {"core": "_core", "engines": "_engines", "nn": "nn", "inverse": "_inverse"}
+
+
+@pytest.mark.parametrize(
+    "path", sorted(TESTS.rglob("test_*.py")), ids=lambda p: str(p.relative_to(TESTS))
+)
+def test_tests_mirror_the_layers(path):
+    """A test in ``tests/<group>/`` tests that group: it imports public names, its own
+    group's modules and those of the layers below, as the code does; a test of a public
+    module or a front end (``tests/``) imports anything below it."""
+    group = path.parent.name if path.parent != TESTS else None
+    layer = 4 if group is None else TEST_LAYER[group]
+    own = None if group is None else PACKAGE_OF[group]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("convmat."):
+            target = node.module.removeprefix("convmat.")
+            t_layer = _group(target)[0]
+            head = target.split(".")[0]
+            if t_layer == 2 and layer == 2:
+                assert head == own, f"{path.name} line {node.lineno} imports {target}"
+            else:
+                assert t_layer <= layer, f"{path.name} line {node.lineno} imports {target}"

@@ -87,3 +87,23 @@ def test_complex_subnormal_data_scaled_through_the_fft(transpose):
         got = convmat.conv2d(x, k, "full", method="fft")
         expected = ss.convolve2d(x, k, "full")
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_an_engine_built_in_blocks_of_rows_holds_the_same_matrix(monkeypatch, mode, boundary):
+    """An engine's CSR matrix, built one row of the first axis at a time, is conv_matrix's."""
+    from convmat._core import csr
+
+    rng = np.random.default_rng(0)
+    for shape, k in [
+        ((7, 9), rng.integers(-9, 9, (3, 4))),
+        ((5, 4, 6), rng.standard_normal((2, 3, 2))),
+    ]:
+        whole = convmat.conv_matrix(k, shape, mode, boundary, format="csr")
+        monkeypatch.setattr(csr, "BLOCK_BYTES", 1)
+        got = Engine(k.astype(float), make_plan(shape, k.shape, mode, boundary)).csr()
+        monkeypatch.undo()
+        np.testing.assert_array_equal(got.indptr, whole.indptr)
+        np.testing.assert_array_equal(got.indices, whole.indices)
+        np.testing.assert_allclose(got.data, whole.data, rtol=1e-15)
