@@ -35,32 +35,11 @@ def test_a_request_is_made_from_shapes_and_dtypes_alone():
 
 def test_a_correlation_request_holds_the_reversed_conjugated_kernel():
     k = np.array([[1 + 2j, 3], [4, 5j]])
-    request = forward_request(
-        np.dtype(complex),
-        (4, 5),
-        k,
-        "same",
-        "fill",
-        0,
-        corr=True,
-        method="auto",
-        rtol=None,
-        ndim=2,
-    )
+    options = {"corr": True, "method": "auto", "rtol": None}
+    request = forward_request(np.dtype(complex), (4, 5), k, "same", "fill", 0, ndim=2, **options)
     np.testing.assert_array_equal(request.kernel, k[::-1, ::-1].conj())
     assert request.plan.corr  # correlate2d's 'same' centring
-    nd = forward_request(
-        np.dtype(complex),
-        (4, 5),
-        k,
-        "same",
-        "fill",
-        0,
-        corr=True,
-        method="auto",
-        rtol=None,
-        ndim=None,
-    )
+    nd = forward_request(np.dtype(complex), (4, 5), k, "same", "fill", 0, ndim=None, **options)
     assert not nd.plan.corr  # scipy.signal.correlate centres as convolve does
 
 
