@@ -1,4 +1,4 @@
-"""Check the cost model's constants (``convmat._cost``) against this machine.
+"""Check the cost model's constants (``convmat._engines.cost``) against this machine.
 
 Run ``make calibrate`` (or ``python benchmarks/calibrate.py``). The cost model
 counts work in one unit, a multiply-add of scipy.sparse's CSR product; this
@@ -35,10 +35,10 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
-from convmat import _cost
-from convmat._apply import apply
-from convmat._build import make_plan
-from convmat._engine import Engine
+from convmat._core.plan import make_plan
+from convmat._engines import cost as _cost
+from convmat._engines.apply import apply
+from convmat._engines.engine import Engine
 from sections import environment
 
 HERE = Path(__file__).resolve().parent
@@ -89,7 +89,7 @@ def measure_case(
             continue
         seconds = median_time(
             lambda method=method: apply(
-                x, lambda _: engine, np.dtype(dtype), method=method, certify=True, amortized=True
+                x, engine, np.dtype(dtype), method=method, certify=True, amortized=True
             ),
             repeats,
         )

@@ -47,7 +47,8 @@ import numpy as np
 import scipy.signal as ss
 
 import convmat
-from convmat import _index, _plans
+from convmat._core import index as _index
+from convmat._engines import cache as _plans
 from sections import (
     environment,
     fmt_seconds,

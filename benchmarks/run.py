@@ -36,7 +36,8 @@ import scipy.signal as ss
 from threadpoolctl import threadpool_info
 
 import convmat
-from convmat import _plans
+from convmat._engines import cache as _plans
+from figures import SCIPY_PEERS, ratio_figure
 from sections import fmt_seconds as _fmt
 from sections import kept_sections
 
@@ -211,9 +212,6 @@ def run_case(n: int, m: int, mode: str, batch: int, dtype: type, repeats: int) -
         "repeats": reps,
         "build": build,
     }
-
-
-SCIPY_PEERS = ("convolve2d", "fftconvolve", "oaconvolve", "ndimage")
 
 
 def _ratios(case: dict[str, Any]) -> dict[str, float | None]:
@@ -410,25 +408,7 @@ def plot(cases: list[dict[str, Any]], path: Path) -> None:
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 1, figsize=(14, 9), sharey=True)
-    for ax, dtype in zip(axes, ("float64", "float32"), strict=True):
-        sub = [c for c in cases if c["dtype"] == dtype]
-        labels = [f"{c['n']}/{c['m']}/{c['mode'][0]}/{c['batch']}" for c in sub]
-        pos = np.arange(len(sub))
-        for offset, key, label in (
-            (-0.2, "plan/best", "plan / fastest peer"),
-            (0.0, "plan/scipy", "plan / fastest scipy"),
-            (0.2, "oneshot/convolve2d", "one-shot / convolve2d"),
-        ):
-            vals = [_ratios(c)[key] or np.nan for c in sub]
-            ax.bar(pos + offset, vals, width=0.2, label=label)
-        ax.axhline(1.0, color="k", linewidth=0.8)
-        ax.axhline(0.5, color="k", linewidth=0.8, linestyle="--")
-        ax.set_yscale("log")
-        ax.set_xticks(pos, labels, rotation=90, fontsize=7)
-        ax.set_title(f"{dtype}: time ratio (below 1: convmat faster); image/kernel/mode/batch")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig = ratio_figure(cases)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

@@ -36,7 +36,8 @@ import scipy.ndimage as ndi
 import scipy.signal as ss
 
 import convmat
-from convmat import _index, _plans
+from convmat._core import index as _index
+from convmat._engines import cache as _plans
 from sections import environment, interleaved_medians, markers, resident_bytes, write_section
 
 HERE = Path(__file__).resolve().parent

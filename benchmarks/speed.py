@@ -44,9 +44,10 @@ import torch
 import torch.nn.functional as F
 
 import convmat
-from convmat import _plans, nn
-from convmat._layer import _Layer
-from convmat._layer_cost import choose_layer_method
+from convmat import nn
+from convmat._engines import cache as _plans
+from convmat.nn._cost import choose_layer_method
+from convmat.nn._layer import Layer
 from sections import environment, markers, write_section
 from sections import fmt_seconds as _fmt
 
@@ -134,7 +135,7 @@ def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any
 
     y = theirs()
     _close(ours(), y, f"{name} conv2d")
-    layer = _Layer(w, (c_in, size, size), stride, pad, dil, groups, mode)
+    layer = Layer(w, (c_in, size, size), stride, pad, dil, groups, mode)
     row: dict[str, Any] = {
         "layer": name,
         "shape": f"{n}, {c_in}->{c_out}, {size}^2, {k}x{k}",

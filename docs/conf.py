@@ -25,7 +25,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",  # the guide's Markdown pages
 ]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+myst_heading_anchors = 2
 
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 autosummary_generate = True

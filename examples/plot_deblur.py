@@ -55,12 +55,11 @@ print(f"observed             : PSNR {psnr(observed):5.2f} dB")
 # Before and after. The periodic model rings along every edge of the
 # picture, where the blur brought in light from outside the view; the exact
 # model does not.
-fig, axes = plt.subplots(1, 5, figsize=(17, 3.6))
+fig, axes = plt.subplots(1, 5, figsize=(9, 2.4), layout="constrained")
 for ax, (name, img) in zip(axes, [*estimates.items(), ("truth", truth)], strict=True):
     ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(name if name == "truth" else f"{name}: {psnr(img):.1f} dB")
+    ax.set_title(name if name == "truth" else f"{name}\n{psnr(img):.1f} dB", fontsize=10)
     ax.axis("off")
-fig.tight_layout()
 plt.show()
 
 # %%
@@ -74,7 +73,7 @@ print(
     f"prior 'tv'           : PSNR {psnr(tv):5.2f} dB "
     f"(weight {float(info.reg):.1e}, {int(info.iterations)} ADMM iterations)"
 )
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.4), layout="constrained")
 panels = [
     (f"Tikhonov (gradient): {psnr(estimates['unknown']):.1f} dB", estimates["unknown"]),
     (f"total variation: {psnr(tv):.1f} dB", tv),
@@ -82,7 +81,6 @@ panels = [
 ]
 for ax, (title, img) in zip(axes, panels, strict=True):
     ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
-    ax.set_title(title, fontsize=12)
+    ax.set_title(title, fontsize=10)
     ax.axis("off")
-fig.tight_layout()
 plt.show()

@@ -52,11 +52,12 @@ np.testing.assert_allclose(norms, checks, rtol=1e-6)
 # below the circular norm, reflect and replicate padding (which read edge
 # pixels twice) exceed it, and stride 2 lowers it. The reshaped-weight norm is
 # below every one of them here: a layer divided by it still has a norm above 1.
-fig, ax = plt.subplots(figsize=(8, 4))
+fig, ax = plt.subplots(figsize=(8, 4.4), layout="constrained")
 ax.barh([name for name, _ in cases], norms, color="tab:blue", label="layer norm (convmat)")
 ax.axvline(reshaped, color="tab:red", linestyle="--", label="reshaped-weight norm (torch)")
-ax.set_xlabel("largest singular value")
-ax.legend(loc="lower right")
+ax.set_xlabel("largest singular value", fontsize=11)
+ax.tick_params(labelsize=11)
 ax.invert_yaxis()
-fig.tight_layout()
+# above the bars, so that it covers none of them
+fig.legend(loc="outside upper center", ncol=2, fontsize=11)
 plt.show()

@@ -2,7 +2,7 @@
 The matrix for each boundary and mode
 =====================================
 
-The pictures ``convmat plot`` draws, side by side: one 3x3 kernel over 4x5
+The matrices ``convmat plot`` draws, side by side: one 3x3 kernel over 4x5
 images. Every nonzero is coloured by the kernel entry it holds; black
 entries are where the boundary folds several taps onto one input (their
 sum); grey lines are the block grid of the doubly blocked Toeplitz structure.
@@ -12,42 +12,63 @@ sum); grey lines are the block grid of the doubly blocked Toeplitz structure.
 # Boundaries, in 'same' mode: zero padding ('fill') keeps the pure block
 # Toeplitz band; 'wrap' closes it into circulant blocks in circulant
 # position; 'symm' folds the taps that fall outside back onto the edge pixels.
-import tempfile
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
-from convmat.plot import plot_matrix
+import convmat
 
 kernel = np.arange(1, 10).reshape(3, 3)
 shape = (4, 5)
-folder = Path(tempfile.mkdtemp())
+taps = kernel.size
+palette = [(1.0, 1.0, 1.0, 1.0), *plt.get_cmap("tab10")(np.arange(taps)), (0.0, 0.0, 0.0, 1.0)]
 
 
-def drawn(mode: str, boundary: str) -> np.ndarray:
-    """The picture ``convmat plot`` writes for this mode and boundary, as an image."""
-    path = plot_matrix(kernel, shape, mode, boundary, output=folder / f"{mode}-{boundary}.png")
-    return plt.imread(path)
+def entries(mode: str, boundary: str) -> np.ndarray:
+    """Each entry's tap (1 to 9), 0 where the matrix is zero, taps + 1 where the boundary
+    folds several taps onto one entry: from the matrices of one-tap kernels."""
+    hits = [
+        convmat.conv_matrix(np.eye(1, taps, j).reshape(3, 3), shape, mode, boundary) != 0
+        for j in range(taps)
+    ]
+    count = np.sum(hits, axis=0)
+    tap = np.argmax(hits, axis=0) + 1
+    return np.where(count > 1, taps + 1, np.where(count == 1, tap, 0))
 
 
-fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+def draw(ax: plt.Axes, mode: str, boundary: str) -> None:
+    image = entries(mode, boundary)
+    ax.imshow(image, cmap=ListedColormap(palette), vmin=0, vmax=taps + 1)
+    rows, cols = image.shape
+    # one block per (output row, input row) pair: as many rows as an output row is wide
+    block_rows = {"full": shape[1] + 2, "same": shape[1], "valid": shape[1] - 2}[mode]
+    for r in range(block_rows, rows, block_rows):
+        ax.axhline(r - 0.5, color="0.6", linewidth=0.8)
+    for c in range(shape[1], cols, shape[1]):
+        ax.axvline(c - 0.5, color="0.6", linewidth=0.8)
+    ax.set_title(f"'{mode}', '{boundary}': {rows} x {cols}", fontsize=11)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+legend = [Patch(color=palette[j + 1], label=f"k[{j // 3},{j % 3}]") for j in range(taps)]
+legend.append(Patch(color="black", label="folded taps"))
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.6), layout="constrained")
 for ax, boundary in zip(axes, ["fill", "wrap", "symm"], strict=True):
-    ax.imshow(drawn("same", boundary))
-    ax.set_title(f"'same', boundary '{boundary}'")
-    ax.axis("off")
-fig.tight_layout()
+    draw(ax, "same", boundary)
+fig.legend(handles=legend, loc="outside lower center", ncol=5, fontsize=10)
 
 # %%
 # Every mode with every boundary: rows 'full', 'same', 'valid'. 'full' has
 # a row for every position where the kernel touches the image, 'same' keeps
 # the centred rows, 'valid' those where the kernel lies inside the image (so
 # the boundary never enters it: the three pictures of the last row agree).
-fig, axes = plt.subplots(3, 3, figsize=(18, 16))
+# Each row of panels is as tall as its matrices.
+heights = [42, 20, 6]
+fig, axes = plt.subplots(3, 3, figsize=(9, 10), layout="constrained", height_ratios=heights)
 for row, mode in zip(axes, ["full", "same", "valid"], strict=True):
     for ax, boundary in zip(row, ["fill", "wrap", "symm"], strict=True):
-        ax.imshow(drawn(mode, boundary))
-        ax.set_title(f"mode '{mode}', boundary '{boundary}'")
-        ax.axis("off")
-fig.tight_layout()
+        draw(ax, mode, boundary)
+fig.legend(handles=legend, loc="outside lower center", ncol=5, fontsize=10)
 plt.show()

@@ -33,34 +33,44 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = (
-    "_index",
-    "_build",
-    "_exact",
-    "_budget",
+    "_core.index",
+    "_core.plan",
+    "_core.csr",
+    "_core.taps",
+    "_core.exact",
+    "_core.budget",
+    "_core.validate",
+    "_core.halo",
+    "_core.spectra",
+    "_engines.engine",
+    "_engines.certificate",
+    "_engines.pool",
+    "_engines.apply",
+    "_engines.pipeline",
+    "_engines.cost",
+    "_engines.cache",
+    "_engines.small",
+    "_engines.banded",
+    "_engines.fillfft",
+    "nn._layer",
+    "nn._fft",
+    "nn._gemm",
+    "nn._cost",
+    "nn._functional",
+    "nn._norm",
+    "_inverse.restore",
+    "_inverse.admm",
+    "_inverse.operators",
+    "_inverse.tikhonov",
+    "_blocks.checks",
+    "_blocks.window",
+    "_blocks.operator",
     "toeplitz",
     "conv",
-    "_apply",
-    "_engine",
-    "_cost",
-    "_plans",
     "linop",
-    "_validate",
-    "nn",
-    "_layer",
-    "_layer_fft",
-    "_layer_gemm",
-    "_layer_cost",
-    "_small",
-    "_banded",
-    "_halo",
-    "dask",
-    "_spectra",
     "spectral",
-    "_restore",
-    "_tikhonov",
-    "_fillfft",
-    "_admm",
     "deblur",
+    "dask",
 )
 # mutmut's exit codes of a mutant's test run
 # (a negative code is the signal that ended the run: SIGXCPU when it ran over its time, SIGSEGV
@@ -113,13 +123,14 @@ def _mutmut(*args: str, progress: list[str] | None = None) -> None:
 def _results() -> dict[str, int | None]:
     """Every generated mutant's name and its exit code (None before it ran)."""
     out: dict[str, int | None] = {}
-    for meta in (ROOT / "mutants" / "src" / "convmat").glob("*.py.meta"):
+    for meta in (ROOT / "mutants" / "src" / "convmat").rglob("*.py.meta"):
         out.update(json.loads(meta.read_text())["exit_code_by_key"])
     return out
 
 
 def _module(name: str) -> str:
-    return name.split(".")[1]
+    """The module of a mutant's name (``convmat._core.index.x_axis_map__mutmut_3``)."""
+    return ".".join(name.split(".")[1:-1])
 
 
 def _draw(args: argparse.Namespace) -> None:
@@ -175,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         " detected = killed + timeout"
     )
     header = ("module", "run", "killed", "timeout", "survived", "no tests", "detected")
-    print("{:<10} {:>5} {:>7} {:>8} {:>9} {:>9} {:>9}".format(*header))
+    print("{:<22} {:>5} {:>7} {:>8} {:>9} {:>9} {:>9}".format(*header))
     total: Counter[str] = Counter()
     for module in [*sorted(per), "all"]:
         c = total if module == "all" else per[module]
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         detected = 100 * (c["killed"] + c["timeout"]) / run
         print(
-            f"{module:<10} {run:>5} {c['killed']:>7} {c['timeout']:>8} {c['survived']:>9} "
+            f"{module:<22} {run:>5} {c['killed']:>7} {c['timeout']:>8} {c['survived']:>9} "
             f"{c['no tests']:>9} {detected:>8.1f}%"
         )
     print("\nsurvivors: `.venv/bin/mutmut show NAME` prints a mutant's diff")

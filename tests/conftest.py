@@ -12,7 +12,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from convmat import _index, _layer, _plans
+from convmat._core import index as _index
+from convmat._engines import cache as _plans
+from convmat.nn import _layer
 
 _COMMON = {
     "derandomize": True,

@@ -210,8 +210,8 @@ class TestLongSignals:
     def test_a_plan_for_a_long_axis_costs_no_index_maps(self):
         # 10^7 samples, 4097 taps: (length, m) maps would take 2.6 TB; the plan's
         # axes take nothing of that size, and the kernel's engine only its own arrays
-        from convmat._build import make_plan
-        from convmat._engine import Engine
+        from convmat._core.plan import make_plan
+        from convmat._engines.engine import Engine
 
         tracemalloc.start()
         try:

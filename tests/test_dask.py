@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import convmat
 import convmat.dask as cd
-from convmat import _plans
+from convmat._blocks import window as _window
+from convmat._engines import cache as _plans
 from helpers import BOUNDARIES, MODES, valid_ok
 
 FORWARD = {
@@ -226,7 +227,7 @@ def test_each_block_reads_exactly_its_outputs_and_the_kernels_reach(mode, monkey
     """A block of the window is the block of outputs plus ``m - 1`` rows and columns."""
     seen: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     lock = threading.Lock()
-    original = cd._valid_block
+    original = _window.valid_block
 
     def spy(block, kernel, *, corr, method, rtol):
         out = original(block, kernel, corr=corr, method=method, rtol=rtol)
@@ -234,7 +235,7 @@ def test_each_block_reads_exactly_its_outputs_and_the_kernels_reach(mode, monkey
             seen.append((block.shape, out.shape))
         return out
 
-    monkeypatch.setattr(cd, "_valid_block", spy)
+    monkeypatch.setattr(_window, "valid_block", spy)
     x = da.ones((30, 40), chunks=(7, 9), dtype=int)
     k = np.ones((5, 4), dtype=int)
     out = cd.conv2d(x, k, mode, "symm")
@@ -478,14 +479,14 @@ def test_rtol_reaches_every_block() -> None:
     x = rng.standard_normal((96, 80))
     k = rng.standard_normal((31, 31))
     seen: list[object] = []
-    original = cd._valid_block
+    original = _window.valid_block
 
     def spy(block, kernel, *, corr, method, rtol):
         seen.append(rtol)
         return original(block, kernel, corr=corr, method=method, rtol=rtol)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cd, "_valid_block", spy)
+        mp.setattr(_window, "valid_block", spy)
         got = cd.conv2d(da.from_array(x, chunks=48), k, "same", rtol=0.0).compute(scheduler="sync")
     assert seen
     assert all(r == 0.0 for r in seen)

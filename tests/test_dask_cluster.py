@@ -19,13 +19,15 @@ import convmat.dask as cd
 
 
 def _worker_state() -> dict[str, int]:
-    from convmat import _plans, linop
+    from convmat import linop
+    from convmat._engines import cache as _plans
 
     return {"engines": len(_plans._cache), "operators": len(linop._shared_ops)}
 
 
 def _worker_clear() -> None:
-    from convmat import _plans, linop
+    from convmat import linop
+    from convmat._engines import cache as _plans
 
     _plans.clear()
     linop._shared_ops.clear()

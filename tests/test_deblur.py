@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convmat
-from convmat._restore import apply_prior
+from convmat._inverse.restore import apply_prior
 
 MODELS = ("unknown", "fill", "wrap", "symm")
 PRIORS = ("identity", "gradient", "laplacian")
@@ -189,7 +189,7 @@ def test_bad_input(args, kwargs, error, match):
 
 
 def test_working_set_is_refused_first(monkeypatch):
-    monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
+    monkeypatch.setattr("convmat._core.budget.machine_memory", lambda: 2**20)
     with pytest.raises(convmat.MatrixTooLargeError, match=r"deconvolving 3 image\(s\).*tiles"):
         convmat.deconvolve2d(np.ones((3, 100, 100)), SYMMETRIC)
 

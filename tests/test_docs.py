@@ -37,8 +37,9 @@ def test_every_public_name_has_a_reference_page() -> None:
 
 def test_every_guide_page_is_in_the_guide_toctree() -> None:
     index = (DOCS / "guide" / "index.rst").read_text()
-    pages = {p.stem for p in (DOCS / "guide").glob("*.rst")} - {"index"}
-    listed = set(re.findall(r"^   (\w+)$", index, flags=re.MULTILINE))
+    pages = {p.stem for p in (DOCS / "guide").glob("*.*") if p.suffix in (".rst", ".md")}
+    pages -= {"index"}
+    listed = set(re.findall(r"^   ([\w-]+)$", index, flags=re.MULTILINE))
     assert pages == listed
 
 
@@ -60,7 +61,7 @@ def test_every_reference_page_has_a_runnable_example() -> None:
 
     for qualified in _documented() | {
         f"convmat.ConvOperator.{m}"
-        for m in ("__call__", "apply_transpose", "method_for", "matrix", "view", "conj")
+        for m in ("__call__", "apply", "apply_transpose", "method_for", "matrix", "view", "conj")
     }:
         parts = qualified.split(".")
         obj: object = convmat
@@ -74,8 +75,11 @@ def test_every_reference_page_has_a_runnable_example() -> None:
 def test_install_instructions_name_what_can_be_installed() -> None:
     """convmat is installed from its checkout (``pip install .``): no page tells a user
     to fetch a package named convmat from an index."""
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.rst"))]
-    pages += sorted((ROOT / "src" / "convmat").glob("*.py"))
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.*"))]
+    pages += [
+        *sorted((ROOT / "docs").glob("*.rst")),
+        *sorted((ROOT / "src" / "convmat").rglob("*.py")),
+    ]
     for page in pages:
         text = page.read_text()
         assert not re.search(r"pip install \"?convmat\b", text), page

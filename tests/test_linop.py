@@ -287,7 +287,7 @@ class TestWhatTheSmallCasesMiss:
     @pytest.mark.parametrize("method", ["sparse", "shift"])
     @pytest.mark.parametrize("dtype", [np.float32, np.complex64, np.float64])
     def test_threaded_batches_equal_one_image_at_a_time(self, method, dtype):
-        from convmat._engine import PARALLEL_WORK
+        from convmat._engines.pool import PARALLEL_WORK
 
         rng = np.random.default_rng(6)
         k = rng.standard_normal((5, 5)).astype(dtype)

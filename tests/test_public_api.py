@@ -7,6 +7,7 @@ import pytest
 import convmat
 import convmat.dask
 from convmat import conv, deblur, linop, nn, spectral, toeplitz
+from convmat.nn import _functional, _norm
 
 PUBLIC = [
     "BlockStructure",
@@ -40,7 +41,7 @@ def test_all_is_pinned():
 
 @pytest.mark.parametrize(
     "module",
-    [conv, convmat.dask, deblur, linop, nn, spectral, toeplitz],
+    [conv, convmat.dask, deblur, linop, _functional, _norm, spectral, toeplitz],
     ids=lambda m: m.__name__,
 )
 def test_module_all_lists_its_public_functions(module):
@@ -54,6 +55,13 @@ def test_module_all_lists_its_public_functions(module):
     assert public <= set(module.__all__)
     for name in module.__all__:
         assert name in vars(module)
+
+
+def test_nn_exports_what_its_modules_define() -> None:
+    """``convmat.nn`` is its modules' public functions, re-exported, and nothing else."""
+    assert sorted(nn.__all__) == sorted([*_functional.__all__, *_norm.__all__])
+    for name in nn.__all__:
+        assert getattr(nn, name) is getattr(_functional, name, getattr(_norm, name, None))
 
 
 @pytest.mark.parametrize("name", [n for n in PUBLIC if n not in ("__version__", "nn")])

@@ -160,7 +160,7 @@ def test_all_values_of_a_huge_operator_are_refused_first():
 
 
 def test_lanczos_working_set_is_refused_first(monkeypatch):
-    monkeypatch.setattr("convmat._budget.machine_memory", lambda: 2**20)
+    monkeypatch.setattr("convmat._core.budget.machine_memory", lambda: 2**20)
     # 'full': the input side is the smaller; ARPACK's 20 vectors and 4 more of 300x300 in
     # float64, and 6 complex transforms of the 301x301 grid
     need = 24 * 300 * 300 * 8 + 6 * 301 * 301 * 16

@@ -209,7 +209,7 @@ def test_index_dtype_is_int32_when_it_fits():
 
 
 def test_index_dtype_is_int64_beyond_int32():
-    from convmat._build import make_plan
+    from convmat._core.plan import make_plan
 
     assert make_plan((60_000, 60_000), (1, 1), "full", "fill").index_dtype() is np.int64
     assert make_plan((40_000, 40_000), (1, 1), "full", "fill").index_dtype() is np.int32

@@ -4,10 +4,29 @@
 of a kernel; ``convmat.convolve``, ``correlate`` and ``conv_transpose`` (N-D)
 and ``conv2d``, ``correlate2d`` and ``conv_transpose2d`` apply it to batches
 as one matmul, equal to ``scipy.signal``.
+
+The package is built in layers; a module imports only from its own group and
+the groups below it, never a name with a leading underscore from another
+module, and no import circle exists (``tests/test_layers.py`` reads the
+source and holds the code to this):
+
+0. ``_core``: errors, validation, memory budget, exact integer sums, the
+   per-axis index maps, the plan of a matrix, CSR assembly, tap sums, halos
+   of blocks, spectra (numpy and scipy only);
+1. ``_engines``: the engine that applies one matrix by each method, its
+   thread pool and FFT certificate, the banded and small-image methods, the
+   cost model, the engine cache, the apply step and the request pipeline
+   (validate, plan, engine, apply, trim) that every product of arrays takes;
+2. domains, which do not import each other: ``nn`` (CNN layers, public),
+   ``_inverse`` (the deblurring solvers and their operators), ``_blocks``
+   (dask machinery; imports dask);
+3. public modules, each importing only those before it: ``toeplitz``,
+   ``conv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
+4. front ends: ``demo``, ``explain``, ``plot``, ``cli`` (and ``__main__``).
 """
 
 from . import nn
-from ._errors import DTypeError, MatrixTooLargeError, ResultOverflowError
+from ._core.errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .conv import (
     conv2d,
     conv_transpose,

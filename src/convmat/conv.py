@@ -17,34 +17,16 @@ exact; one that does not fit the result dtype raises
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 
-from . import _small
-from ._apply import apply, padding_fill, swaps_in_full_mode, unreached_non_finite
-from ._budget import check_result_fits
-from ._build import compute_dtype, make_plan
-from ._index import output_length
-from ._plans import engine_for, trim
-from ._validate import (
+from ._core.validate import (
     Boundary,
     MethodArg,
     Mode,
-    check_array,
-    check_boundary,
-    check_fillvalue,
-    check_method,
-    check_method_axes,
-    check_mode,
-    check_nonempty,
-    check_rtol,
-    check_shape,
-    check_valid_shapes,
     keyword_only_hint,
-    result_dtype,
 )
+from ._engines.pipeline import forward, transpose
 
 __all__ = [
     "conv2d",
@@ -55,145 +37,6 @@ __all__ = [
     "correlate",
     "correlate2d",
 ]
-
-
-def _kernel_axes(
-    arr: npt.ArrayLike,
-    kernel: npt.ArrayLike,
-    names: tuple[str, str],
-    ndim: int | None,
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Validate the arrays; return them with at least one kernel axis, and whether the
-    kernel was a scalar (applied over no axis: a product, as scipy gives for 0-d)."""
-    x = check_array(arr, names[0], min_ndim=0 if ndim is None else ndim)
-    k = check_array(kernel, names[1], ndim=ndim, min_ndim=0)
-    if k.ndim > x.ndim:
-        msg = (
-            f"`{names[1]}` has {k.ndim} axes, more than the {x.ndim} of `{names[0]}` "
-            f"(shape {x.shape}): the kernel is applied over the trailing axes of `{names[0]}`, "
-            "the leading ones are a batch"
-        )
-        raise ValueError(msg)
-    scalar = k.ndim == 0
-    if scalar:
-        x, k = x[..., None], k.reshape(1)
-    check_nonempty(x.shape[x.ndim - k.ndim :], names[0])
-    check_nonempty(k.shape, names[1])
-    return x, k, scalar
-
-
-def _check_fits(
-    shape: tuple[int, ...],
-    in_shape: tuple[int, ...],
-    kernel_shape: tuple[int, ...],
-    mode: str,
-    dtype: np.dtype,
-    ndim: int | None,
-    name: str,
-) -> None:
-    """Refuse, from the shapes alone, a call whose input copy and output cannot fit."""
-    images = math.prod(shape[: len(shape) - len(in_shape)])
-    outputs = math.prod(
-        output_length(n, m, mode) for n, m in zip(in_shape, kernel_shape, strict=True)
-    )
-    advice = "pass fewer images per call"
-    if ndim == 2:
-        advice += (
-            ", or wrap the image with dask.array and call convmat.dask's function of the same "
-            "name, which works block by block"
-        )
-    check_result_fits(
-        images,
-        math.prod(in_shape),
-        outputs,
-        compute_dtype(dtype).itemsize,
-        f"a convolution of {images} image(s) of shape {in_shape} (`{name}`)",
-        advice,
-    )
-
-
-def _forward(
-    image: npt.ArrayLike,
-    kernel: npt.ArrayLike,
-    mode: object,
-    boundary: object,
-    fillvalue: object,
-    *,
-    corr: bool,
-    method: object,
-    rtol: object = None,
-    ndim: int | None = None,
-    names: tuple[str, str] = ("image", "kernel"),
-) -> np.ndarray:
-    what = "correlation" if corr else "convolution"
-    x, k, scalar = _kernel_axes(image, kernel, names, ndim)
-    checked_mode = check_mode(mode)
-    canon = check_boundary(boundary)
-    dtype = result_dtype(x, k, what)
-    how = check_method(method, dtype)
-    tol = check_rtol(rtol)
-    fill = check_fillvalue(fillvalue, dtype, used=canon == "fill")
-    in_shape = x.shape[x.ndim - k.ndim :]
-    check_valid_shapes(checked_mode, in_shape, k.shape)
-    _check_fits(x.shape, in_shape, k.shape, checked_mode, dtype, ndim, names[0])
-    if corr:
-        flip = (slice(None, None, -1),) * k.ndim
-        k = k[flip].conj() if k.dtype.kind == "c" else k[flip]
-    # 'same' centring: scipy.signal.correlate crops 'full' as convolve does, at (m - 1) // 2;
-    # correlate2d at m // 2 (they differ for even kernels)
-    check_method_axes(how, k.ndim)
-    plan = make_plan(in_shape, k.shape, checked_mode, canon, corr=corr and ndim == 2)
-    use_fill = padding_fill(fill, checked_mode, canon, in_shape, k.shape)
-    # scipy.signal.convolve sums over the input's entries instead (see swaps_in_full_mode)
-    swapped = (
-        ndim is None and fill == 0 and swaps_in_full_mode(checked_mode, canon, in_shape, k.shape)
-    )
-    if swapped:
-        use_fill = None
-    if ndim == 2 and how == "auto" and not use_fill and _small.eligible(x, k, plan):
-        key = _small.key(x, k, str(mode), str(boundary), corr)  # validated strings
-        return _small.store(key, plan)(x, k)
-    batch = x.reshape(-1, math.prod(in_shape))
-    out = apply(
-        batch, lambda work: engine_for(k, plan, work), dtype, fill=use_fill, method=how, rtol=tol
-    )
-    trim()
-    if swapped and out.dtype.kind in "fc" and not np.isfinite(batch).all():
-        images = batch.reshape(-1, *in_shape)
-        out[unreached_non_finite(images, k.shape).reshape(out.shape)] = np.nan
-    out = out.reshape(*x.shape[: x.ndim - k.ndim], *plan.output_shape)
-    return out[..., 0] if scalar else out
-
-
-def _two_d(
-    image: npt.ArrayLike,
-    kernel: npt.ArrayLike,
-    mode: object,
-    boundary: object,
-    fillvalue: object,
-    *,
-    corr: bool,
-    method: object,
-    rtol: object,
-    names: tuple[str, str] = ("image", "kernel"),
-) -> np.ndarray:
-    """The 2-D one-shot functions: a small image by its cached geometry, else the general path."""
-    check_rtol(rtol)  # refused before the small path, which sums directly whatever it says
-    small = _small.lookup(image, kernel, mode, boundary, fillvalue, method, corr=corr)
-    if small is not None:
-        return small
-    return _forward(
-        image,
-        kernel,
-        mode,
-        boundary,
-        fillvalue,
-        corr=corr,
-        method=method,
-        rtol=rtol,
-        ndim=2,
-        names=names,
-    )
 
 
 @keyword_only_hint
@@ -278,7 +121,7 @@ def convolve(
            [0., 1., 1., 0.],
            [0., 0., 1., 1.]])
     """
-    return _forward(
+    return forward(
         in1,
         in2,
         mode,
@@ -341,7 +184,7 @@ def correlate(
     >>> np.array_equal(convmat.correlate(x, t, "same"), scipy.signal.correlate(x, t, "same"))
     True
     """
-    return _forward(
+    return forward(
         in1,
         in2,
         mode,
@@ -445,7 +288,9 @@ def conv2d(
     ...                convolve2d(x, k, "same", fillvalue=1))
     True
     """
-    return _two_d(image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol)
+    return forward(
+        image, kernel, mode, boundary, fillvalue, corr=False, method=method, rtol=rtol, ndim=2
+    )
 
 
 @keyword_only_hint
@@ -504,7 +349,7 @@ def convolve2d(
     >>> convolve2d(in1=[[1.0, 2.0]], in2=[[1.0, 1.0]])
     array([[1., 3., 2.]])
     """
-    return _two_d(
+    return forward(
         in1,
         in2,
         mode,
@@ -513,6 +358,7 @@ def convolve2d(
         corr=False,
         method=method,
         rtol=rtol,
+        ndim=2,
         names=("in1", "in2"),
     )
 
@@ -576,7 +422,7 @@ def correlate2d(
     ...                correlate2d(x, t, "same", "wrap"))
     True
     """
-    return _two_d(
+    return forward(
         in1,
         in2,
         mode,
@@ -585,54 +431,9 @@ def correlate2d(
         corr=True,
         method=method,
         rtol=rtol,
+        ndim=2,
         names=("in1", "in2"),
     )
-
-
-def _infer_input_shape(
-    out_shape: tuple[int, ...], k_shape: tuple[int, ...], mode: Mode
-) -> tuple[int, ...]:
-    if mode == "full":
-        shape = tuple(o - m + 1 for o, m in zip(out_shape, k_shape, strict=True))
-    elif mode == "same":
-        shape = out_shape
-    else:
-        shape = tuple(o + m - 1 for o, m in zip(out_shape, k_shape, strict=True))
-    if any(s <= 0 for s in shape):
-        msg = (
-            f"`output` of shape {out_shape} cannot come from a '{mode}' convolution with a "
-            f"kernel of shape {k_shape}: each axis must be at least the kernel's"
-        )
-        raise ValueError(msg)
-    return shape
-
-
-def _transpose_input_shape(
-    y_shape: tuple[int, ...],
-    k_shape: tuple[int, ...],
-    mode: Mode,
-    input_shape: object,
-    *,
-    scalar: bool = False,
-) -> tuple[int, ...]:
-    """The forward input's shape of a transpose: `input_shape` checked, or inferred from
-    the trailing axes of `y_shape`, which must then be the forward output's shape."""
-    out_shape = tuple(y_shape[len(y_shape) - len(k_shape) :])
-    if input_shape is None:
-        shape = _infer_input_shape(out_shape, k_shape, mode)
-    elif scalar:
-        shape = (*check_shape(input_shape, "input_shape", 0), 1)
-    else:
-        shape = check_shape(input_shape, "input_shape", len(k_shape))
-    check_valid_shapes(mode, shape, k_shape)
-    expected = tuple(output_length(n, m, mode) for n, m in zip(shape, k_shape, strict=True))
-    if expected != out_shape:
-        msg = (
-            f"`output` must end in shape {expected} for a '{mode}' convolution of "
-            f"{shape} inputs with a {k_shape} kernel, got shape {tuple(y_shape)}"
-        )
-        raise ValueError(msg)
-    return shape
 
 
 @keyword_only_hint
@@ -694,51 +495,7 @@ def conv_transpose2d(
     >>> np.array_equal(convmat.conv_transpose2d(y, k).ravel(), A.T @ y.ravel())
     True
     """
-    return _transpose(output, kernel, mode, boundary, input_shape, method, rtol, ndim=2)
-
-
-def _transpose(
-    output: npt.ArrayLike,
-    kernel: npt.ArrayLike,
-    mode: object,
-    boundary: object,
-    input_shape: object,
-    method: object,
-    rtol: object,
-    *,
-    ndim: int | None = None,
-) -> np.ndarray:
-    y, k, scalar = _kernel_axes(output, kernel, ("output", "kernel"), ndim)
-    checked_mode = check_mode(mode)
-    canon = check_boundary(boundary)
-    dtype = result_dtype(y, k, "transposed convolution")
-    how = check_method(method, dtype)
-    tol = check_rtol(rtol)
-    out_shape = y.shape[y.ndim - k.ndim :]
-    shape = _transpose_input_shape(y.shape, k.shape, checked_mode, input_shape, scalar=scalar)
-    check_method_axes(how, k.ndim)
-    images = math.prod(y.shape[: y.ndim - k.ndim])
-    check_result_fits(
-        images,
-        math.prod(out_shape),
-        math.prod(shape),
-        compute_dtype(dtype).itemsize,
-        f"a transposed convolution of {images} output(s) of shape {out_shape}",
-        "pass fewer outputs per call",
-    )
-    plan = make_plan(shape, k.shape, checked_mode, canon)
-    batch = y.reshape(-1, math.prod(out_shape))
-    out = apply(
-        batch,
-        lambda work: engine_for(k, plan, work),
-        dtype,
-        transpose=True,
-        method=how,
-        rtol=tol,
-    )
-    trim()
-    out = out.reshape(*y.shape[: y.ndim - k.ndim], *shape)
-    return out[..., 0] if scalar else out
+    return transpose(output, kernel, mode, boundary, input_shape, method=method, rtol=rtol, ndim=2)
 
 
 @keyword_only_hint
@@ -799,4 +556,4 @@ def conv_transpose(
     >>> bool(np.isclose(lhs, rhs))
     True
     """
-    return _transpose(output, kernel, mode, boundary, input_shape, method, rtol)
+    return transpose(output, kernel, mode, boundary, input_shape, method=method, rtol=rtol)

@@ -8,12 +8,12 @@ in-memory function of the same name in :mod:`convmat`: same shape, same
 dtype, integers exact (or refused when the result overflows its dtype).
 
 How: along each image axis the input is extended by its boundary at the true
-image edges only (:mod:`convmat._halo`), each block borrows from its
+image edges only (:mod:`convmat._core.halo`), each block borrows from its
 neighbours exactly the ``m - 1`` rows and columns a 'valid' convolution of the
 block reads (dask's overlap machinery, asymmetric where the mode needs it),
 and each block is then one call of the in-memory 'valid' convolution: one
 product per block, with one engine per distinct block shape per process
-(the engine cache of :mod:`convmat.conv`). The transpose is the transposed
+(the engine cache, :mod:`convmat._engines.cache`). The transpose is the transposed
 product on every block followed by folding the extension back onto the image
 edges.
 
@@ -23,155 +23,21 @@ does not.
 
 from __future__ import annotations
 
-import math
-from functools import partial
-from typing import TYPE_CHECKING, Any, cast
-
 import dask.array as da
-import numpy as np
 import numpy.typing as npt
-from dask.array.overlap import ensure_minimum_chunksize, overlap
 
-from . import conv as _conv
-from ._build import compute_dtype
-from ._exact import fit
-from ._halo import AxisHalo, axis_halo, fold_targets, output_chunks, window_chunks
-from ._validate import (
+from ._blocks.checks import check_dask, check_kernel
+from ._blocks.window import blocked_forward, blocked_transpose
+from ._core.validate import (
     Boundary,
     MethodArg,
     Mode,
-    check_array,
-    check_boundary,
-    check_fillvalue,
-    check_method,
-    check_method_axes,
-    check_mode,
     check_nonempty,
-    check_rtol,
-    check_valid_shapes,
     keyword_only_hint,
-    result_dtype,
 )
-
-if TYPE_CHECKING:
-    from .linop import ConvOperator
+from ._engines.pipeline import forward_request, transpose_request
 
 __all__ = ["conv2d", "conv_transpose2d", "correlate2d"]
-
-_AXES = (-2, -1)
-
-
-# -- validation: everything is refused before the graph exists ------------------------
-def _check_dask(value: object, name: str, min_ndim: int) -> da.Array:
-    """Return `value` if it is a numeric dask array with known chunks and `min_ndim` axes."""
-    if not isinstance(value, da.Array):
-        msg = (
-            f"`{name}` must be a dask array, got {type(value).__name__}: wrap it with "
-            "`dask.array.from_array`, or call the in-memory function of `convmat`"
-        )
-        raise TypeError(msg)
-    if isinstance(value._meta, np.ma.MaskedArray):
-        msg = f"`{name}` must not be a masked dask array (its mask would be ignored)"
-        raise TypeError(msg)
-    check_array(np.empty(0, dtype=value.dtype), name)  # the dtype's rules, on no data
-    if value.ndim < min_ndim:
-        msg = f"`{name}` must have at least {min_ndim} dimension(s), got shape {value.shape}"
-        raise ValueError(msg)
-    if any(math.isnan(c) for chunks in value.chunks for c in chunks):
-        msg = (
-            f"`{name}` has unknown chunk sizes {value.chunks}: call "
-            f"`{name}.compute_chunk_sizes()` first"
-        )
-        raise ValueError(msg)
-    return value
-
-
-def _check_kernel(kernel: object) -> np.ndarray:
-    if isinstance(kernel, da.Array):
-        msg = (
-            "`kernel` must be an in-memory array, got a dask array: pass `kernel.compute()` "
-            "(it is sent to every block)"
-        )
-        raise TypeError(msg)
-    k = check_array(kernel, "kernel", ndim=2)
-    check_nonempty(k.shape, "kernel")
-    return k
-
-
-# -- the window: the input extended at the true image edges ------------------------------
-def _extend_axis(x: da.Array, halo: AxisHalo, axis: int, fill: np.generic) -> da.Array:
-    """`x` extended along `axis` by the boundary: `before` positions, then `after`."""
-    parts: list[da.Array | None] = []
-    for source in (halo.source[: halo.before], halo.source[halo.before :]):
-        if source.size == 0:
-            parts.append(None)
-            continue
-        if bool((source < 0).all()):
-            shape = list(x.shape)
-            shape[axis] = source.size
-            chunks = list(x.chunks)
-            chunks[axis] = (source.size,)
-            parts.append(da.full(tuple(shape), fill, dtype=x.dtype, chunks=tuple(chunks)))
-        else:  # 'wrap' and 'symm' copy inputs; 'fill' never mixes with them
-            parts.append(da.take(x, source, axis=axis))
-    head, tail = parts
-    pieces = [p for p in (head, x, tail) if p is not None]
-    return da.concatenate(pieces, axis=axis) if len(pieces) > 1 else x
-
-
-def _window(x: da.Array, halos: tuple[AxisHalo, AxisHalo], fill: np.generic) -> da.Array:
-    """The extended image, chunked so that each block borrows only from its neighbours."""
-    chunks = dict(enumerate(x.chunks))
-    for axis, halo in zip(_AXES, halos, strict=True):
-        edge = window_chunks(x.chunks[axis], halo)
-        # a neighbour's share and one output per block; and two positions wherever the
-        # window has two, so that a block is a single row or column only when the image
-        # is (the in-memory functions sum single rows in numpy's own order)
-        need = max(halo.left + 1, halo.right + 1, min(2, halo.span))
-        chunks[x.ndim + axis] = ensure_minimum_chunksize(need, edge)
-        x = _extend_axis(x, halo, axis, fill)
-    return x.rechunk(tuple(chunks[d] for d in range(x.ndim)))
-
-
-def _valid_block(
-    block: np.ndarray, kernel: np.ndarray, *, corr: bool, method: str, rtol: float | None
-) -> np.ndarray:
-    """One block of the output: the in-memory 'valid' convolution of its window."""
-    fn = _conv.correlate2d if corr else _conv.conv2d
-    return fn(block, kernel, "valid", method=method, rtol=rtol)  # type: ignore[arg-type]
-
-
-def _blocked(
-    x: da.Array,
-    k: np.ndarray,
-    halos: tuple[AxisHalo, AxisHalo],
-    fill: np.generic,
-    dtype: np.dtype,
-    *,
-    corr: bool,
-    method: str,
-    rtol: float | None,
-) -> da.Array:
-    """The convolution of `x` block by block: window, halos, one 'valid' product each."""
-    with np.errstate(invalid="ignore", over="ignore"):  # the images' dtype must hold it
-        pad = cast("np.generic", np.asarray(fill).astype(x.dtype)[()])
-        exact = bool(pad == fill) or bool(np.isnan(pad) and np.isnan(fill))
-    if not exact or (x.dtype.kind not in "c" and np.iscomplexobj(fill)):
-        x = x.astype(dtype)
-        pad = fill
-    window = _window(x, halos, pad)
-    depth = {window.ndim + a: (h.left, h.right) for a, h in zip(_AXES, halos, strict=True)}
-    blocks = overlap(window, depth=depth, boundary="none", allow_rechunk=False)
-    out_chunks = list(window.chunks)
-    for axis, halo in zip(_AXES, halos, strict=True):
-        out_chunks[window.ndim + axis] = output_chunks(window.chunks[axis], halo)
-    return da.map_blocks(
-        partial(_valid_block, kernel=k, corr=corr, method=method, rtol=rtol),
-        blocks,
-        chunks=tuple(out_chunks),
-        dtype=dtype,
-        meta=np.empty((0,) * window.ndim, dtype=dtype),
-    )
 
 
 def _forward(
@@ -185,37 +51,24 @@ def _forward(
     method: object,
     rtol: object,
 ) -> da.Array:
-    what = "correlation" if corr else "convolution"
-    x = _check_dask(image, "image", 2)
-    k = _check_kernel(kernel)
+    """Validate (the request of the in-memory functions, from shapes and dtypes), then
+    build the graph."""
+    x = check_dask(image, "image", 2)
+    k = check_kernel(kernel)
     check_nonempty(x.shape[-2:], "image")
-    checked_mode = check_mode(mode)
-    canon = check_boundary(boundary)
-    dtype = result_dtype(np.empty(0, x.dtype), k, what)
-    how = check_method(method, dtype)
-    check_method_axes(how, 2)
-    tol = check_rtol(rtol)
-    fill = check_fillvalue(fillvalue, dtype, used=canon == "fill")
-    shape = (int(x.shape[-2]), int(x.shape[-1]))
-    check_valid_shapes(checked_mode, shape, k.shape)
-    halos = (
-        axis_halo(shape[0], k.shape[0], checked_mode, canon, corr=corr),
-        axis_halo(shape[1], k.shape[1], checked_mode, canon, corr=corr),
+    request = forward_request(
+        x.dtype,
+        tuple(x.shape),
+        k,
+        mode,
+        boundary,
+        fillvalue,
+        corr=corr,
+        method=method,
+        rtol=rtol,
+        ndim=2,
     )
-    if checked_mode == "valid" and any(m > n for n, m in zip(shape, k.shape, strict=True)):
-        # a kernel larger than the image: scipy swaps the arrays and reads no padding; the
-        # image is smaller than the kernel, so each image is one block
-        images = x.rechunk({x.ndim - 2: -1, x.ndim - 1: -1})
-        out_shape = tuple(m - n + 1 for n, m in zip(shape, k.shape, strict=True))
-        return da.map_blocks(
-            partial(_valid_block, kernel=k, corr=corr, method=how, rtol=tol),
-            images,
-            chunks=(*images.chunks[:-2], (out_shape[0],), (out_shape[1],)),
-            dtype=dtype,
-            meta=np.empty((0,) * x.ndim, dtype=dtype),
-        )
-    pad = fill if canon == "fill" and checked_mode != "valid" else dtype.type(0)
-    return _blocked(x, k, halos, pad, dtype, corr=corr, method=how, rtol=tol)
+    return blocked_forward(x, k, request)
 
 
 # -- public functions ---------------------------------------------------------------------
@@ -356,42 +209,6 @@ def correlate2d(
     return _forward(image, kernel, mode, boundary, fillvalue, corr=True, method=method, rtol=rtol)
 
 
-def _fold_axis(z: da.Array, halo: AxisHalo, axis: int) -> da.Array:
-    """Transpose of the extension along `axis`: the window's extension added back onto
-    the inputs it copies (for 'fill', dropped)."""
-    core = _slice(z, axis, halo.before, halo.before + halo.n)
-    if not bool((halo.source >= 0).any()):
-        return core
-    strips = da.concatenate(
-        [_slice(z, axis, 0, halo.before), _slice(z, axis, halo.before + halo.n, halo.span)],
-        axis=axis,
-    ).rechunk({z.ndim + axis: -1})
-    edge, matrix = fold_targets(halo)
-    fold = matrix.astype(z.dtype)
-    moved = da.moveaxis(strips, axis, -1)
-    added = da.moveaxis(moved @ fold.T, -1, axis)  # (..., rows of `fold`, ...)
-    if edge == halo.n:
-        return core + added.rechunk(core.chunks)
-    n = halo.n
-    parts = [
-        _slice(core, axis, 0, edge) + _slice(added, axis, 0, edge),
-        _slice(core, axis, edge, n - edge),
-        _slice(core, axis, n - edge, n) + _slice(added, axis, edge, 2 * edge),
-    ]
-    return da.concatenate(parts, axis=axis).rechunk(core.chunks)
-
-
-def _slice(x: da.Array, axis: int, start: int, stop: int) -> da.Array:
-    index: list[slice] = [slice(None)] * x.ndim
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
-def _fit_block(block: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """The exact result cast to its dtype: integers refused when outside its range."""
-    return fit(block, dtype, "the exact transposed convolution")
-
-
 @keyword_only_hint
 def conv_transpose2d(
     output: da.Array,
@@ -450,70 +267,10 @@ def conv_transpose2d(
     >>> np.array_equal(lazy.compute().ravel(), A.T @ np.ones(30, dtype=int))
     True
     """
-    y = _check_dask(output, "output", 2)
-    k = _check_kernel(kernel)
-    checked_mode = check_mode(mode)
-    canon = check_boundary(boundary)
-    dtype = result_dtype(np.empty(0, y.dtype), k, "transposed convolution")
-    how = check_method(method, dtype)
-    check_method_axes(how, 2)
-    tol = check_rtol(rtol)
+    y = check_dask(output, "output", 2)
+    k = check_kernel(kernel)
     check_nonempty(y.shape[-2:], "output")
-    shape = _conv._transpose_input_shape(tuple(y.shape), k.shape, checked_mode, input_shape)
-    halos = (
-        axis_halo(shape[0], k.shape[0], checked_mode, canon, corr=False),
-        axis_halo(shape[1], k.shape[1], checked_mode, canon, corr=False),
+    request = transpose_request(
+        y.dtype, tuple(y.shape), k, mode, boundary, input_shape, method=method, rtol=rtol
     )
-    # every sum is taken exactly (integers in 64 bits) or in the working precision, and
-    # rounded to `dtype` once, after the extension is folded back
-    work = compute_dtype(dtype)
-    flipped = np.ascontiguousarray(k[::-1, ::-1])
-    # the transpose of each block's 'valid' product is a 'full' convolution with the
-    # flipped kernel: the window's values, then the extension folded back
-    full = (
-        axis_halo(halos[0].length, k.shape[0], "full", "fill", corr=False),
-        axis_halo(halos[1].length, k.shape[1], "full", "fill", corr=False),
-    )
-    z = _blocked(
-        y.astype(work), flipped, full, work.type(0), work, corr=False, method=how, rtol=tol
-    )
-    for axis, halo in zip(_AXES, halos, strict=True):
-        z = _fold_axis(z, halo, axis)
-    if work == dtype:
-        return z
-    if dtype.kind in "biu":
-        return da.map_blocks(partial(_fit_block, dtype=dtype), z, dtype=dtype)
-    return z.astype(dtype)
-
-
-# -- ConvOperator on dask batches ----------------------------------------------------------
-def _operator_block(
-    block: np.ndarray, op: ConvOperator, *, name: str, transpose: bool, conjugate: bool
-) -> np.ndarray:
-    return op._apply_shaped(block, name, transpose=transpose, conjugate=conjugate)
-
-
-def _apply_operator(
-    op: ConvOperator, x: Any, *, name: str, transpose: bool, conjugate: bool
-) -> da.Array:
-    """``op`` (or its transpose or conjugate) applied to a dask batch, one block per chunk
-    of the batch axes; the trailing axes are joined into one chunk each."""
-    shape_in, shape_out = (
-        (op.output_shape, op.input_shape) if transpose else (op.input_shape, op.output_shape)
-    )
-    nd = len(shape_in)
-    arr = _check_dask(x, name, nd)
-    if tuple(arr.shape[arr.ndim - nd :]) != shape_in:
-        msg = f"`{name}` must end in shape {shape_in}, got shape {arr.shape}"
-        raise ValueError(msg)
-    dtype = result_dtype(np.empty(0, arr.dtype), np.empty(0, op._kernel_dtype), "convolution")
-    batch = arr.ndim - nd
-    arr = arr.rechunk({batch + d: -1 for d in range(nd)})
-    chunks = arr.chunks[:batch] + tuple((s,) for s in shape_out)
-    return da.map_blocks(
-        partial(_operator_block, op=op, name=name, transpose=transpose, conjugate=conjugate),
-        arr,
-        chunks=chunks,
-        dtype=dtype,
-        meta=np.empty((0,) * (batch + len(shape_out)), dtype=dtype),
-    )
+    return blocked_transpose(y, k, request)

@@ -6,7 +6,7 @@ the 'valid' part of the blur of a larger scene, so no assumption about what
 lies beyond the edges leaks into the estimate (Reeves 2005; Almeida and
 Figueiredo 2013). Fast exact solvers serve the models a transform
 diagonalises; the others, and total variation, are solved by ADMM with the
-mask splitting (``convmat._admm``); the Laplacian prior on them by
+mask splitting (``convmat._inverse.admm``); the Laplacian prior on them by
 preconditioned conjugate gradients on the exact operator.
 """
 
@@ -22,10 +22,8 @@ from typing import Literal, cast
 import numpy as np
 import numpy.typing as npt
 
-from ._budget import check_working_set
-from ._restore import PRIORS, Prior
-from ._tikhonov import Tikhonov, solver_for
-from ._validate import (
+from ._core.budget import check_working_set
+from ._core.validate import (
     caller_level,
     check_array,
     check_boundary,
@@ -33,6 +31,8 @@ from ._validate import (
     check_positive_int,
     keyword_only_hint,
 )
+from ._inverse.restore import PRIORS, Prior
+from ._inverse.tikhonov import Tikhonov, solver_for
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
@@ -230,6 +230,61 @@ def deconvolve2d(
     >>> bool(np.mean((x_tv - truth) ** 2) < np.mean((x_tikhonov - truth) ** 2))
     True
     """
+    y, k, channels = _checked_arrays(observed, kernel, channel_axis, callback)
+    model = _check_boundary(boundary)
+    reg_arg = _check_reg(reg)
+    checked_prior = _check_prior(prior)
+    sigma = None if noise_std is None else _check_positive_float(noise_std, "noise_std")
+    kern = k.astype(np.float64)
+    solver = solver_for(model, kern, checked_prior)
+    iters, rtol = _stopping(solver, maxiter, tol, fixed=isinstance(reg_arg, float))
+    if not isinstance(return_info, (bool, np.bool_)):
+        msg = f"`return_info` must be a bool, got {return_info!r}"
+        raise TypeError(msg)
+    h, w = y.shape[-2:]
+    scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
+    _check_work(y, k, scene_shape)
+
+    images = y.astype(np.float64).reshape(-1, h, w)
+    solve = Tikhonov(kern, (h, w), model, checked_prior, iters, rtol, solver=solver)
+    scenes, regs, steps, done = _deconvolve_each(images, solve, reg_arg, sigma, callback)
+    batch = y.shape[:-2]
+    whole = scenes.reshape(*batch, *scene_shape)
+    if model == "unknown":
+        top, left = k.shape[0] // 2, k.shape[1] // 2
+        estimate = whole[..., top : top + h, left : left + w].copy()
+    else:
+        estimate = whole
+    if channels is not None:
+        whole = np.moveaxis(whole, -3, channels)
+        estimate = np.moveaxis(estimate, -3, channels)
+    if not done.all():
+        method = "ADMM" if solver == "admm" else "conjugate gradients"
+        warnings.warn(
+            f"{method} stopped at maxiter={iters} before tol={rtol} for "
+            f"{int((~done).sum())} of {done.size} images; raise `maxiter` or `tol`",
+            RuntimeWarning,
+            stacklevel=caller_level(),
+        )
+    if not return_info:
+        return np.asarray(estimate)
+    iterative = solver in ("admm", "cg")
+    info = DeconvolutionInfo(
+        reg=regs.reshape(batch),
+        iterations=steps.reshape(batch),
+        converged=done.reshape(batch),
+        scene=whole,
+        solver=solver,
+        stopped=np.where(done, "tol" if iterative else "exact", "maxiter").reshape(batch),
+    )
+    return estimate, info
+
+
+def _checked_arrays(
+    observed: object, kernel: object, channel_axis: object, callback: object
+) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """The observations (channels moved before the image axes), the kernel and the channel
+    axis, validated: non-empty, real."""
     y = check_array(observed, "observed", min_ndim=2)
     k = check_array(kernel, "kernel", ndim=2)
     channels = _check_channel_axis(channel_axis, y.shape)
@@ -244,27 +299,26 @@ def deconvolve2d(
         if arr.dtype.kind == "c":
             msg = f"`{name}` must be real, got dtype {arr.dtype}"
             raise TypeError(msg)
-    model = _check_boundary(boundary)
-    reg_arg = _check_reg(reg)
-    checked_prior = _check_prior(prior)
-    sigma = None if noise_std is None else _check_positive_float(noise_std, "noise_std")
-    kern = k.astype(np.float64)
-    solver = solver_for(model, kern, checked_prior)
-    iterative = solver in ("admm", "cg")
+    return y, k, channels
+
+
+def _stopping(solver: str, maxiter: object, tol: object, *, fixed: bool) -> tuple[int, float]:
+    """The iteration limit and tolerance: the arguments checked, or the solver's defaults
+    (conjugate gradients stop tighter where the weight is chosen by a rule)."""
     default_iters = 2000 if solver == "cg" else 500
     iters = default_iters if maxiter is None else check_positive_int(maxiter, "maxiter")
-    fixed = isinstance(reg_arg, float)
     if tol is not None:
         rtol = _check_tol(tol)
     elif solver == "cg":
         rtol = 1e-10 if fixed else 1e-8
     else:
         rtol = 1e-4
-    if not isinstance(return_info, (bool, np.bool_)):
-        msg = f"`return_info` must be a bool, got {return_info!r}"
-        raise TypeError(msg)
+    return iters, rtol
+
+
+def _check_work(y: np.ndarray, k: np.ndarray, scene_shape: tuple[int, int]) -> None:
+    """Refuse a batch whose working set cannot fit, data that is not finite, a zero blur."""
     h, w = y.shape[-2:]
-    scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
     scene_size = math.prod(scene_shape)
     n_images = math.prod(y.shape[:-2])
     # per image: about 24 float64 arrays of the scene (the solver's vectors, transforms and
@@ -283,9 +337,17 @@ def deconvolve2d(
         msg = "`kernel` is all zeros: a zero blur erases the scene and cannot be inverted"
         raise ValueError(msg)
 
-    images = y.astype(np.float64).reshape(-1, h, w)
-    solve = Tikhonov(kern, (h, w), model, checked_prior, iters, rtol)
-    scenes = np.zeros((n_images, *scene_shape))
+
+def _deconvolve_each(
+    images: np.ndarray,
+    solve: Tikhonov,
+    reg: float | str,
+    sigma: float | None,
+    callback: Callable[[np.ndarray, int], object] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each image's scene, weight, iterations and convergence, in the image's own units."""
+    n_images = images.shape[0]
+    scenes = np.zeros((n_images, *solve.scene_shape))
     regs, steps, done = np.zeros(n_images), np.zeros(n_images, int), np.ones(n_images, bool)
     for i, image in enumerate(images):
         # the solve sees data of peak magnitude 1 (no overflow of the squares, no
@@ -294,39 +356,11 @@ def deconvolve2d(
         scale = peak if peak > 0 else 1.0
         data = image / scale
         level = None if sigma is None else sigma / scale
-        regs[i] = reg_arg if isinstance(reg_arg, float) else solve.choose(data, reg_arg, level)
+        regs[i] = reg if isinstance(reg, float) else solve.choose(data, reg, level)
         report = None if callback is None else _scaled(callback, scale)
         scenes[i], steps[i], done[i] = solve(data, float(regs[i]), report)
         scenes[i] *= scale
-    batch = y.shape[:-2]
-    whole = scenes.reshape(*batch, *scene_shape)
-    if model == "unknown":
-        top, left = k.shape[0] // 2, k.shape[1] // 2
-        estimate = whole[..., top : top + h, left : left + w].copy()
-    else:
-        estimate = whole
-    if channels is not None:
-        whole = np.moveaxis(whole, -3, channels)
-        estimate = np.moveaxis(estimate, -3, channels)
-    if not done.all():
-        method = "ADMM" if solver == "admm" else "conjugate gradients"
-        warnings.warn(
-            f"{method} stopped at maxiter={iters} before tol={rtol} for "
-            f"{int((~done).sum())} of {n_images} images; raise `maxiter` or `tol`",
-            RuntimeWarning,
-            stacklevel=caller_level(),
-        )
-    if not return_info:
-        return np.asarray(estimate)
-    info = DeconvolutionInfo(
-        reg=regs.reshape(batch),
-        iterations=steps.reshape(batch),
-        converged=done.reshape(batch),
-        scene=whole,
-        solver=solver,
-        stopped=np.where(done, "tol" if iterative else "exact", "maxiter").reshape(batch),
-    )
-    return estimate, info
+    return scenes, regs, steps, done
 
 
 def _scaled(

@@ -9,9 +9,9 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.signal import convolve2d
 
-from ._build import Plan, checked_plan, matrix_dtype
-from ._index import AxisMap
-from ._validate import Boundary, Mode
+from ._core.index import AxisMap
+from ._core.plan import Plan, checked_plan, matrix_dtype
+from ._core.validate import Boundary, Mode
 from .toeplitz import conv_matrix, toeplitz_blocks
 
 __all__ = ["explain", "parse_matrix"]
@@ -192,10 +192,7 @@ def explain(
     nnz: 24 of 72 entries (density 33.3%)
     """
     k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
-    dtype = matrix_dtype(k.dtype)
     rows, cols = plan.maps
-    n_rows, n_cols = plan.shape
-    small = max(cols.length, cols.n) <= MAX_PRINTED
     lines = [
         (
             f"convolution matrix of a {k.shape} kernel over {plan.input_shape} images, "
@@ -206,8 +203,20 @@ def explain(
             f"({cols.length}, {cols.n}); output shape {plan.output_shape}"
         ),
         "",
-        "Toeplitz blocks, one per kernel row (the 1-D convolution matrix of that row):",
     ]
+    lines += _toeplitz_lines(k, plan, mode, boundary)
+    lines += _layout_lines(plan)
+    lines += _matrix_lines(k, plan, mode, boundary)
+    if image is not None:
+        lines += _image_lines(np.asarray(image), k, plan, mode, boundary)
+    return "\n".join(lines) + "\n"
+
+
+def _toeplitz_lines(k: np.ndarray, plan: Plan, mode: Mode, boundary: Boundary) -> list[str]:
+    """Each kernel row's Toeplitz block, whole or its top-left corner."""
+    cols = plan.maps[1]
+    small = max(cols.length, cols.n) <= MAX_PRINTED
+    lines = ["Toeplitz blocks, one per kernel row (the 1-D convolution matrix of that row):"]
     shape = (plan.input_shape[0], plan.input_shape[1])
     blocks = toeplitz_blocks(k, shape, mode, boundary).blocks if small else None
     for j in range(k.shape[0]):
@@ -218,7 +227,13 @@ def explain(
             lines.append(f"  ({cols.length} x {cols.n}); its top-left {CORNER} x {CORNER} corner:")
             block = np.array2string(_block_corner(k[j], cols, CORNER))
         lines += ["  " + line for line in block.splitlines()]
-    lines += ["", "block layout (block row o, block column p; '.' = zero block, '+' = folded sum):"]
+    return lines
+
+
+def _layout_lines(plan: Plan) -> list[str]:
+    """Which block sits where: block rows and columns, elided in the middle when many."""
+    rows = plan.maps[0]
+    lines = ["", "block layout (block row o, block column p; '.' = zero block, '+' = folded sum):"]
     o_idx, p_idx = _elided(rows.length), _elided(rows.n)
     names = _layout_names(rows, [o for o in o_idx if o >= 0], [p for p in p_idx if p >= 0])
     elided = 3 if -1 in p_idx else 0  # room for "..."
@@ -235,7 +250,15 @@ def explain(
         cells = iter(row)
         shown = [next(cells) if p >= 0 else "..." for p in p_idx]
         lines.append(f"o{o}".ljust(label) + " " + " ".join(n.rjust(width) for n in shown))
-    lines.append("")
+    return lines
+
+
+def _matrix_lines(k: np.ndarray, plan: Plan, mode: Mode, boundary: Boundary) -> list[str]:
+    """The matrix itself when small, then its nonzeros and storage."""
+    cols = plan.maps[1]
+    n_rows, n_cols = plan.shape
+    dtype = matrix_dtype(k.dtype)
+    lines = [""]
     if n_rows <= MAX_PRINTED and n_cols <= MAX_PRINTED:
         lines.append("matrix A (blocks separated):")
         dense = conv_matrix(k, plan.input_shape, mode, boundary)
@@ -249,7 +272,8 @@ def explain(
     idx = np.dtype(plan.index_dtype()).itemsize
     nnz = plan.nnz
     data, indices, indptr = nnz * dtype.itemsize, nnz * idx, (n_rows + 1) * idx
-    lines += [
+    return [
+        *lines,
         "",
         f"nnz: {nnz} of {n_rows * n_cols} entries (density {100 * nnz / (n_rows * n_cols):.1f}%)",
         (
@@ -257,31 +281,35 @@ def explain(
             f"{data + indices + indptr:,} (data {data:,} + indices {indices:,} + indptr {indptr:,})"
         ),
     ]
-    if image is not None:
-        x = np.asarray(image)
-        with np.errstate(over="ignore", invalid="ignore"):
-            ref = convolve2d(x, k, mode, boundary)
-            tol = 64 * np.finfo(float).eps * float(np.abs(x).max() * np.abs(k).sum())
-        lines += ["", "image x:", np.array2string(x), "", "A @ x.ravel(), reshaped:"]
-        y = _product(k, x, plan, mode, boundary)
-        if y is None:  # integer sums beyond int64: never printed wrapped
-            lines += [
-                (
-                    f"  outside the {np.result_type(x, k)} range (convmat.conv2d raises "
-                    "ResultOverflowError); give float values (e.g. 1.0) for an approximate "
-                    "product"
-                ),
-                "",
-                "scipy.signal.convolve2d(x, kernel) (its integer sums wrap around):",
-                np.array2string(ref),
-                "equal: False",
-            ]
-        else:
-            lines += [
-                np.array2string(y),
-                "",
-                "scipy.signal.convolve2d(x, kernel):",
-                np.array2string(ref),
-                f"equal: {_same(y, ref, tol)}",
-            ]
-    return "\n".join(lines) + "\n"
+
+
+def _image_lines(
+    x: np.ndarray, k: np.ndarray, plan: Plan, mode: Mode, boundary: Boundary
+) -> list[str]:
+    """The product with an image, beside scipy's convolve2d, and whether they agree."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = convolve2d(x, k, mode, boundary)
+        tol = 64 * np.finfo(float).eps * float(np.abs(x).max() * np.abs(k).sum())
+    lines = ["", "image x:", np.array2string(x), "", "A @ x.ravel(), reshaped:"]
+    y = _product(k, x, plan, mode, boundary)
+    if y is None:  # integer sums beyond int64: never printed wrapped
+        return [
+            *lines,
+            (
+                f"  outside the {np.result_type(x, k)} range (convmat.conv2d raises "
+                "ResultOverflowError); give float values (e.g. 1.0) for an approximate "
+                "product"
+            ),
+            "",
+            "scipy.signal.convolve2d(x, kernel) (its integer sums wrap around):",
+            np.array2string(ref),
+            "equal: False",
+        ]
+    return [
+        *lines,
+        np.array2string(y),
+        "",
+        "scipy.signal.convolve2d(x, kernel):",
+        np.array2string(ref),
+        f"equal: {_same(y, ref, tol)}",
+    ]

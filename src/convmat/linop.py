@@ -3,7 +3,7 @@
 A :class:`ConvOperator` is a :class:`scipy.sparse.linalg.LinearOperator`, so
 ``lsqr``, ``cg`` and friends accept it, and it applies itself to whole batches
 of arrays, choosing per call the fastest exact method by a cost model (see
-``convmat._cost``) unless told which to use.
+``convmat._engines.cost``) unless told which to use.
 """
 
 from __future__ import annotations
@@ -18,18 +18,15 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from ._apply import apply, default_rtol, padding_fill, resolve_method
-from ._budget import (
+from ._core.budget import (
     check_dense_fits,
     check_result_fits,
     check_sparse_fits,
     get_max_dense_bytes,
 )
-from ._build import checked_plan, compute_dtype, matrix_dtype
-from ._engine import METHOD_ADVICE, Engine, Method
-from ._errors import DTypeError
-from ._plans import kernel_key
-from ._validate import (
+from ._core.errors import DTypeError
+from ._core.plan import checked_plan, compute_dtype, matrix_dtype
+from ._core.validate import (
     Boundary,
     Format,
     MethodArg,
@@ -43,6 +40,10 @@ from ._validate import (
     keyword_only_hint,
     result_dtype,
 )
+from ._engines.apply import default_rtol, padding_fill, resolve_method
+from ._engines.cache import kernel_key
+from ._engines.engine import METHOD_ADVICE, Engine, Method
+from ._engines.pipeline import Request, run
 from .toeplitz import conv_matrix
 
 __all__ = ["ConvOperator"]
@@ -167,10 +168,12 @@ class ConvOperator(_Guarded):
         self._complex = k.dtype.kind == "c"
         self._plan = plan
         self._mode, self._boundary = mode, boundary
-        pad = padding_fill(np.int8(0), plan.key[2], plan.key[3], plan.input_shape, k.shape)  # type: ignore[arg-type]
+        pad = padding_fill(
+            np.int8(0), str(plan.mode), str(plan.boundary), plan.input_shape, k.shape
+        )
         self._padding_products = pad is not None
         self._engines: dict[str, Engine] = {}
-        self._chosen: dict[tuple[int, str, int], Method] = {}
+        self._requests: dict[tuple[int, str, int, bool], Request] = {}
         self._lock = threading.Lock()
         self.input_shape: tuple[int, ...] = plan.input_shape
         self.output_shape: tuple[int, ...] = plan.output_shape
@@ -231,23 +234,25 @@ class ConvOperator(_Guarded):
         conj = conjugate and self._complex  # conj(A) x == conj(A conj(x)); a real A is its own
         if conj:
             batch = batch.conj()
-        key = (batch.shape[0], dtype.str, get_max_dense_bytes())
-        method = self._chosen.get(key)
-        if method is None:  # the choice depends on shapes only: decide once per batch size
-            method = self._chosen[key] = self.method_for(batch.shape[0] or 1, dtype)
-        # the products of the taps with the zero padding, as conv2d and convolve count them
-        fill = dtype.type(0) if self._padding_products and not transpose else None
-        out = apply(
-            batch,
-            self._engine,
-            dtype,
-            transpose=transpose,
-            fill=fill,
-            method=method,
-            amortized=True,
-            certify=self.method == "auto",
-            rtol=self._rtol(dtype),
-        )
+        key = (batch.shape[0], dtype.str, get_max_dense_bytes(), transpose)
+        request = self._requests.get(key)
+        if request is None:  # the choice depends on shapes only: decide once per batch size
+            method = self.method_for(batch.shape[0] or 1, dtype)
+            # the products of the taps with the zero padding, as conv2d and convolve count them
+            fill = dtype.type(0) if self._padding_products and not transpose else None
+            request = self._requests[key] = Request(
+                self._kernel,
+                self._plan,
+                (batch.shape[0],),
+                dtype,
+                method,
+                self._rtol(dtype),
+                fill=fill,
+                transpose=transpose,
+            )
+        engine = self._engine(dtype)
+        out = run(request, batch, engine, amortized=True, certify=self.method == "auto")
+        out = out.reshape(batch.shape[0], self.shape[1] if transpose else self.shape[0])
         return out.conj() if conj else out
 
     def _apply_shaped(
@@ -260,10 +265,10 @@ class ConvOperator(_Guarded):
             else (self.input_shape, self.output_shape)
         )
         if _is_dask(arr_like):  # a lazy batch: one block per chunk of its batch axes
-            from .dask import _apply_operator
+            from ._blocks.operator import apply_operator
 
-            return _apply_operator(  # type: ignore[return-value]
-                self, arr_like, name=name, transpose=transpose, conjugate=conjugate
+            return apply_operator(  # type: ignore[return-value]
+                self, arr_like, transpose=transpose, conjugate=conjugate
             )
         nd = len(shape_in)
         arr = check_array(arr_like, name, min_ndim=nd)
@@ -282,6 +287,39 @@ class ConvOperator(_Guarded):
         )
         out = self._run(arr, math.prod(shape_in), transpose=transpose, conjugate=conjugate)
         return out.reshape(*arr.shape[: arr.ndim - nd], *shape_out)
+
+    def apply(
+        self, x: npt.ArrayLike, *, transpose: bool = False, conjugate: bool = False
+    ) -> np.ndarray:
+        """Apply ``A``, ``A.T``, ``conj(A)`` or ``A.H`` to a batch: ``op(x)``, ``op.T(x)``,
+        ``op.conj()(x)`` or ``op.H(x)`` in one method.
+
+        Parameters
+        ----------
+        x : array_like or dask.array.Array
+            Shape ``(..., *input_shape)``, or ``(..., *output_shape)`` with
+            `transpose`; a dask array gives a lazy result (see :meth:`__call__`).
+        transpose : bool
+            Apply the transpose.
+        conjugate : bool
+            Apply the entrywise conjugate (with `transpose`, the adjoint).
+
+        Returns
+        -------
+        ndarray
+            Shape ``(..., *output_shape)`` (``(..., *input_shape)`` with `transpose`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import convmat
+        >>> op = convmat.ConvOperator(np.array([[1j, 2]]), (1, 3))
+        >>> y = np.ones((1, 4))
+        >>> np.array_equal(op.apply(y, transpose=True, conjugate=True), op.H(y))
+        True
+        """
+        name = "y" if transpose else "x"  # the names of __call__ and apply_transpose
+        return self._apply_shaped(x, name, transpose=transpose, conjugate=conjugate)
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
         """Apply to ``x`` of shape ``(..., *input_shape)``; return ``(..., *output_shape)``.
@@ -441,8 +479,7 @@ class _ConvView(_Guarded):
 
     def __call__(self, x: npt.ArrayLike) -> np.ndarray:
         """Apply to arrays of shape ``(..., *input_shape)``."""
-        name = "y" if self._t else "x"  # the parent's names: x for inputs, y for outputs
-        return self._parent._apply_shaped(x, name, transpose=self._t, conjugate=self._c)
+        return self._parent.apply(x, transpose=self._t, conjugate=self._c)
 
     def _matvec(self, x: np.ndarray) -> np.ndarray:
         return self._parent._flat(x, transpose=self._t, conjugate=self._c, vector=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._build import build_unfolded_coo, checked_plan
-from ._validate import (
+from ._core.csr import build_unfolded_coo
+from ._core.plan import Plan, checked_plan
+from ._core.validate import (
     Boundary,
     Mode,
 )
@@ -116,20 +118,34 @@ def plot_matrix(
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-    from matplotlib.patches import Patch
-    from matplotlib.ticker import MaxNLocator
 
     k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
     path = _png_path(output)
     if k.dtype.kind == "c":
         msg = f"`kernel` must be real to be drawn, got dtype {k.dtype}"
         raise TypeError(msg)
-    shape = plan.input_shape
     rows, cols = plan.shape
     if max(rows, cols) > MAX_SIDE:
         msg = f"the matrix is {rows} x {cols}; only up to {MAX_SIDE} rows and columns are drawn"
         raise ValueError(msg)
+    width, height = figure_pixels(rows, cols)
+    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
+    ax = fig.add_axes((0.06, 0.06, 0.66, 0.86))
+    _draw(fig, ax, k, plan, mode, boundary)
+    fig.savefig(path, dpi=_DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def _draw(fig: Any, ax: Any, k: np.ndarray, plan: Plan, mode: str, boundary: str) -> None:
+    """Each nonzero coloured by the tap it holds (a legend, or a colour bar when there are
+    many taps), folded entries black, the block grid grey, the sizes in the title."""
+    import matplotlib as mpl
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    rows, cols = plan.shape
     taps = k.size
     coo = build_unfolded_coo(np.arange(1, taps + 1, dtype=np.int64).reshape(k.shape), plan)
     tap = np.zeros((rows, cols), dtype=np.int64)
@@ -138,10 +154,6 @@ def plot_matrix(
     tap[coo.row, coo.col] = coo.data
     folded = hits > 1
     values = k.ravel().astype(np.float64)
-
-    width, height = figure_pixels(rows, cols)
-    fig = plt.figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
-    ax = fig.add_axes((0.06, 0.06, 0.66, 0.86))
     labels = [
         f"k[{j0},{j1}] = {v:g}" for (j0, j1), v in zip(np.ndindex(k.shape), values, strict=True)
     ]
@@ -175,7 +187,7 @@ def plot_matrix(
         for c in range(col_block, cols, col_block):
             ax.axvline(c - 0.5, color="0.6", linewidth=0.6)
     ax.set_title(
-        f"convolution matrix {rows} x {cols}: {k.shape} kernel over {shape} images, "
+        f"convolution matrix {rows} x {cols}: {k.shape} kernel over {plan.input_shape} images, "
         f"mode '{mode}', boundary '{boundary}'\nblocks of {row_block} x {col_block}; "
         f"{int((hits > 0).sum())} nonzeros ({100 * (hits > 0).mean():.1f}%)",
         fontsize=10,
@@ -184,6 +196,3 @@ def plot_matrix(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("column: input pixel (C order)")
     ax.set_ylabel("row: output pixel (C order)")
-    fig.savefig(path, dpi=_DPI, format="png")
-    plt.close(fig)
-    return path

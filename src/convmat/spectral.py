@@ -27,10 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-from ._budget import check_dense_fits, check_working_set, dense_fits
-from ._build import Plan, checked_plan
-from ._fillfft import FillBlur
-from ._spectra import (
+from ._core.budget import check_dense_fits, check_working_set, dense_fits
+from ._core.plan import Plan, checked_plan
+from ._core.spectra import (
     Gram,
     check_rtol,
     circulant_values,
@@ -39,7 +38,8 @@ from ._spectra import (
     rank_one_factors,
     top_eigenvalues,
 )
-from ._validate import Boundary, Mode, check_boundary, keyword_only_hint
+from ._core.validate import Boundary, Mode, check_boundary, keyword_only_hint
+from ._engines.fillfft import FillBlur
 from .linop import ConvOperator
 from .toeplitz import conv_matrix
 
@@ -215,18 +215,13 @@ def _check_count(k: object, most: int) -> int:
     return int(k)
 
 
-def _mode(plan: Plan) -> Mode:
-    """The plan's mode (its key holds it)."""
-    return cast("Mode", plan.key[2])
-
-
 def _largest(
     kernel: np.ndarray, plan: Plan, boundary: str, count: int | None, rtol: float
 ) -> np.ndarray:
     """The `count` largest singular values (all when None), descending."""
     total = min(plan.shape)
     want = total if count is None else count
-    mode = _mode(plan)
+    mode = cast("Mode", plan.mode)
     if not kernel.any():
         return np.zeros(want)
     if boundary == "wrap" and mode == "same":

@@ -14,17 +14,18 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from ._budget import (
+from ._core.budget import (
     check_dense_fits,
     check_sparse_fits,
     get_max_dense_bytes,
     human_bytes,
     set_max_dense_bytes,
 )
-from ._build import FOLDED, checked_plan, compute_dtype, folded_sums, kernel_entries, matrix_dtype
-from ._errors import MatrixTooLargeError
-from ._exact import fit
-from ._validate import (
+from ._core.csr import FOLDED, folded_sums, kernel_entries
+from ._core.errors import MatrixTooLargeError
+from ._core.exact import fit
+from ._core.plan import checked_plan, compute_dtype, matrix_dtype
+from ._core.validate import (
     Boundary,
     Format,
     Mode,

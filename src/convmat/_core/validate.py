@@ -1,0 +1,338 @@
+"""Argument checks shared by every public function.
+
+Each check runs before any work is done and raises a ``ValueError`` or
+``TypeError`` whose message names the argument, the value received and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import numbers
+import operator
+import os
+import sys
+from collections.abc import Callable
+from typing import Literal, ParamSpec, TypeVar, cast
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import DTypeError
+
+__all__: list[str] = []
+
+Mode = Literal["full", "same", "valid"]
+Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
+Extension = Literal["fill", "wrap", "symm"]  # a boundary by its canonical name
+Format = Literal["dense", "csr", "csc", "coo"]
+MethodArg = Literal["auto", "direct", "sparse", "dense", "shift", "fft", "banded"]
+_METHODS = ("auto", "direct", "sparse", "dense", "shift", "fft", "banded")
+
+_MODES = ("full", "same", "valid")
+_BOUNDARIES = {
+    "fill": "fill",
+    "pad": "fill",
+    "wrap": "wrap",
+    "circular": "wrap",
+    "symm": "symm",
+    "symmetric": "symm",
+}
+_FORMATS = ("dense", "csr", "csc", "coo")
+
+
+def short_repr(value: object) -> str:
+    """Return a ``repr`` of `value` cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_mode(mode: object) -> Mode:
+    """Return `mode` if it is one of 'full', 'same', 'valid'."""
+    if not isinstance(mode, str) or mode not in _MODES:
+        msg = f"`mode` must be one of 'full', 'same', 'valid', got {short_repr(mode)}"
+        raise ValueError(msg)
+    return cast("Mode", mode)
+
+
+def check_boundary(boundary: object) -> Extension:
+    """Return the canonical name of `boundary` (scipy's aliases accepted)."""
+    if not isinstance(boundary, str) or boundary not in _BOUNDARIES:
+        msg = (
+            "`boundary` must be one of 'fill', 'wrap', 'symm' "
+            f"(or 'pad', 'circular', 'symmetric'), got {short_repr(boundary)}"
+        )
+        raise ValueError(msg)
+    return cast("Literal['fill', 'wrap', 'symm']", _BOUNDARIES[boundary])
+
+
+def check_method_axes(method: str, ndim: int) -> None:
+    """Refuse the banded method for a kernel that is not 2-D (it tiles a 2-D structure)."""
+    if method == "banded" and ndim != 2:
+        msg = (
+            f"`method` 'banded' serves 2-D kernels only, got a kernel with {ndim} axes: "
+            "pass 'auto', 'sparse', 'shift', 'dense' or 'fft'"
+        )
+        raise ValueError(msg)
+
+
+def check_method(method: object, dtype: np.dtype) -> MethodArg:
+    """Return `method` if it is a method name that is exact for `dtype` (integers: no FFT, no BLAS)."""
+    if not isinstance(method, str) or method not in _METHODS:
+        msg = (
+            "`method` must be one of 'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', "
+            "'banded', "
+            f"got {short_repr(method)}"
+        )
+        raise ValueError(msg)
+    if method in ("fft", "dense", "banded") and dtype.kind in "biu":
+        msg = (
+            f"`method` {method!r} is not exact for the integer dtype {dtype}; "
+            "use 'sparse', 'shift' or 'auto', or float data"
+        )
+        raise ValueError(msg)
+    return cast("MethodArg", method)
+
+
+def check_rtol(rtol: object) -> float | None:
+    """Return `rtol` as a float (or None, the dtype's default) if it is a finite real >= 0."""
+    if rtol is None:
+        return None
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+        msg = f"`rtol` must be None or a real number >= 0, got {short_repr(rtol)}"
+        raise TypeError(msg)
+    value = float(rtol)
+    if not value >= 0 or value == float("inf"):  # NaN fails `>=`
+        msg = f"`rtol` must be None or a finite real number >= 0, got {short_repr(rtol)}"
+        raise ValueError(msg)
+    return value
+
+
+def check_format(fmt: object) -> Format:
+    """Return `fmt` if it is one of 'dense', 'csr', 'csc', 'coo'."""
+    if not isinstance(fmt, str) or fmt not in _FORMATS:
+        msg = f"`format` must be one of 'dense', 'csr', 'csc', 'coo', got {short_repr(fmt)}"
+        raise ValueError(msg)
+    return cast("Format", fmt)
+
+
+def check_tensor(value: object, name: str) -> None:
+    """Refuse a torch tensor numpy cannot read as it is: one that requires grad (convmat
+    computes no gradients) or one on another device than the CPU; say how to pass it."""
+    if type(value).__module__.split(".")[0] != "torch":
+        return
+    if getattr(value, "requires_grad", False):
+        msg = (
+            f"`{name}` is a torch tensor that requires grad, which numpy cannot read: pass "
+            f"`{name}.detach()` (convmat computes no gradients; convmat.nn's transposed "
+            "layers give the adjoint a backward pass needs)"
+        )
+        raise DTypeError(msg)
+    device = getattr(value, "device", None)
+    if device is not None and getattr(device, "type", "cpu") != "cpu":
+        msg = (
+            f"`{name}` is a torch tensor on device {device}, which numpy cannot read: "
+            f"pass `{name}.cpu()`"
+        )
+        raise DTypeError(msg)
+
+
+def check_array(
+    value: object, name: str, *, ndim: int | None = None, min_ndim: int = 1
+) -> np.ndarray:
+    """Return `value` as a numeric ndarray, refusing what scipy cannot convolve.
+
+    The array is not copied; callers never write to it.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        msg = (
+            f"`{name}` must not be a masked array (its mask would be ignored); "
+            "fill it first, e.g. with `{name}.filled(0)`"
+        )
+        raise TypeError(msg.replace("{name}", name))
+    check_tensor(value, name)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        msg = f"`{name}` must be a numeric array, got {short_repr(value)} ({exc})"
+        raise DTypeError(msg) from None
+    if arr.dtype.kind not in "biufc":
+        msg = (
+            f"`{name}` must have a numeric dtype (bool, integer, float or complex), "
+            f"got dtype {arr.dtype}"
+        )
+        raise DTypeError(msg)
+    if ndim is not None and arr.ndim != ndim:
+        msg = f"`{name}` must be {ndim}-D, got an array of shape {arr.shape}"
+        raise ValueError(msg)
+    if arr.ndim < min_ndim:
+        msg = f"`{name}` must have at least {min_ndim} dimension(s), got shape {arr.shape}"
+        raise ValueError(msg)
+    return arr
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Return `value` as a Python int of at least 1 (bools refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        msg = f"`{name}` must be a positive int, got {short_repr(value)}"
+        raise TypeError(msg)
+    if value < 1:
+        msg = f"`{name}` must be a positive int, got {value}"
+        raise ValueError(msg)
+    return int(value)
+
+
+def check_nonempty(shape: tuple[int, ...], name: str) -> None:
+    """Refuse a shape with a zero-length axis."""
+    if any(s == 0 for s in shape):
+        msg = f"`{name}` must not be empty, got shape {shape}"
+        raise ValueError(msg)
+
+
+def check_shape(
+    value: object, name: str, ndim: int, entries: str = "one per kernel axis"
+) -> tuple[int, ...]:
+    """Return `value` as a tuple of `ndim` positive Python ints (`entries` says what they are)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        msg = f"`{name}` must be a sequence of {ndim} positive integers, got {short_repr(value)}"
+        raise TypeError(msg)
+    items = list(cast("list[object]", value))
+    if len(items) != ndim:
+        msg = f"`{name}` must have {ndim} entries ({entries}), got {short_repr(value)} with {len(items)}"
+        raise ValueError(msg)
+    out = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral):
+            msg = f"`{name}` must hold integers, got {short_repr(value)}"
+            raise TypeError(msg)
+        size = operator.index(item)
+        if size <= 0:
+            msg = f"`{name}` must hold positive integers, got {short_repr(value)}"
+            raise ValueError(msg)
+        out.append(size)
+    return tuple(out)
+
+
+def check_valid_shapes(mode: Mode, in_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> None:
+    """Raise scipy's error when 'valid' mode has no input that contains the other."""
+    if mode != "valid":
+        return
+    if all(n >= m for n, m in zip(in_shape, k_shape, strict=True)):
+        return
+    if all(m >= n for n, m in zip(in_shape, k_shape, strict=True)):
+        return
+    msg = (
+        "For 'valid' mode, one must be at least as large as the other in every "
+        f"dimension: got input shape {in_shape} and kernel shape {k_shape}"
+    )
+    raise ValueError(msg)
+
+
+def check_fillvalue(value: object, dtype: np.dtype, *, used: bool = True) -> np.generic:
+    """Return `value` as a scalar of `dtype`: exactly for integers, rounded to nearest for
+    floats (as scipy rounds it); a value an integer dtype cannot hold, or a finite one
+    beyond a float dtype's range, is refused. Unless `used` (boundaries 'wrap' and 'symm'
+    never read it), only its type and size are checked, and zero is returned."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        size = np.size(value)
+        if size != 1:
+            what = "cannot be empty" if size == 0 else "must be scalar or an array with one element"
+            msg = f"`fillvalue` {what}, got {short_repr(value)}"
+            raise ValueError(msg)
+        value = np.asarray(value).reshape(())[()]  # scipy accepts one element in any shape
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+        msg = f"`fillvalue` must be a real or complex scalar, got {short_repr(value)}"
+        raise DTypeError(msg)
+    if not used:
+        return cast("np.generic", dtype.type(0))
+    arr = np.asarray(value)
+    exact = True
+    if arr.dtype.kind == "c" and dtype.kind != "c":
+        exact = bool(arr.imag == 0)
+        arr = arr.real
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):
+            cast_value = arr.astype(dtype)[()]
+            if dtype.kind in "fc":  # rounded, never overflowed
+                same = bool(np.isfinite(cast_value) or not np.isfinite(arr))
+            else:
+                same = np.array(cast_value == arr).item()
+        exact = exact and bool(same)
+    except (TypeError, ValueError, OverflowError):
+        exact = False
+    if not exact:
+        msg = (
+            f"could not cast `fillvalue` directly to the output dtype {dtype}: {value!r} "
+            + (
+                "is beyond its range"
+                if dtype.kind in "fc"
+                else "cannot be represented exactly in it"
+            )
+            + "; pass a value of that dtype or convert the arrays first"
+        )
+        raise ValueError(msg)
+    return cast("np.generic", cast_value)
+
+
+def result_dtype(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic], what: str) -> np.dtype:
+    """Return scipy's result dtype for convolving `a` with `b`."""
+    dtype = np.result_type(a.dtype, b.dtype)
+    if dtype == np.bool_:
+        msg = (
+            f"{what} of two boolean arrays is not defined (scipy refuses it too); "
+            "convert one of them to an integer dtype, e.g. `.astype(np.int64)`"
+        )
+        raise DTypeError(msg)
+    return dtype
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+# convmat's own directory (this module is in its _core subpackage)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside convmat.
+
+    Called by the function that warns: wrappers and helpers between the user's
+    line and the warning (whatever their number) are passed over.
+    """
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def keyword_only_hint(func: Callable[P, R]) -> Callable[P, R]:
+    """`func`, refusing surplus positional arguments with a message that names its
+    keyword-only options (Python's own says only how many positional ones it takes)."""
+    params = list(inspect.signature(func).parameters.values())
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keyword = [p.name for p in params if p.kind == p.KEYWORD_ONLY]
+    if not keyword:  # Python's own message says it all
+        return func
+    most = len(positional)
+    shown = positional[1:] if positional[:1] == ["self"] else positional
+    name = func.__qualname__.removesuffix(".__init__")
+
+    @functools.wraps(func)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if len(args) > most:
+            extra = args[most:]
+            hint = ", ".join(f"{k}={short_repr(v)}" for k, v in zip(keyword, extra, strict=False))
+            msg = (
+                f"{name}() takes at most {len(shown)} positional arguments "
+                f"({', '.join(shown)}), got {len(args) - most + len(shown)}: "
+                f"{', '.join(f'`{k}`' for k in keyword)} "
+                f"{'is' if len(keyword) == 1 else 'are'} keyword-only; pass e.g. {hint}"
+            )
+            raise TypeError(msg)
+        return func(*args, **kwargs)
+
+    return checked

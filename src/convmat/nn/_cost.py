@@ -1,0 +1,140 @@
+"""Choose how a CNN layer is applied: its sparse matrix, im2col GEMMs or tap-by-tap shifts.
+
+Each method's time is estimated from the layer's shapes, in the unit of
+:mod:`convmat._engines.cost` (a multiply-add of scipy.sparse's scalar loop), and the
+cheapest is taken. ``convmat.nn`` builds a layer's matrix inside every call,
+so building is always charged.
+
+* ``matrix``: thirty units per stored entry to build the CSR matrix (values
+  and indices computed, masked and written) and the fixed cost of about a
+  hundred numpy calls that building takes, then one unit per entry and
+  image for the product, plus a pass over the batch to lay it out and back.
+* ``gemm``: ``C_out * C_in / groups * kH * kW`` multiply-adds per position of
+  the wide output grid and image, at sixteen per unit in double precision
+  (BLAS: vector units and all cores), twice that in single precision, a
+  quarter as many complex ones (four real multiply-adds each); a GEMM whose
+  output rows or inner dimension ``s`` are fewer than seven is memory bound,
+  its rate ``(s + 1) / 8`` of the full one (a depthwise layer's
+  ``(1, kH * kW)`` weight rows run at a quarter, as measured). Plus copying
+  the columns (``COPY_UNITS`` per 8-byte entry: each is read from a
+  contiguous run and written once; the adjoint adds them back, two passes)
+  and the padded input's phases; plus a fixed cost per numpy call: one copy per tap and block. A
+  pointwise layer (1x1, stride 1, no padding) is the channel matmul alone,
+  and a stride-1 adjoint is counted as the convolution it runs as.
+* ``shift`` (depthwise layers only): two vectorised passes per tap over each
+  output block (a multiply and an add, ``SHIFT_UNITS`` per 8-byte entry:
+  they stream memory, so single precision costs half), images split over
+  the cores, plus two calls per tap and block.
+
+The counts use the same block sizes the engine will use. These ratios
+describe kinds of code rather than one machine; the layer tables of
+``benchmarks/speed.py`` show how the choice fares against torch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from .._core.budget import machine_memory
+from .._engines.cost import CALL_UNITS
+from .._engines.pool import PARALLEL_WORK, THREADS
+from ._gemm import COLUMN_BYTES, SHIFT_BYTES, LayerGemm, gemm_methods
+from ._layer import Layer
+
+__all__: list[str] = []
+
+LayerMethod = Literal["matrix", "gemm", "shift"]
+LAYER_METHODS: tuple[LayerMethod, ...] = ("matrix", "gemm", "shift")
+
+_BUILD_UNITS_PER_ENTRY = 30.0
+_BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of sides at least _BLAS_FULL_RATE_SIDE - 1
+_BLAS_FULL_RATE_SIDE = 8  # below this many rows (or inner terms) a GEMM is memory bound
+_MATRIX_CALLS = 100  # the layer matrix's build: plans, index maps, masks, CSR assembly
+COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run, against a multiply-add
+SHIFT_UNITS = 0.5  # an 8-byte entry of a vectorised multiply or add
+
+
+def _block_count(engine: LayerGemm, batch: int, per_image: int, limit: int) -> int:
+    return sum(1 for _ in engine.blocks(batch, per_image, limit))
+
+
+def _blas_rate(dtype: np.dtype, rows: int, depth: int) -> float:
+    """Multiply-adds per unit of a GEMM with `rows` output rows and inner dimension `depth`."""
+    lanes = _BLAS_MACS_PER_UNIT * 8 / dtype.itemsize  # twice the lanes for single precision
+    if dtype.kind == "c":
+        lanes /= 2  # four real multiply-adds on an item twice as wide
+    return lanes * min(1.0, (min(rows, depth) + 1) / _BLAS_FULL_RATE_SIDE)
+
+
+def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool) -> float:
+    layer = engine.layer
+    n_out, n_in = layer.shape
+    rows, depth = engine.per_group, engine.depth
+    if engine.pointwise:  # one channel matmul, no copies
+        macs = batch * layer.c_out * layer.c_group * layer.output_shape[1] * layer.output_shape[2]
+        if adjoint:
+            rows, depth = depth, rows
+        return macs / _blas_rate(dtype, rows, depth) + 8 * CALL_UNITS
+    if adjoint and layer.stride == (1, 1):  # the adjoint runs as the transposed convolution
+        engine, rows, depth = engine.transposed, layer.c_group, engine.per_group * engine.taps
+        adjoint = False
+        layer = engine.layer
+    phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
+    columns = batch * layer.c_in * engine.taps * engine.wide
+    macs = batch * layer.c_out * layer.c_group * engine.taps * engine.wide
+    if adjoint:  # the transposed weights, and each column added back rather than copied
+        rows, depth = depth, rows
+        columns *= 2
+    blocks = _block_count(engine, batch, engine.column_bytes(dtype.itemsize), COLUMN_BYTES)
+    return (
+        macs / _blas_rate(dtype, rows, depth)
+        + COPY_UNITS * dtype.itemsize / 8 * (columns + phases + batch * (n_out + n_in))
+        + (engine.taps + 3) * blocks * CALL_UNITS
+        + 8 * CALL_UNITS
+    )
+
+
+def layer_costs(
+    layer: Layer, batch: int, dtype: np.dtype, *, adjoint: bool = False
+) -> dict[LayerMethod, float]:
+    """Estimated cost of each method that can serve `layer` (or its adjoint), in units."""
+    engine = LayerGemm(layer)
+    itemsize = dtype.itemsize
+    n_out, n_in = layer.shape
+    costs: dict[LayerMethod, float] = {}
+    nnz = layer.nnz_bound
+    entry_bytes = itemsize + np.dtype(layer.index_dtype()).itemsize
+    if nnz * entry_bytes * 3 <= machine_memory() // 2:
+        costs["matrix"] = (
+            _BUILD_UNITS_PER_ENTRY * nnz
+            + nnz * batch
+            + 2.0 * batch * (n_in + n_out)
+            + _MATRIX_CALLS * CALL_UNITS
+        )
+    wide = engine.wide
+    phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
+    methods = gemm_methods(layer)
+    if "gemm" in methods:
+        costs["gemm"] = _gemm_cost(engine, batch, dtype, adjoint=adjoint)
+    if "shift" in methods:
+        per_image = layer.c_out * wide * itemsize
+        blocks = _block_count(engine, batch, per_image, SHIFT_BYTES)
+        work = 2 * engine.taps * batch * layer.c_out * wide
+        threads = THREADS if batch >= 2 and work >= PARALLEL_WORK else 1
+        costs["shift"] = (
+            SHIFT_UNITS * itemsize / 8 * work / threads
+            + COPY_UNITS * itemsize / 8 * (phases + batch * n_out)
+            + (2 * engine.taps + 3) * blocks * CALL_UNITS
+            + 8 * CALL_UNITS
+        )
+    return costs
+
+
+def choose_layer_method(
+    layer: Layer, batch: int, dtype: np.dtype, *, adjoint: bool = False
+) -> LayerMethod:
+    """The cheapest method by :func:`layer_costs`."""
+    costs = layer_costs(layer, batch, dtype, adjoint=adjoint)
+    return min(costs, key=costs.__getitem__)

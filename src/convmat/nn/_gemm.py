@@ -1,0 +1,343 @@
+"""A conv layer and its adjoint as dense matrix products (im2col / GEMM): BLAS speed.
+
+The other classic way to write a convolution layer as one matrix product
+(Chellapilla, Puri and Simard 2006): lay each output position's receptive
+field out as a column and multiply the ``(C_out / groups, C_in / groups * kH *
+kW)`` weight matrix of each group by those columns, one GEMM per group and
+block of images.
+
+The columns are built without gathers. The input is padded (numpy's pad for
+the four padding modes) and split into its ``stride`` phases, so that in
+each phase a kernel tap reads a contiguous run of the flattened image: the
+output is computed on a *wide* grid of ``W_q = ceil(W_padded / stride)``
+columns per row, of which the first ``W_out`` are kept (the rest, a few
+columns per row, is the price of reading runs instead of gathering). Each
+tap's run is one long copy into the column block (``gemm``), or, for
+depthwise layers (one input channel per group), a multiply-add with that
+tap's weights (``shift``: no columns and no GEMMs of one-row matrices).
+Blocks hold at most ``COLUMN_BYTES`` of columns: blocked over the batch and,
+for large images, over output rows, so memory stays the padded input and the
+output plus one block.
+
+The adjoint runs the same steps backwards: the transposed weights times the
+output (zero on the wide grid's extra columns), added back tap by tap onto
+the phases (col2im), the phases interleaved into the padded grid and the
+padding folded onto the positions it copied. With stride 1 the adjoint is
+itself a convolution (the output, zero-padded by the kernel's extent, with
+the flipped weights, input and output channels swapped, onto the padded
+grid) and runs as one, without the adds of col2im. A pointwise layer (1x1,
+stride 1, no padding) is one channel matmul each way, with no copies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from .._engines.pool import run_parallel
+from ._layer import Layer
+
+__all__: list[str] = []
+
+GemmMethod = Literal["gemm", "shift"]
+COLUMN_BYTES = 2**22  # one block of columns at most (measured: 1 to 8 MiB alike, more is slower)
+SHIFT_BYTES = 2**18  # one block of the shift method's output: cache-sized
+
+
+def _spans(total: int, step: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, total, step):
+        yield start, min(total, start + step)
+
+
+class LayerGemm:
+    """``A`` and ``A^T`` of a layer on batches ``(N, C, H, W)``, as GEMMs or tap by tap."""
+
+    def __init__(self, layer: Layer) -> None:
+        self.layer = layer
+        _, h, w = layer.input_shape
+        _, self.h_out, self.w_out = layer.output_shape
+        self.padded, self.inside, self.pad_mode = layer.padded, layer.inside, layer.pad_mode
+        self.sources = layer.pad_sources
+        self.groups = layer.groups
+        self.per_group = layer.c_out // layer.groups
+        kh, kw = layer.kernel
+        (sh, sw), (dh, dw) = layer.stride, layer.dilation
+        self.taps = kh * kw
+        self.depth = layer.c_group * self.taps  # K: the rows of a group's columns
+        self.phases = sh * sw
+        self.wq = -(-self.padded[1] // sw)  # the wide grid's row length
+        # rows of a phase: the deepest tap's offset plus the output rows, plus one for the
+        # runs of taps right of the first that end past the last row
+        self.rows = (dh * (kh - 1)) // sh + self.h_out + 1
+        self.starts = [
+            (((a * dh) % sh) * sw + (b * dw) % sw, ((a * dh) // sh) * self.wq + (b * dw) // sw)
+            for a in range(kh)
+            for b in range(kw)
+        ]  # per tap: its phase and the start of its run
+
+        self.pointwise = (kh, kw) == (1, 1) and layer.stride == (1, 1) and self.padded == (h, w)
+
+    @cached_property
+    def transposed(self) -> LayerGemm:
+        """The stride-1 adjoint as a convolution: output channels in, the padded grid out."""
+        layer = self.layer
+        (kh, kw), (dh, dw) = layer.kernel, layer.dilation
+        shape = (layer.c_in, self.per_group, kh, kw)  # the flipped, transposed weights
+        reach = (dh * (kh - 1), dw * (kw - 1))
+        inner = Layer(
+            np.broadcast_to(np.zeros((), np.float64), shape),
+            layer.output_shape,
+            1,
+            reach,
+            layer.dilation,
+            self.groups,
+            "zeros",
+        )
+        return LayerGemm(inner)
+
+    # -- geometry --------------------------------------------------------------------------
+
+    @property
+    def wide(self) -> int:
+        """Positions of one channel on the wide output grid."""
+        return self.h_out * self.wq
+
+    def column_bytes(self, itemsize: int) -> int:
+        """Bytes of the columns of one image (all groups)."""
+        return self.groups * self.depth * self.wide * itemsize
+
+    def blocks(self, batch: int, per_image: int, limit: int) -> Iterator[tuple[int, int, int, int]]:
+        """(n0, n1, r0, r1): images and output rows whose block takes at most `limit` bytes."""
+        if per_image <= limit:
+            step = max(1, limit // max(per_image, 1))
+            for n0, n1 in _spans(batch, step):
+                yield n0, n1, 0, self.h_out
+            return
+        rows = max(1, limit * self.h_out // per_image)
+        for n in range(batch):
+            for r0, r1 in _spans(self.h_out, rows):
+                yield n, n + 1, r0, r1
+
+    def working_bytes(self, batch: int, itemsize: int, method: GemmMethod) -> int:
+        """Bytes a call allocates, either way: phases, padded grids, output, one block.
+
+        A bound for the forward product and the adjoint alike: the input's
+        phases and two padded grids (padding, or the adjoint's grid and its
+        fold), the output, and the output padded by the kernel's extent (the
+        stride-1 adjoint's own phases).
+        """
+        layer = self.layer
+        (kh, kw), (dh, dw) = layer.kernel, layer.dilation
+        phases = batch * layer.c_in * self.phases * self.rows * self.wq
+        padded = batch * layer.c_in * math.prod(self.padded)
+        out = batch * layer.c_out * self.h_out * self.w_out
+        reach_h, reach_w = dh * (kh - 1), dw * (kw - 1)
+        out_grid = batch * layer.c_out * (self.h_out + 2 * reach_h + 1) * (self.w_out + 2 * reach_w)
+        block = COLUMN_BYTES if method == "gemm" else 2 * SHIFT_BYTES
+        return (phases + 2 * padded + out + out_grid) * itemsize + block
+
+    # -- the phases of the padded input ----------------------------------------------------
+
+    def _phases(self, x: np.ndarray) -> np.ndarray:
+        """``(phases, N, C, rows * W_q)``: the padded batch split by stride phase, flattened."""
+        layer = self.layer
+        sh, sw = layer.stride
+        batch = x.shape[0]
+        out = np.zeros((self.phases, batch, layer.c_in, self.rows, self.wq), dtype=x.dtype)
+        if self.pad_mode == "constant" and self.phases == 1:
+            out[0, :, :, self.inside[0], self.inside[1]] = x
+        else:
+            (pt, pb), (pl, pr) = layer.pads
+            widths = ((0, 0), (0, 0), (pt, pb), (pl, pr))
+            padded = np.pad(x, widths, mode=self.pad_mode)
+            for ph in range(sh):
+                for pw in range(sw):
+                    part = padded[:, :, ph::sh, pw::sw][:, :, : self.rows]
+                    out[ph * sw + pw, :, :, : part.shape[2], : part.shape[3]] = part
+        return out.reshape(self.phases, batch, layer.c_in, self.rows * self.wq)
+
+    def _unphase(self, flat: np.ndarray) -> np.ndarray:
+        """The adjoint of :meth:`_phases`: the phases interleaved, the padding folded back."""
+        layer = self.layer
+        sh, sw = layer.stride
+        batch = flat.shape[1]
+        grid = flat.reshape(self.phases, batch, layer.c_in, self.rows, self.wq)
+        if self.phases == 1:
+            xp = grid[0, :, :, : self.padded[0], : self.padded[1]]
+        else:
+            xp = np.empty((batch, layer.c_in, *self.padded), dtype=flat.dtype)
+            for ph in range(sh):
+                for pw in range(sw):
+                    target = xp[:, :, ph::sh, pw::sw]
+                    target[...] = grid[ph * sw + pw, :, :, : target.shape[2], : target.shape[3]]
+        return self._unpad(xp)
+
+    def _unpad(self, xp: np.ndarray) -> np.ndarray:
+        """The adjoint of the padding: each padded position added onto the input it copies."""
+        if self.sources is None:
+            return np.ascontiguousarray(xp[:, :, self.inside[0], self.inside[1]])
+        out = xp
+        for axis, (inside, src) in enumerate(zip(self.inside, self.sources, strict=True), 2):
+            front = np.moveaxis(out, axis, 0)  # a view, the axis being folded first
+            folded = front[inside].copy()
+            outside = [*range(inside.start), *range(inside.stop, front.shape[0])]
+            for p in outside:  # a few rows or columns: the padding's width
+                folded[int(src[p])] += front[p]
+            out = np.moveaxis(folded, 0, axis)
+        return np.ascontiguousarray(out)
+
+    def _run(self, flat: np.ndarray, tap: int, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+        """Tap `tap`'s run for output rows ``r0:r1`` of images ``n0:n1``: ``(n, C, rows * W_q)``."""
+        phase, start = self.starts[tap]
+        lo = start + r0 * self.wq
+        return flat[phase, n0:n1, :, lo : lo + (r1 - r0) * self.wq]
+
+    # -- forward ---------------------------------------------------------------------------
+
+    def forward(self, weight: np.ndarray, x: np.ndarray, method: GemmMethod) -> np.ndarray:
+        """``(N, C_in, H, W) -> (N, C_out, H_out, W_out)`` in the arrays' common dtype."""
+        layer = self.layer
+        g, cop, cg = self.groups, self.per_group, layer.c_group
+        dtype = np.result_type(weight, x)
+        batch = x.shape[0]
+        w = weight.astype(dtype, copy=False)
+        if self.pointwise and method == "gemm":  # 1x1, stride 1, no padding: a channel matmul
+            cols = x.astype(dtype, copy=False).reshape(batch, g, cg, self.h_out * self.w_out)
+            out = np.matmul(w.reshape(g, cop, cg), cols)
+            return np.asarray(out).reshape(batch, layer.c_out, self.h_out, self.w_out)
+        out = np.empty((batch, g, cop, self.h_out, self.w_out), dtype=dtype)
+        if batch == 0:
+            return out.reshape(0, layer.c_out, self.h_out, self.w_out)
+        flat = self._phases(x.astype(dtype, copy=False))
+        if method == "shift":
+            taps = w.reshape(g, cop, self.taps)
+
+            def shift(n0: int, n1: int, r0: int, r1: int) -> None:
+                self._keep(out, self._shift_block(taps, flat, n0, n1, r0, r1), n0, n1, r0, r1)
+
+            self._parallel(shift, batch, dtype.itemsize)
+        else:
+            mats = w.reshape(g, cop, self.depth)
+            per_image = self.column_bytes(dtype.itemsize)
+            for n0, n1, r0, r1 in self.blocks(batch, per_image, COLUMN_BYTES):
+                length = (r1 - r0) * self.wq
+                cols = np.empty((n1 - n0, g, cg, self.taps, length), dtype=dtype)
+                for t in range(self.taps):
+                    cols[:, :, :, t] = self._run(flat, t, n0, n1, r0, r1).reshape(
+                        n1 - n0, g, cg, length
+                    )
+                acc = np.matmul(mats, cols.reshape(n1 - n0, g, self.depth, length))
+                self._keep(out, acc, n0, n1, r0, r1)
+        return out.reshape(batch, layer.c_out, self.h_out, self.w_out)
+
+    def _shift_block(
+        self, taps: np.ndarray, flat: np.ndarray, n0: int, n1: int, r0: int, r1: int
+    ) -> np.ndarray:
+        """Depthwise, one block: per tap, each input channel's run times its output weights."""
+        g, cop = self.groups, self.per_group
+        length = (r1 - r0) * self.wq
+        acc = np.empty((n1 - n0, g, cop, length), dtype=taps.dtype)
+        tmp = np.empty_like(acc)
+        for t in range(self.taps):
+            run = self._run(flat, t, n0, n1, r0, r1)[:, :, None, :]  # (n, G, 1, length)
+            if t == 0:
+                np.multiply(run, taps[None, :, :, t, None], out=acc)
+            else:
+                np.multiply(run, taps[None, :, :, t, None], out=tmp)
+                acc += tmp
+        return acc
+
+    def _keep(self, out: np.ndarray, acc: np.ndarray, n0: int, n1: int, r0: int, r1: int) -> None:
+        """The wide block's first ``W_out`` columns of each row, written into `out`."""
+        shape = (n1 - n0, self.groups, self.per_group, r1 - r0, self.wq)
+        out[n0:n1, :, :, r0:r1, :] = acc.reshape(shape)[..., : self.w_out]
+
+    # -- adjoint ---------------------------------------------------------------------------
+
+    def adjoint(self, weight: np.ndarray, y: np.ndarray, method: GemmMethod) -> np.ndarray:
+        """``(N, C_out, H_out, W_out) -> (N, C_in, H, W)``: the transpose of :meth:`forward`."""
+        layer = self.layer
+        g, cop, cg = self.groups, self.per_group, layer.c_group
+        dtype = np.result_type(weight, y)
+        batch = y.shape[0]
+        w = weight.astype(dtype, copy=False)
+        if self.pointwise and method == "gemm":
+            rows = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out * self.w_out)
+            out = np.matmul(w.reshape(g, cop, cg).swapaxes(1, 2), rows)
+            return np.asarray(out).reshape(batch, layer.c_in, self.h_out, self.w_out)
+        if layer.stride == (1, 1) and method == "gemm" and batch:
+            # with stride 1 the adjoint is itself a convolution, of the output padded by the
+            # kernel's extent with the flipped, transposed weights, onto the padded grid
+            flipped = w.reshape(g, cop, cg, *layer.kernel)[..., ::-1, ::-1].swapaxes(1, 2)
+            grid = self.transposed.forward(
+                flipped.reshape(layer.c_in, cop, *layer.kernel), y, "gemm"
+            )
+            return self._unpad(grid)
+        flat = np.zeros((self.phases, batch, layer.c_in, self.rows * self.wq), dtype=dtype)
+        if batch == 0:
+            return self._unphase(flat)
+        ys = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out, self.w_out)
+
+        def wide(n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+            """The output block on the wide grid, zero on its extra columns."""
+            block = np.zeros((n1 - n0, g, cop, r1 - r0, self.wq), dtype=dtype)
+            block[..., : self.w_out] = ys[n0:n1, :, :, r0:r1]
+            return block.reshape(n1 - n0, g, cop, (r1 - r0) * self.wq)
+
+        if method == "shift":
+            taps = w.reshape(g, cop, self.taps)
+
+            def shift(n0: int, n1: int, r0: int, r1: int) -> None:
+                block = wide(n0, n1, r0, r1)
+                tmp = np.empty(block.shape[:2] + block.shape[3:], dtype=dtype)
+                for t in range(self.taps):
+                    run = self._run(flat, t, n0, n1, r0, r1)
+                    if cop == 1:
+                        np.multiply(block[:, :, 0], taps[None, :, 0, t, None], out=tmp)
+                    else:
+                        np.einsum("ngjl,gj->ngl", block, taps[:, :, t], out=tmp)
+                    run += tmp
+
+            self._parallel(shift, batch, dtype.itemsize)
+            return self._unphase(flat)
+        mats = np.ascontiguousarray(w.reshape(g, cop, self.depth).swapaxes(1, 2))
+        per_image = self.column_bytes(dtype.itemsize)
+        for n0, n1, r0, r1 in self.blocks(batch, per_image, COLUMN_BYTES):
+            cols = np.matmul(mats, wide(n0, n1, r0, r1))
+            cols = cols.reshape(n1 - n0, layer.c_in, self.taps, (r1 - r0) * self.wq)
+            for t in range(self.taps):
+                run = self._run(flat, t, n0, n1, r0, r1)
+                run += cols[:, :, t]
+        return self._unphase(flat)
+
+    def _parallel(
+        self, block: Callable[[int, int, int, int], None], batch: int, itemsize: int
+    ) -> None:
+        """`block` over the shift method's blocks; images on separate cores, rows in order.
+
+        Blocks of one image may add into the same runs (the adjoint), so each
+        task takes all blocks of its images.
+        """
+        per_image = self.layer.c_out * self.wide * itemsize
+        tasks: dict[int, list[tuple[int, int, int, int]]] = {}
+        for span in self.blocks(batch, per_image, SHIFT_BYTES):
+            tasks.setdefault(span[0], []).append(span)
+
+        def runner(spans: list[tuple[int, int, int, int]]) -> Callable[[], None]:
+            def run() -> None:
+                for span in spans:
+                    block(*span)
+
+            return run
+
+        work = 2 * self.taps * batch * self.layer.c_out * self.wide
+        run_parallel([runner(spans) for spans in tasks.values()], work)
+
+
+def gemm_methods(layer: Layer) -> tuple[GemmMethod, ...]:
+    """The dense formulations that serve `layer`: ``shift`` only for depthwise layers."""
+    return ("gemm", "shift") if layer.c_group == 1 else ("gemm",)

@@ -1,0 +1,96 @@
+"""The cost model: counts from shapes, and choices that follow from them."""
+
+import numpy as np
+
+from convmat._core.plan import make_plan
+from convmat._engines.cost import (
+    DENSE_LIMIT,
+    choose_method,
+    fix_up_units,
+    method_costs,
+    retry_units,
+)
+from convmat._engines.engine import Engine
+
+
+def _engine(k, n, mode="same"):
+    return Engine(np.asarray(k), make_plan(n, np.shape(k), mode, "fill"))
+
+
+def test_integer_engines_offer_exact_methods_only():
+    costs = method_costs(_engine(np.ones((3, 3), np.int64), (32, 32)), 4, amortized=True)
+    assert set(costs) == {"sparse", "shift"}
+
+
+def test_dense_offered_only_within_its_limit():
+    small = method_costs(_engine(np.ones((3, 3)), (16, 16)), 1, amortized=True)
+    assert "dense" in small
+    big = method_costs(_engine(np.ones((3, 3)), (200, 200)), 1, amortized=True)
+    assert DENSE_LIMIT < 200**4 * 8
+    assert "dense" not in big
+
+
+def test_sparse_cost_grows_with_batch_and_kernel():
+    e = _engine(np.ones((5, 5)), (64, 64))
+    one = method_costs(e, 1, amortized=True)["sparse"]
+    many = method_costs(e, 10, amortized=True)["sparse"]
+    # the matrix is streamed once per call and the batch split over the cores
+    assert one < many < 10 * one
+    bigger = method_costs(_engine(np.ones((9, 9)), (64, 64)), 1, amortized=True)["sparse"]
+    assert bigger > 2 * one
+
+
+def test_building_is_charged_for_one_shot_calls():
+    e = _engine(np.ones((5, 5)), (64, 64))
+    assert (
+        method_costs(e, 1, amortized=False)["sparse"] > method_costs(e, 1, amortized=True)["sparse"]
+    )
+
+
+def test_large_kernels_go_to_fft_and_sparse_kernels_to_shift():
+    assert choose_method(_engine(np.ones((31, 31)), (512, 512)), 1, amortized=True) == "fft"
+    spiky = np.zeros((7, 7))
+    spiky[3, 3] = 1.0
+    spiky[0, 0] = -1.0
+    assert choose_method(_engine(spiky, (128, 128)), 16, amortized=True) == "shift"
+
+
+def test_banded_offered_for_float_batches_of_2d_kernels_only():
+    two_d = _engine(np.ones((3, 3)), (64, 64))
+    assert "banded" in method_costs(two_d, 8, amortized=True)
+    assert "banded" not in method_costs(two_d, 1, amortized=True)  # one image: too small a GEMM
+    assert "banded" not in method_costs(
+        _engine(np.ones((3, 3), np.int64), (64, 64)), 8, amortized=True
+    )
+    assert "banded" not in method_costs(
+        _engine(np.ones((3, 3, 3)), (16, 16, 16)), 8, amortized=True
+    )
+
+
+def test_banded_pays_for_streaming_once_rows_outgrow_the_cache():
+    small = method_costs(_engine(np.ones((7, 7)), (32, 32)), 64, amortized=True)
+    large = method_costs(_engine(np.ones((7, 7)), (512, 512)), 64, amortized=True)
+    assert small["banded"] < small["sparse"]  # measured: about 0.7x the CSR product
+    assert large["banded"] > large["sparse"]  # measured: about 1.2x
+
+
+def test_fix_ups_and_retries_are_priced():
+    e = _engine(np.ones((31, 31)), (512, 512))
+    middle = np.array([256 * 512 + 256])  # reads every tap
+    one = fix_up_units(e, middle)
+    assert one > 0
+    assert fix_up_units(e, np.repeat(middle, 10)) > 5 * one
+    full = _engine(np.ones((31, 31)), (512, 512), "full")
+    assert fix_up_units(full, np.array([0])) < one / 5  # the corner of 'full' reads one tap
+    double = retry_units(e, np.dtype(np.float64))
+    assert retry_units(e, np.dtype(np.float32)) < double
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
+        assert retry_units(e, np.dtype(np.longdouble)) > 4 * double
+    assert retry_units(e, None) > double  # a direct sum of 961 taps costs more than a transform
+
+
+def test_the_certified_fft_is_priced_by_its_precision():
+    e = _engine(np.ones((31, 31)), (512, 512))
+    loose = method_costs(e, 1, amortized=True, rtol=1e-10)["fft"]
+    if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:
+        assert method_costs(e, 1, amortized=True, rtol=0.0)["fft"] > 3 * loose

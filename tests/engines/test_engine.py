@@ -1,0 +1,109 @@
+"""The engine's shift method: blocks of images and strips of rows never change a sum's order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+from hypothesis import given
+from hypothesis import strategies as st
+
+import convmat
+from convmat._core.plan import make_plan
+from convmat._engines import engine as _engine
+from convmat._engines.engine import Engine
+from helpers import BOUNDARIES, MODES, valid_ok
+
+
+def test_strip_rows_cut_only_large_single_images() -> None:
+    k = np.ones((5, 5), dtype=np.float32)
+    small = Engine(k, make_plan((64, 64), (5, 5), "same", "fill"))
+    assert small.strip_rows(1) == 64
+    large = Engine(k, make_plan((1024, 1024), (5, 5), "same", "symm"))
+    # a quarter of the cache: 64 rows of 1024 float32 outputs
+    assert large.strip_rows(1) == _engine.CACHE_BYTES // 4 // (1024 * 4) == 64
+    wide = Engine(k, make_plan((3, 2**20), (1, 5), "same", "fill"))
+    assert wide.strip_rows(1) == 1
+    line = Engine(np.ones(5), make_plan((2**20,), (5,), "same", "fill"))
+    assert line.strip_rows(1) == 2**20
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128, np.int64])
+@given(
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 12), st.integers(1, 6)),
+    kshape=st.tuples(st.integers(1, 5), st.integers(1, 4), st.integers(1, 3)),
+    mode=st.sampled_from(MODES),
+    boundary=st.sampled_from(BOUNDARIES),
+    batch=st.integers(1, 3),
+    budget=st.sampled_from([64, 256, 1024]),
+)
+def test_strips_give_the_same_bits_as_one_pass(
+    dtype, shape, kshape, mode, boundary, batch, budget
+) -> None:
+    """Each output is the same sum of the same products in the same order, cut or not."""
+    if mode == "valid" and not valid_ok(shape, kshape):
+        mode = "same"
+    rng = np.random.default_rng(sum(shape) + 7 * sum(kshape))
+    k = rng.standard_normal(kshape) * 9
+    x = rng.standard_normal((batch, *shape)) * 9
+    if np.dtype(dtype).kind == "c":
+        k, x = k + 1j * k[::-1], x - 1j * x[:, ::-1]
+    k, x = k.astype(dtype), x.astype(dtype)
+    plan = make_plan(shape, kshape, mode, boundary)
+    flat = x.reshape(batch, -1)
+    whole = Engine(k, plan).forward(flat, "shift")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_engine, "CACHE_BYTES", budget)
+        cut = Engine(k, plan)
+        rows = cut.strip_rows(batch)
+        np.testing.assert_array_equal(cut.forward(flat, "shift"), whole)
+    assert 1 <= rows <= plan.output_shape[0]
+
+
+@pytest.mark.parametrize("method", ["shift", "banded", "auto"])
+def test_valid_mode_reads_the_input_in_place_and_never_writes_it(method) -> None:
+    """In 'valid' mode the window is the input itself: no copy is made, and none is needed."""
+    plan = make_plan((30, 40), (3, 4), "valid", "fill")
+    engine = Engine(np.ones((3, 4)), plan)
+    x = np.arange(2 * 1200, dtype=float).reshape(2, 30, 40)
+    assert engine.extend(x) is x
+    x.flags.writeable = False
+    out = convmat.conv2d(x, np.ones((3, 4)), "valid", method=method)
+    np.testing.assert_array_equal(out, ss.convolve(x, np.ones((1, 3, 4)), "valid", method="direct"))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_complex_subnormal_data_scaled_through_the_fft(transpose):
+    """Rows of magnitude 1e-310 are scaled by a power of two beyond float64's exponent
+    range before the transform, the real and imaginary parts apart: the result is
+    scipy's, not its conjugate."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((6, 7)) + 1j * rng.standard_normal((6, 7))) * 1e-310
+    k = rng.standard_normal((3, 3)) + 1j * rng.standard_normal((3, 3))
+    if transpose:
+        got = convmat.conv_transpose2d(x, k, "full", method="fft")
+        expected = ss.correlate2d(x, np.conj(k), "valid")  # the adjoint
+    else:
+        got = convmat.conv2d(x, k, "full", method="fft")
+        expected = ss.convolve2d(x, k, "full")
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("mode", ["full", "same", "valid"])
+def test_an_engine_built_in_blocks_of_rows_holds_the_same_matrix(monkeypatch, mode, boundary):
+    """An engine's CSR matrix, built one row of the first axis at a time, is conv_matrix's."""
+    from convmat._core import csr
+
+    rng = np.random.default_rng(0)
+    for shape, k in [
+        ((7, 9), rng.integers(-9, 9, (3, 4))),
+        ((5, 4, 6), rng.standard_normal((2, 3, 2))),
+    ]:
+        whole = convmat.conv_matrix(k, shape, mode, boundary, format="csr")
+        monkeypatch.setattr(csr, "BLOCK_BYTES", 1)
+        got = Engine(k.astype(float), make_plan(shape, k.shape, mode, boundary)).csr()
+        monkeypatch.undo()
+        np.testing.assert_array_equal(got.indptr, whole.indptr)
+        np.testing.assert_array_equal(got.indices, whole.indices)
+        np.testing.assert_allclose(got.data, whole.data, rtol=1e-15)

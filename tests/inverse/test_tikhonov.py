@@ -1,0 +1,62 @@
+"""The Tikhonov solver of one blur model: its operator, adjoint and solves against dense algebra."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import convmat
+from convmat._inverse.restore import apply_prior
+from convmat._inverse.tikhonov import Tikhonov, solver_for
+
+KERNELS = {
+    "symmetric": np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25,
+    "asymmetric": np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]]),
+}
+
+
+def _matrix(kernel, shape, model):
+    if model == "unknown":
+        scene = (shape[0] + kernel.shape[0] - 1, shape[1] + kernel.shape[1] - 1)
+        return convmat.conv_matrix(kernel, scene, "valid"), scene
+    return convmat.conv_matrix(kernel, shape, "same", model), shape
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    list(itertools.product(("unknown", "fill", "wrap", "symm"), KERNELS)),
+    ids="-".join,
+)
+@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
+def test_operator_adjoint_and_solve(model, name, prior):
+    kernel = KERNELS[name]
+    shape = (7, 8)
+    problem = Tikhonov(kernel, shape, model, prior, maxiter=2000, tol=1e-12)
+    a, scene = _matrix(kernel, shape, model)
+    assert problem.scene_shape == scene
+    assert problem.solver == solver_for(model, kernel, prior)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal(scene), rng.standard_normal(shape)
+    np.testing.assert_allclose(problem.forward(x).ravel(), a @ x.ravel(), atol=1e-12)
+    np.testing.assert_allclose(problem.adjoint(y).ravel(), a.T @ y.ravel(), atol=1e-12)
+    n = x.size
+    ltl = apply_prior(np.eye(n).reshape(n, *scene), prior, periodic=model == "wrap")
+    normal = a.T @ a + 0.05 * ltl.reshape(n, n)
+    rhs = rng.standard_normal(scene)
+    solved, _, ok = problem.solve(rhs, 0.05)
+    assert ok
+    np.testing.assert_allclose(solved.ravel(), np.linalg.solve(normal, rhs.ravel()), atol=1e-8)
+
+
+def test_solver_names():
+    assert solver_for("wrap", KERNELS["asymmetric"]) == "fft"
+    assert solver_for("symm", KERNELS["symmetric"]) == "dct"
+    assert solver_for("symm", KERNELS["asymmetric"]) == "admm"
+    assert solver_for("unknown", KERNELS["symmetric"]) == "admm"
+    assert solver_for("fill", KERNELS["symmetric"], "identity") == "admm"
+    assert solver_for("unknown", KERNELS["symmetric"], "laplacian") == "cg"
+    assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
+    for model in ("unknown", "fill", "wrap", "symm"):
+        assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"

@@ -1,0 +1,89 @@
+"""The layer cost model: counts from shapes, and the choices that follow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convmat.nn import _cost as lc
+from convmat.nn._cost import choose_layer_method, layer_costs
+from convmat.nn._layer import Layer
+
+F64 = np.dtype(np.float64)
+
+
+def _layer(c_in, c_out, size, k, *, stride=1, padding=1, groups=1):
+    w = np.ones((c_out, c_in // groups, k, k))
+    return Layer(w, (c_in, size, size), stride, padding, 1, groups, "zeros")
+
+
+def test_depthwise_layers_are_offered_shift():
+    assert set(layer_costs(_layer(8, 8, 16, 3, groups=8), 2, F64)) == {"matrix", "gemm", "shift"}
+    assert set(layer_costs(_layer(8, 8, 16, 3, groups=4), 2, F64)) == {"matrix", "gemm"}
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        _layer(64, 64, 56, 3),
+        _layer(3, 64, 112, 7, stride=2, padding=3),
+        _layer(256, 256, 14, 3),
+        _layer(64, 256, 56, 1, padding=0),
+        _layer(1, 1, 5, 3),  # tiny: the matrix's build costs more than the GEMM
+    ],
+)
+def test_dense_channel_mixing_layers_take_gemm(layer):
+    assert choose_layer_method(layer, 8, F64) == "gemm"
+    assert choose_layer_method(layer, 8, F64, adjoint=True) == "gemm"
+
+
+def test_depthwise_adjoints_take_shift():
+    """Measured: adding back a depthwise layer's taps beats its one-row GEMMs."""
+    layer = _layer(64, 64, 28, 3, groups=64)
+    for dtype in (F64, np.dtype(np.float32)):
+        costs = layer_costs(layer, 32, dtype, adjoint=True)
+        assert costs["shift"] < costs["gemm"]
+        assert choose_layer_method(layer, 32, dtype) == "gemm"  # forward: one GEMM per group
+    strided = _layer(96, 96, 56, 3, stride=2, groups=96)
+    assert choose_layer_method(strided, 8, F64) == "shift"
+
+
+def test_memory_bound_passes_cost_by_the_byte():
+    layer = _layer(64, 64, 28, 3, groups=64)
+    f64, f32 = layer_costs(layer, 32, F64), layer_costs(layer, 32, np.dtype(np.float32))
+    assert f32["shift"] < 0.6 * f64["shift"]
+    assert f32["gemm"] < 0.6 * f64["gemm"]
+
+
+def test_blas_rate_by_dtype_and_shape():
+    full = lc._blas_rate(F64, 64, 576)
+    assert full == lc._BLAS_MACS_PER_UNIT
+    assert lc._blas_rate(np.dtype(np.float32), 64, 576) == 2 * full
+    # a complex multiply-add is four real ones
+    assert lc._blas_rate(np.dtype(np.complex128), 64, 576) == full / 4
+    assert lc._blas_rate(np.dtype(np.complex64), 64, 576) == full / 2
+    # a GEMM of one-row (or four-term) products runs at 2/8 (5/8) of the full rate
+    assert lc._blas_rate(F64, 1, 576) == full * 2 / lc._BLAS_FULL_RATE_SIDE
+    assert lc._blas_rate(F64, 576, 4) == full * 5 / lc._BLAS_FULL_RATE_SIDE
+    assert lc._blas_rate(F64, 7, 7) == full
+
+
+def test_costs_grow_with_the_batch_and_the_adjoint_adds_back():
+    layer = _layer(16, 16, 32, 3)
+    one, many = layer_costs(layer, 1, F64), layer_costs(layer, 16, F64)
+    for method in one:
+        assert one[method] < many[method] < 16 * one[method] + lc.CALL_UNITS * 1000
+    assert layer_costs(layer, 16, F64, adjoint=True)["gemm"] > many["gemm"]
+
+
+def test_matrix_build_is_charged():
+    layer = _layer(4, 4, 16, 3)
+    cost = layer_costs(layer, 1, F64)["matrix"]
+    assert cost >= lc._BUILD_UNITS_PER_ENTRY * layer.nnz_bound
+
+
+def test_matrix_not_offered_beyond_memory(monkeypatch):
+    monkeypatch.setattr(lc, "machine_memory", lambda: 2**20)
+    costs = layer_costs(_layer(16, 16, 64, 3), 1, F64)
+    assert "matrix" not in costs
+    assert "gemm" in costs
