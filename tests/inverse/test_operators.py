@@ -51,7 +51,9 @@ def _operators() -> list[tuple[str, object, np.ndarray, tuple[int, int]]]:
     ]
 
 
-@pytest.mark.parametrize(("name", "op", "matrix", "scene"), _operators(), ids=lambda v: str(v)[:24])
+@pytest.mark.parametrize(
+    ("name", "op", "matrix", "scene"), _operators(), ids=[case[0] for case in _operators()]
+)
 def test_each_operator_is_its_models_matrix(name, op, matrix, scene):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(scene)
