@@ -538,3 +538,82 @@ def test_the_transpose_names_its_first_argument_output():
         convmat.conv_transpose2d(np.ones((0, 3)), np.ones((2, 2)))
     with pytest.raises(TypeError, match=r"^`output` must have a numeric dtype"):
         convmat.conv_transpose2d(np.array([["a"]]), np.ones((2, 2)))
+
+
+# -- scipy's minor conventions, and what scipy leaves unsaid ----------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.complex128])
+def test_a_bool_fillvalue_is_taken_as_scipy_takes_it(dtype):
+    x, k = np.ones((3, 3), dtype), np.ones((2, 2), dtype)
+    for fill in (True, np.bool_(True), False):
+        np.testing.assert_array_equal(
+            convmat.conv2d(x, k, fillvalue=fill), ss.convolve2d(x, k, fillvalue=fill)
+        )
+
+
+def test_a_complex_fillvalue_on_real_data_is_called_complex():
+    with pytest.raises(
+        ValueError, match=r"`fillvalue`.*\(1\+2j\) is complex and the output is real"
+    ):
+        convmat.conv2d(np.ones((3, 3)), np.ones((2, 2)), fillvalue=1 + 2j)
+
+
+@pytest.mark.parametrize(
+    "rtol",
+    [np.array(1e-6), np.array(1e-6, np.float32), np.float32(1e-6), np.int64(0), np.array(0)],
+    ids=["0d-f64", "0d-f32", "f32", "i64", "0d-int"],
+)
+def test_numpy_scalars_and_0d_arrays_are_an_rtol(rtol):
+    x, k = np.arange(30.0).reshape(5, 6), np.ones((3, 3))
+    np.testing.assert_allclose(
+        convmat.conv2d(x, k, rtol=rtol), convmat.conv2d(x, k, rtol=float(rtol)), rtol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("rtol", "exc"),
+    [(np.array([1e-6]), TypeError), (np.array(True), TypeError), (np.array(-1.0), ValueError)],
+    ids=["1d", "bool", "negative"],
+)
+def test_arrays_that_are_no_rtol_are_refused(rtol, exc):
+    with pytest.raises(exc, match="`rtol`"):
+        convmat.conv2d(np.ones((3, 3)), np.ones((2, 2)), rtol=rtol)
+
+
+FUNCS_2D = [convmat.conv2d, convmat.correlate2d, convmat.convolve, convmat.correlate]
+
+
+@pytest.mark.parametrize("func", FUNCS_2D, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("method", ["auto", "sparse", "shift", "fft", "dense"])
+def test_a_nonzero_fillvalue_keeps_the_accuracy_contract(func, method):
+    """The padding's share is a sum of the taps that read it and nothing else: an output
+    whose window reads only input gets none of it (the sum of all taps less those
+    inside would leave its rounding there), each output stays within the direct sum's
+    bound of ``|k| * |x|`` with the padding counted, as scipy computes it."""
+    rng = np.random.default_rng(5)
+    k = rng.standard_normal((5, 5)) + 0.3
+    x = np.full((8, 8), 1e-20)
+    kwargs = {"boundary": "fill", "fillvalue": 1.0, "method": method}
+    got = func(x, k, "same", **kwargs)
+    # scipy's 2-D reference of each (N-D correlation: the convolution with k reversed)
+    ref, kk = {
+        convmat.conv2d: (ss.convolve2d, k),
+        convmat.convolve: (ss.convolve2d, k),
+        convmat.correlate2d: (ss.correlate2d, k),
+        convmat.correlate: (ss.convolve2d, k[::-1, ::-1]),
+    }[func]
+    want = ref(x, kk, "same", fillvalue=1.0)
+    scale = ref(np.abs(x), np.abs(kk), "same", fillvalue=1.0)
+    np.testing.assert_array_less(np.abs(got - want), 25 * np.finfo(float).eps * scale)
+    np.testing.assert_allclose(got[2:6, 2:6], want[2:6, 2:6], rtol=1e-14, atol=0)
+
+
+def test_a_long_signal_with_a_fillvalue_keeps_the_contract():
+    """2·10^5 samples and a 301-tap kernel: the padding's share of each output is summed
+    over the taps outside the signal, not as all taps less the others."""
+    rng = np.random.default_rng(6)
+    s, h = rng.standard_normal(200_000) * 1e-10, rng.standard_normal(301)
+    for mode in ("full", "same"):
+        got = convmat.convolve(s, h, mode, boundary="fill", fillvalue=1.0)
+        want = ss.convolve2d(s[None], h[None], mode, fillvalue=1.0)[0]
+        scale = ss.convolve2d(np.abs(s[None]), np.abs(h[None]), mode, fillvalue=1.0)[0]
+        np.testing.assert_array_less(np.abs(got - want), 301 * np.finfo(float).eps * scale)

@@ -415,3 +415,23 @@ def test_an_array_like_with_a_dask_graph_that_is_not_dask_is_read_as_an_array():
 
     op = convmat.ConvOperator(np.ones((2, 2)), (3, 4))
     np.testing.assert_array_equal(op(Labelled()), op(np.arange(12.0).reshape(3, 4)))
+
+
+@pytest.mark.parametrize(
+    ("call", "want", "got"),
+    [
+        (lambda op: op @ np.ones(19), 20, r"\(19,\)"),
+        (lambda op: op @ np.ones((19, 2)), 20, r"\(19, 2\)"),
+        (lambda op: op.matvec(np.ones(3)), 20, r"\(3,\)"),
+        (lambda op: op.rmatvec(np.ones(20)), 42, r"\(20,\)"),
+        (lambda op: op.T @ np.ones(20), 42, r"\(20,\)"),
+        (lambda op: op.H.matmat(np.ones((5, 2))), 42, r"\(5, 2\)"),
+    ],
+    ids=["matmul", "matmul-2d", "matvec", "rmatvec", "T", "H-matmat"],
+)
+def test_a_product_of_the_wrong_length_names_both_lengths(call, want, got):
+    """scipy says only "dimension mismatch"; the message gives the expected length and
+    the shape received."""
+    op = convmat.ConvOperator(np.ones((3, 3)), (4, 5))  # (42, 20)
+    with pytest.raises(ValueError, match=rf"must have {want} entries.*got shape {got}"):
+        call(op)

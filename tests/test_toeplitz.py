@@ -222,6 +222,58 @@ def test_sparse_formats(fmt):
     assert a.format == fmt
 
 
+def _canonical(a) -> bool:
+    """Sorted, no duplicates: checked on the arrays, not on scipy's flag."""
+    if a.format == "coo":
+        keys = a.coords[0].astype(np.int64) * a.shape[1] + a.coords[1]
+        return bool((np.diff(keys) > 0).all())
+    major = a.indptr
+    minor = a.indices.astype(np.int64)
+    steps = np.diff(minor)
+    new_row = np.zeros(minor.size, dtype=bool)
+    new_row[major[1:-1][major[1:-1] < minor.size]] = True
+    return bool(((steps > 0) | new_row[1:]).all())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("k_shape", [(1, 1), (1, 3), (2, 3), (3, 3)], ids=str)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize("mode", MODES)
+def test_sparse_matrices_are_the_caller_s(mode, boundary, k_shape, fmt):
+    """Every array of a returned sparse matrix is writable, the matrix's own (not a view
+    of the kernel) and canonical; the first calls a user makes work on it."""
+    k = np.arange(1.0, 1.0 + np.prod(k_shape)).reshape(k_shape)
+    k[0, 0] = 0.0  # a stored zero, for eliminate_zeros
+    shape = (4, 5)
+    a = convmat.conv_matrix(k, shape, mode, boundary, format=fmt)
+    arrays_ = [a.data, *a.coords] if fmt == "coo" else [a.data, a.indices, a.indptr]
+    for arr in arrays_:
+        assert arr.flags.writeable
+        assert not np.shares_memory(arr, k)
+    assert _canonical(a)
+    dense = a.toarray()
+    a.eliminate_zeros()
+    np.testing.assert_array_equal(a.toarray(), dense)
+    assert np.count_nonzero(a.data) == a.nnz
+    a.data *= 2
+    np.testing.assert_array_equal(a.toarray(), 2 * dense)
+    np.testing.assert_array_equal(k.ravel()[1:], np.arange(2.0, 1.0 + np.prod(k_shape)))
+    a.sort_indices() if fmt != "coo" else a.sum_duplicates()
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc", "coo"])
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_big_endian_kernels_are_read_as_numpy_s_own_order(boundary, fmt):
+    """FITS files give big-endian arrays: the same matrix as from native ones."""
+    k = np.arange(1.0, 7.0).reshape(2, 3)
+    got = convmat.conv_matrix(k.astype(">f8"), (4, 5), "same", boundary, format=fmt)
+    want = convmat.conv_matrix(k, (4, 5), "same", boundary, format=fmt)
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(
+        got if fmt == "dense" else got.toarray(), want if fmt == "dense" else want.toarray()
+    )
+
+
 def test_input_kernel_not_written():
     k = np.arange(6.0).reshape(2, 3)
     k.flags.writeable = False

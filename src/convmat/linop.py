@@ -51,26 +51,43 @@ __all__ = ["ConvOperator"]
 
 class _Guarded(LinearOperator):  # type: ignore[misc]
     """scipy's entry points read their argument with numpy first: a torch tensor that
-    requires grad (or lives on a GPU) is refused there, with the way to pass it."""
+    requires grad (or lives on a GPU) is refused there, with the way to pass it; an
+    argument of the wrong length is refused with both lengths (scipy says only
+    "dimension mismatch")."""
+
+    def _check_length(self, x: Any, name: str, *, adjoint: bool) -> None:
+        check_tensor(x, name)
+        if isinstance(x, LinearOperator) or np.ndim(x) not in (1, 2):
+            return
+        rows, cols = self.shape
+        want = rows if adjoint else cols
+        got = np.shape(x)[0]
+        if got != want:
+            product = "A.H @ y" if adjoint else "A @ x"
+            msg = (
+                f"`{name}` must have {want} entries along its first axis for {product} "
+                f"(the operator's shape is {self.shape}), got shape {np.shape(x)}"
+            )
+            raise ValueError(msg)
 
     def dot(self, x: Any) -> Any:
-        check_tensor(x, "x")
+        self._check_length(x, "x", adjoint=False)
         return super().dot(x)
 
     def matvec(self, x: Any) -> Any:
-        check_tensor(x, "x")
+        self._check_length(x, "x", adjoint=False)
         return super().matvec(x)
 
     def matmat(self, X: Any) -> Any:
-        check_tensor(X, "X")
+        self._check_length(X, "X", adjoint=False)
         return super().matmat(X)
 
     def rmatvec(self, x: Any) -> Any:
-        check_tensor(x, "x")
+        self._check_length(x, "x", adjoint=True)
         return super().rmatvec(x)
 
     def rmatmat(self, X: Any) -> Any:
-        check_tensor(X, "X")
+        self._check_length(X, "X", adjoint=True)
         return super().rmatmat(X)
 
 

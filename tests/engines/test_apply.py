@@ -584,3 +584,28 @@ def test_a_1d_non_finite_kernel_is_numpys_convolve():
         convmat.correlate([1.0, 2, 3], [np.inf, 1.0]),
         np.correlate([1.0, 2, 3], [np.inf, 1.0], "full"),
     )
+
+
+# -- long double ----------------------------------------------------------------------------
+@pytest.mark.parametrize("scale_exp", [0, 2000, -2000], ids=["unit", "beyond-f64", "below-f64"])
+def test_long_double_through_the_certified_fft(scale_exp):
+    """Long double data where 'auto' takes the certified FFT (a 200² image, a 31² kernel;
+    an operator of 64² with 15²): no exception, and within the contract. Integer values
+    scaled by a power of two make the exact product computable in long double, even beyond
+    float64's exponent range (whose bounds would overflow a Python float)."""
+    if np.finfo(np.longdouble).maxexp <= np.finfo(np.float64).maxexp and scale_exp:
+        pytest.skip("long double is float64 on this platform: no range beyond float64's")
+    rng = np.random.default_rng(31)
+    power = np.ldexp(np.longdouble(1), scale_exp)
+    x = rng.integers(-1000, 1000, (200, 200)).astype(np.longdouble) * power
+    k = rng.integers(-1000, 1000, (31, 31)).astype(np.longdouble)
+    got = convmat.conv2d(x, k)
+    assert got.dtype == np.longdouble
+    exact = ss.convolve2d(x, k)  # integer products below 2**64: exact in long double
+    scale = ss.convolve2d(np.abs(x), np.abs(k))
+    _contract(got.reshape(1, -1), exact.reshape(1, -1), scale.reshape(1, -1), 31 * 31, 1e-10)
+    op = convmat.ConvOperator(k[:15, :15], (64, 64), "same")
+    v = x[:64, :64]
+    exact = ss.convolve2d(v, k[:15, :15], "same")
+    scale = ss.convolve2d(np.abs(v), np.abs(k[:15, :15]), "same")
+    _contract((op @ v.ravel())[None], exact.reshape(1, -1), scale.reshape(1, -1), 225, 1e-10)

@@ -188,6 +188,12 @@ def _build_csr(
     else:
         data = values[mask]
         indices = np.broadcast_to(columns, mask.shape)[mask]
+    # the matrix is the caller's to change (eliminate_zeros, sort, edit): its arrays are
+    # writable and its own, never a broadcast view nor a view of the kernel
+    if not indices.flags.writeable:
+        indices = indices.copy()
+    if not data.flags.writeable or np.may_share_memory(data, kernel):
+        data = data.copy()
     counts = np.ones(1, dtype=np.int64)
     for mp in plan.maps:
         counts = np.multiply.outer(counts, mp.counts).reshape(-1)

@@ -99,7 +99,9 @@ def check_rtol(rtol: object) -> float | None:
     """Return `rtol` as a float (or None, the dtype's default) if it is a finite real >= 0."""
     if rtol is None:
         return None
-    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real):
+    if isinstance(rtol, np.ndarray) and rtol.ndim == 0 and rtol.dtype.kind in "iuf":
+        rtol = rtol[()]  # a 0-d array: its scalar, as numpy scalars are taken
+    if isinstance(rtol, (bool, np.bool_)) or not isinstance(rtol, numbers.Real):
         msg = f"`rtol` must be None or a real number >= 0, got {short_repr(rtol)}"
         raise TypeError(msg)
     value = float(rtol)
@@ -141,9 +143,10 @@ def check_tensor(value: object, name: str) -> None:
 def check_array(
     value: object, name: str, *, ndim: int | None = None, min_ndim: int = 1
 ) -> np.ndarray:
-    """Return `value` as a numeric ndarray, refusing what scipy cannot convolve.
+    """Return `value` as a numeric ndarray in native byte order, refusing what scipy
+    cannot convolve.
 
-    The array is not copied; callers never write to it.
+    The array is not copied (unless its bytes are swapped); callers never write to it.
     """
     if isinstance(value, np.ma.MaskedArray):
         msg = (
@@ -163,6 +166,8 @@ def check_array(
             f"got dtype {arr.dtype}"
         )
         raise DTypeError(msg)
+    if not arr.dtype.isnative:  # big-endian data (FITS files): numpy's own order, copied
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if ndim is not None and arr.ndim != ndim:
         msg = f"`{name}` must be {ndim}-D, got an array of shape {arr.shape}"
         raise ValueError(msg)
@@ -241,7 +246,9 @@ def check_fillvalue(value: object, dtype: np.dtype, *, used: bool = True) -> np.
             msg = f"`fillvalue` {what}, got {short_repr(value)}"
             raise ValueError(msg)
         value = np.asarray(value).reshape(())[()]  # scipy accepts one element in any shape
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+    if isinstance(value, (bool, np.bool_)):
+        value = int(value)  # scipy takes True as 1
+    if not isinstance(value, numbers.Number):
         msg = f"`fillvalue` must be a real or complex scalar, got {short_repr(value)}"
         raise DTypeError(msg)
     if not used:
@@ -249,7 +256,13 @@ def check_fillvalue(value: object, dtype: np.dtype, *, used: bool = True) -> np.
     arr = np.asarray(value)
     exact = True
     if arr.dtype.kind == "c" and dtype.kind != "c":
-        exact = bool(arr.imag == 0)
+        if arr.imag != 0:
+            msg = (
+                f"could not cast `fillvalue` directly to the output dtype {dtype}: "
+                f"{short_repr(value)} is complex and the output is real; pass a real "
+                "fillvalue, or complex arrays"
+            )
+            raise ValueError(msg)
         arr = arr.real
     try:
         with np.errstate(invalid="ignore", over="ignore"):
@@ -263,7 +276,8 @@ def check_fillvalue(value: object, dtype: np.dtype, *, used: bool = True) -> np.
         exact = False
     if not exact:
         msg = (
-            f"could not cast `fillvalue` directly to the output dtype {dtype}: {value!r} "
+            f"could not cast `fillvalue` directly to the output dtype {dtype}: "
+            f"{short_repr(value)} "
             + (
                 "is beyond its range"
                 if dtype.kind in "fc"

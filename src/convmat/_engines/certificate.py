@@ -121,13 +121,19 @@ class Certificate:
         ``|k| * |x|`` is at least the exact value's magnitude); the least
         ``|x|`` under the window times the taps' sum (forward products, when
         the data make it likely to pass); an FFT of ``|x|`` with ``|k|`` in
-        float32 less its own error bound.
+        float32 less its own error bound. Rows of long double data beyond float64's
+        range (in which the bounds are computed) certify nothing.
         """
         size = math.prod(self.fft_shape) if transpose else self.fft_size
         log = math.log2(max(size, 2))
         k1 = float(np.abs(self.kernel).astype(np.float64).sum())
         magnitude = np.abs(x)
-        peak = magnitude.max(axis=1, initial=0).astype(np.float64)[:, None]
+        peak_own = magnitude.max(axis=1, initial=0)
+        if bool((peak_own > np.finfo(np.float64).max).any()):
+            # long double beyond float64's range, where these bounds are computed: nothing
+            # is certified, and the direct sums serve every output
+            return np.zeros(y.shape, dtype=bool)
+        peak = peak_own.astype(np.float64)[:, None]
         norms = self._fft_norms(magnitude, peak[:, 0], transpose=transpose)  # (B, blocks)
 
         def bound(dtype: np.dtype) -> np.ndarray:
@@ -189,7 +195,11 @@ class Certificate:
         """
         batch = magnitude.shape[0]
         info = np.finfo(magnitude.dtype)
-        limit = 2.0 ** (info.maxexp // 4)  # squares and their sums stay in range
+        wide = np.finfo(np.float64)
+        # squares and their float64 sums stay in both ranges: the exponent is an integer,
+        # the narrower range's (long double's own would overflow a Python float)
+        limit = 2.0 ** (min(info.maxexp, wide.maxexp) // 4)
+        tiny = max(float(info.tiny), float(wide.tiny))
         in_range = bool(((peak < limit) & ((peak > 1 / limit) | (peak == 0))).all())
         safe = np.ones((batch, 1)) if in_range else np.where(peak > 0, peak, 1.0)[:, None]
         scaled = magnitude if in_range else magnitude / safe.astype(magnitude.dtype)
@@ -223,7 +233,7 @@ class Certificate:
         terms = square.shape[1] * max(1, math.prod(self.window_shape) // max(square.shape[1], 1))
         # each square rounded once, each sum of `terms` of them in float64; squares that
         # underflowed lost at most `tiny` each
-        energy = energy + terms * float(info.tiny)
+        energy = energy + terms * tiny
         grow = (1.0 + float(info.eps)) * (1.0 + 2.0 * terms * float(np.finfo(np.float64).eps))
         return np.asarray(np.sqrt(energy * grow) * safe)
 

@@ -701,10 +701,11 @@ def _exponents(a: np.ndarray) -> np.ndarray:
     """Per row (first axis) of `a`, the ``e`` with ``max|row| < 2**e``: the power of two to
     scale by (0 for a row of zeros or with a non-finite value)."""
     rows = a.reshape(a.shape[0], -1)
+    # in the data's own precision: a long double beyond float64's range keeps its exponent
     if rows.dtype.kind == "c":
-        peak = np.abs(rows).max(axis=1, initial=0).astype(np.float64)
+        peak = np.abs(rows).max(axis=1, initial=0)
     else:  # two reductions, no temporary of |a|
-        high = rows.max(axis=1, initial=0).astype(np.float64)
-        peak = np.maximum(high, -rows.min(axis=1, initial=0).astype(np.float64))
+        high = rows.max(axis=1, initial=0)
+        peak = np.maximum(high, -rows.min(axis=1, initial=0))
     exps = np.frexp(peak)[1].astype(np.int64)
     return np.where((peak > 0) & np.isfinite(peak), exps, 0)
