@@ -3,6 +3,7 @@ Python integers; adjoint identities; the memory of long signals; bad input."""
 
 from __future__ import annotations
 
+import inspect
 import tracemalloc
 
 import numpy as np
@@ -92,10 +93,10 @@ def test_boundaries_equal_numpy_padding(data, geo, mode, boundary):
     k = data.draw(arrays(np.float64, m))
     images = x.reshape(-1, *n)
     expected = np.stack([reference_nd(im, k, mode, boundary) for im in images])
-    got = convmat.convolve(x, k, mode, boundary)
+    got = convmat.convolve(x, k, mode, boundary=boundary)
     assert got.shape == batch + expected.shape[1:]
     assert_conv_equal(got.reshape(expected.shape), expected, x, k)
-    corr = convmat.correlate(x, k, mode, boundary).reshape(expected.shape)
+    corr = convmat.correlate(x, k, mode, boundary=boundary).reshape(expected.shape)
     expected_corr = np.stack([reference_nd(im, _flip(k), mode, boundary) for im in images])
     assert_conv_equal(corr, expected_corr, x, k)
 
@@ -108,9 +109,9 @@ def test_conv_transpose_is_the_adjoint(data, geo, mode, boundary):
     assume(mode != "valid" or valid_ok(n, m))
     x = data.draw(arrays(np.float64, batch + n))
     k = data.draw(arrays(np.float64, m))
-    y_shape = convmat.convolve(x, k, mode, boundary).shape
+    y_shape = convmat.convolve(x, k, mode, boundary=boundary).shape
     y = data.draw(arrays(np.float64, y_shape))
-    lhs = np.vdot(convmat.convolve(x, k, mode, boundary), y)
+    lhs = np.vdot(convmat.convolve(x, k, mode, boundary=boundary), y)
     back = convmat.conv_transpose(y, k, mode, boundary, input_shape=n)
     assert back.shape == x.shape
     rhs = np.vdot(x, back)
@@ -123,7 +124,7 @@ def test_conv_transpose_is_the_adjoint(data, geo, mode, boundary):
 def test_integer_transpose_is_exactly_the_matrix_transpose(data, geo, boundary):
     _, n, m = geo
     k = data.draw(arrays(np.int64, m))
-    y_shape = convmat.convolve(np.zeros(n, np.int64), k, "full", boundary).shape
+    y_shape = convmat.convolve(np.zeros(n, np.int64), k, "full", boundary=boundary).shape
     y = data.draw(arrays(np.int64, y_shape))
     a = convmat.conv_matrix(k, n, "full", boundary, format="csr")
     np.testing.assert_array_equal(
@@ -144,7 +145,7 @@ def test_every_method_gives_the_same_signal(method):
 def test_single_row_image_and_signal_agree():
     rng = np.random.default_rng(2)
     x, k = rng.standard_normal(300), rng.standard_normal(11)
-    one_d = convmat.convolve(x, k, "same", "symm")
+    one_d = convmat.convolve(x, k, "same", boundary="symm")
     two_d = convmat.conv2d(x[None, :], k[None, :], "same", "symm")
     op = convmat.ConvOperator(k, (300,), "same", "symm")
     np.testing.assert_array_equal(two_d[0], one_d)
@@ -162,7 +163,7 @@ def test_nonfinite_signal_stays_local(bad, mode, boundary):
     with np.errstate(invalid="ignore"):
         expected = reference_nd(x, k, mode, boundary)
         op = convmat.ConvOperator(k, (40,), mode, boundary)
-        for got in (convmat.convolve(x, k, mode, boundary), op @ x):
+        for got in (convmat.convolve(x, k, mode, boundary=boundary), op @ x):
             np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
             np.testing.assert_array_equal(np.isposinf(got), np.isposinf(expected))
             finite = np.isfinite(expected)
@@ -258,7 +259,7 @@ class TestBadInput:
             (np.ones(3), np.ones(0), {}, ValueError, "`in2` must not be empty"),
             (np.ones((3, 4)), np.ones((2, 5)), {"mode": "valid"}, ValueError, "valid"),
             (np.ones(3), np.ones(2), {"mode": "wide"}, ValueError, "`mode`.*'wide'"),
-            (np.ones(3), np.ones(2), {"boundary": "reflect"}, ValueError, "`boundary`"),
+            (np.ones(3), np.ones(2), {"boundary": "wide"}, ValueError, "`boundary`"),
             (np.array(["a"]), np.ones(2), {}, TypeError, "`in1`.*numeric"),
             (np.ones(3), np.ones(2, bool), {"method": "fast"}, ValueError, "`method`"),
             (np.ones(3, bool), np.ones(2, bool), {}, TypeError, "two boolean"),
@@ -280,6 +281,33 @@ class TestBadInput:
         x.flags.writeable = False
         k.flags.writeable = False
         for boundary in BOUNDARIES:
-            convmat.convolve(x, k, "same", boundary)
-            convmat.correlate(x, k, "full", boundary)
+            convmat.convolve(x, k, "same", boundary=boundary)
+            convmat.correlate(x, k, "full", boundary=boundary)
             convmat.conv_transpose(x, k, "same", boundary)
+
+
+@pytest.mark.parametrize("func", [convmat.convolve, convmat.correlate], ids=lambda f: f.__name__)
+class TestScipySignature:
+    """``(in1, in2, mode="full", method="auto")`` as scipy.signal's, the rest keyword-only."""
+
+    def test_the_fourth_positional_argument_is_method(self, func):
+        x, k = np.arange(10.0), np.array([1.0, -2.0, 0.5])
+        ref = ss.convolve if func is convmat.convolve else ss.correlate
+        for method in ("direct", "fft", "auto"):
+            np.testing.assert_allclose(
+                func(x, k, "same", method), ref(x, k, "same", method), rtol=1e-12, atol=1e-12
+            )
+        params = list(inspect.signature(func).parameters)
+        assert params[:4] == list(inspect.signature(ref).parameters)[:4]
+
+    @pytest.mark.parametrize("boundary", ["symm", "wrap", "fill", "nearest", "reflect"])
+    def test_a_boundary_where_method_goes_says_where_it_goes_now(self, func, boundary):
+        x, k = np.arange(10.0), np.ones(3)
+        with pytest.raises(
+            ValueError, match=rf"fourth positional argument is `method`.*pass boundary='{boundary}'"
+        ):
+            func(x, k, "same", boundary)
+        with pytest.raises(
+            TypeError, match=rf"pass boundary='{boundary}', fillvalue=2\.0 as keywords"
+        ):
+            func(x, k, "same", boundary, 2.0)

@@ -15,15 +15,14 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
-import scipy.signal as ss
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmat
 import convmat.dask as cd
 from convmat._blocks import window as _window
 from convmat._engines import cache as _plans
-from helpers import BOUNDARIES, MODES, valid_ok
+from helpers import BOUNDARIES, MODES, convolve2d_ref, correlate2d_ref, valid_ok
 
 FORWARD = {
     "conv2d": (cd.conv2d, convmat.conv2d),
@@ -101,8 +100,15 @@ def test_integers_equal_the_in_memory_function(name, case, dtype, fill, seed) ->
     seed=st.integers(0, 2**16),
 )
 def test_floats_with_shift_equal_the_in_memory_function_bitwise(name, case, dtype, seed) -> None:
-    """With a direct method each output is the same ordered sum: bitwise equal."""
+    """With a direct method each output is the same ordered sum: bitwise equal.
+
+    Except where a single-row (or single-column) kernel is longer than the image along
+    its line in 'full' or 'same' mode: the in-memory product is then numpy's convolve
+    of the row, which sums over the shorter array (the image), while a block sums over
+    its window in tap order. Both are direct sums within the same bound."""
     mode, boundary, batch, shape, kshape, chunks = case
+    line = [d for d in (0, 1) if kshape[1 - d] == 1 and shape[1 - d] == 1]
+    assume(not (mode != "valid" and any(kshape[d] > shape[d] for d in line)))
     lazy_fn, eager_fn = FORWARD[name]
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((*batch, *shape)).astype(dtype)
@@ -192,7 +198,7 @@ def test_non_finite_values_land_where_the_in_memory_function_puts_them(
     lazy_fn, eager_fn = FORWARD[name]
     got = lazy_fn(da.from_array(x, chunks=chunks), k, mode, boundary, fill).compute()
     expected = eager_fn(x, k, mode, boundary, fill)
-    scipy_fn = ss.convolve2d if name == "conv2d" else ss.correlate2d
+    scipy_fn = convolve2d_ref if name == "conv2d" else correlate2d_ref
     with np.errstate(invalid="ignore", over="ignore"):
         reference = [scipy_fn(image, k, mode, boundary, fill) for image in x.reshape(-1, *shape)]
     if reference:
@@ -301,7 +307,7 @@ _K = np.ones((3, 3))
     ("call", "error", "match"),
     [
         (lambda: cd.conv2d(_X, _K, "middle"), ValueError, "`mode`"),
-        (lambda: cd.conv2d(_X, _K, "same", "reflect"), ValueError, "`boundary`"),
+        (lambda: cd.conv2d(_X, _K, "same", "edge"), ValueError, "`boundary`"),
         (lambda: cd.conv2d(_X, _K, "same", "fill", 0.5 + 1j), ValueError, "fillvalue"),
         (
             lambda: cd.conv2d(_X.astype(int), _K.astype(int), "same", "fill", 0.5),

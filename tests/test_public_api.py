@@ -6,7 +6,7 @@ import pytest
 
 import convmat
 import convmat.dask
-from convmat import conv, deblur, linop, nn, spectral, toeplitz
+from convmat import conv, deblur, fftconv, linop, nn, spectral, toeplitz
 from convmat.nn import _functional, _norm
 
 PUBLIC = [
@@ -26,8 +26,10 @@ PUBLIC = [
     "correlate",
     "correlate2d",
     "deconvolve2d",
+    "fftconvolve",
     "get_max_dense_bytes",
     "nn",
+    "oaconvolve",
     "set_max_dense_bytes",
     "singular_values",
     "spectral_norm",
@@ -41,7 +43,7 @@ def test_all_is_pinned():
 
 @pytest.mark.parametrize(
     "module",
-    [conv, convmat.dask, deblur, linop, _functional, _norm, spectral, toeplitz],
+    [conv, convmat.dask, deblur, fftconv, linop, _functional, _norm, spectral, toeplitz],
     ids=lambda m: m.__name__,
 )
 def test_module_all_lists_its_public_functions(module):

@@ -21,7 +21,7 @@ source and holds the code to this):
    ``_inverse`` (the deblurring solvers and their operators), ``_blocks``
    (dask machinery; imports dask);
 3. public modules, each importing only those before it: ``toeplitz``,
-   ``conv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
+   ``conv``, ``fftconv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
 4. front ends: ``demo``, ``explain``, ``plot``, ``cli`` (and ``__main__``).
 """
 
@@ -37,6 +37,7 @@ from .conv import (
     correlate2d,
 )
 from .deblur import DeconvolutionInfo, deconvolve2d
+from .fftconv import fftconvolve, oaconvolve
 from .linop import ConvOperator
 from .spectral import singular_values, spectral_norm
 from .toeplitz import (
@@ -66,8 +67,10 @@ __all__ = [
     "correlate",
     "correlate2d",
     "deconvolve2d",
+    "fftconvolve",
     "get_max_dense_bytes",
     "nn",
+    "oaconvolve",
     "set_max_dense_bytes",
     "singular_values",
     "spectral_norm",

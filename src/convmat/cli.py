@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -57,13 +58,34 @@ def _add_matrix_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["full", "same", "valid"], default="full")
     parser.add_argument(
         "--boundary",
-        choices=["fill", "wrap", "symm", "pad", "circular", "symmetric"],
+        choices=[
+            "fill",
+            "wrap",
+            "symm",
+            "nearest",
+            "mirror",
+            "pad",
+            "circular",
+            "symmetric",
+            "constant",
+            "grid-wrap",
+            "reflect",
+        ],
         default="fill",
     )
 
 
+def _version() -> str:
+    """The installed distribution's version (the package's ``__version__``)."""
+    try:
+        return importlib.metadata.version("convmat")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: run from a source tree)"
+
+
 def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     parser = _Parser(prog="convmat", description="Convolution as matrix multiplication.")
+    parser.add_argument("--version", action="version", version=f"convmat {_version()}")
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
@@ -90,6 +112,14 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     )
     _add_matrix_options(plot)
     plot.add_argument("-o", "--output", default="matrix.png", help="PNG file to write")
+    plot.add_argument(
+        "--size",
+        type=_positive,
+        default=1600,
+        metavar="PIXELS",
+        help="the picture's longer side in pixels, 600 to 10000 (default 1600); a larger "
+        "matrix is drawn a block of entries to a pixel",
+    )
     return parser, {"demo": demo, "explain": exp, "plot": plot}
 
 
@@ -142,7 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from .plot import plot_matrix
 
-            path = plot_matrix(kernel, shape, args.mode, args.boundary, output=args.output)
+            path = plot_matrix(
+                kernel, shape, args.mode, args.boundary, output=args.output, size=args.size
+            )
         except ModuleNotFoundError as exc:
             if exc.name is not None and exc.name.split(".")[0] == "matplotlib":
                 sys.stderr.write(_INSTALL_PLOT + "\n")
@@ -151,5 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"wrote {path}\n")
     except (ValueError, TypeError, OSError) as exc:
         # the function's argument is the command's option
-        sub.error(str(exc).splitlines()[0].replace("`output`", "-o/--output"))
+        first = str(exc).splitlines()[0]
+        sub.error(first.replace("`output`", "-o/--output").replace("`size`", "--size"))
     return 0

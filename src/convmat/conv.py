@@ -25,6 +25,7 @@ from ._core.validate import (
     MethodArg,
     Mode,
     keyword_only_hint,
+    scipy_order,
 )
 from ._engines.pipeline import forward, transpose
 
@@ -39,15 +40,16 @@ __all__ = [
 ]
 
 
+@scipy_order
 @keyword_only_hint
 def convolve(
     in1: npt.ArrayLike,
     in2: npt.ArrayLike,
     mode: Mode = "full",
+    method: MethodArg = "auto",
+    *,
     boundary: Boundary = "fill",
     fillvalue: object = 0,
-    *,
-    method: MethodArg = "auto",
     rtol: float | None = None,
 ) -> np.ndarray:
     """Convolve N-D arrays with an N-D kernel as one matrix product, batched.
@@ -69,13 +71,16 @@ def convolve(
         Output size, as in scipy: 'same' is centred like scipy's (for an
         even kernel, the extra tap before), 'valid' needs `in1` at least as
         large as `in2` in every axis, or the other way round.
-    boundary : {'fill', 'wrap', 'symm'}
-        How the input is extended (aliases 'pad', 'circular', 'symmetric').
-    fillvalue : scalar
-        The padding's value with boundary 'fill'.
     method : {'auto', 'direct', 'sparse', 'dense', 'shift', 'fft', 'banded'}
-        How the product is computed, as in :class:`convmat.ConvOperator`;
-        'auto' meets the accuracy `rtol` sets (see :func:`conv2d`'s Notes).
+        How the product is computed, as in :class:`convmat.ConvOperator`
+        (scipy's 'direct' and 'fft' included); 'auto' meets the accuracy
+        `rtol` sets (see :func:`conv2d`'s Notes). The fourth positional
+        argument, as in :func:`scipy.signal.convolve`.
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
+        How the input is extended, keyword-only (see
+        :func:`convmat.conv_matrix` for the names scipy.ndimage uses).
+    fillvalue : scalar
+        The padding's value with boundary 'fill', keyword-only.
     rtol : float, optional
         The accuracy dial of ``method='auto'``, as in :func:`conv2d` (with
         ``|in1|`` for the image).
@@ -116,7 +121,7 @@ def convolve(
 
     A 1-D kernel over the last axis of a batch of signals, wrapping around:
 
-    >>> convmat.convolve(np.eye(3, 4), [1, 1], "same", "wrap")
+    >>> convmat.convolve(np.eye(3, 4), [1, 1], "same", boundary="wrap")
     array([[1., 1., 0., 0.],
            [0., 1., 1., 0.],
            [0., 0., 1., 1.]])
@@ -134,15 +139,16 @@ def convolve(
     )
 
 
+@scipy_order
 @keyword_only_hint
 def correlate(
     in1: npt.ArrayLike,
     in2: npt.ArrayLike,
     mode: Mode = "full",
+    method: MethodArg = "auto",
+    *,
     boundary: Boundary = "fill",
     fillvalue: object = 0,
-    *,
-    method: MethodArg = "auto",
     rtol: float | None = None,
 ) -> np.ndarray:
     """Cross-correlate N-D arrays with an N-D template as one matrix product, batched.
@@ -159,7 +165,7 @@ def correlate(
         The input; axes before the template's are batch axes.
     in2 : array_like, shape (m_0, ..., m_{k-1})
         The template; conjugated when complex.
-    mode, boundary, fillvalue, method, rtol
+    mode, method, boundary, fillvalue, rtol
         As in :func:`convolve`.
 
     Returns
@@ -221,8 +227,9 @@ def conv2d(
         The filter.
     mode : {'full', 'same', 'valid'}
         Output size, as in scipy (see :func:`convmat.conv_matrix`).
-    boundary : {'fill', 'wrap', 'symm'}
-        How images are extended (aliases 'pad', 'circular', 'symmetric').
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
+        How images are extended (scipy.signal's and scipy.ndimage's names:
+        see :func:`convmat.conv_matrix`).
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.
@@ -551,7 +558,7 @@ def conv_transpose(
     >>> rng = np.random.default_rng(0)
     >>> x, y = rng.standard_normal((4, 5, 6)), rng.standard_normal((4, 5, 6))
     >>> k = rng.standard_normal((3, 3, 2))
-    >>> lhs = np.vdot(convmat.convolve(x, k, "same", "symm"), y)
+    >>> lhs = np.vdot(convmat.convolve(x, k, "same", boundary="symm"), y)
     >>> rhs = np.vdot(x, convmat.conv_transpose(y, k, "same", "symm"))
     >>> bool(np.isclose(lhs, rhs))
     True

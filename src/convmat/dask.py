@@ -97,9 +97,10 @@ def conv2d(
         The filter, in memory (it is sent to every block).
     mode : {'full', 'same', 'valid'}
         Output size, as in scipy.
-    boundary : {'fill', 'wrap', 'symm'}
-        How the images are extended at their true edges (aliases 'pad',
-        'circular', 'symmetric'); blocks inside an image read their neighbours.
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
+        How the images are extended at their true edges (every name of
+        :func:`convmat.conv_matrix`); blocks inside an image read their
+        neighbours.
     fillvalue : scalar
         Value of the padding with boundary 'fill'; must be representable
         exactly in the result dtype.

@@ -29,7 +29,9 @@ from ._core.validate import (
     check_boundary,
     check_nonempty,
     check_positive_int,
+    compact_repr,
     keyword_only_hint,
+    short_repr,
 )
 from ._inverse.restore import PRIORS, Prior
 from ._inverse.tikhonov import Tikhonov, solver_for
@@ -70,6 +72,8 @@ class DeconvolutionInfo:
     >>> _, info = convmat.deconvolve2d(observed, psf, reg=1e-2, return_info=True)
     >>> info.solver, info.reg.shape, info.scene.shape
     ('admm', (3,), (3, 10, 11))
+    >>> info  # doctest: +ELLIPSIS
+    DeconvolutionInfo(solver='admm', reg=[0.01, 0.01, 0.01], ..., scene=<array of shape (3, 10, 11), dtype float64>)
     """
 
     reg: np.ndarray
@@ -78,6 +82,20 @@ class DeconvolutionInfo:
     scene: np.ndarray
     solver: str
     stopped: np.ndarray
+
+    def __repr__(self) -> str:
+        """The small fields written out; the scene (and large batches) by shape and dtype."""
+        return compact_repr(
+            "DeconvolutionInfo",
+            {
+                "solver": self.solver,
+                "reg": self.reg,
+                "iterations": self.iterations,
+                "converged": self.converged,
+                "stopped": self.stopped,
+                "scene": self.scene,
+            },
+        )
 
 
 @keyword_only_hint
@@ -403,13 +421,17 @@ def _check_boundary(boundary: object) -> str:
     if boundary == "unknown":
         return "unknown"
     try:
-        return check_boundary(boundary)
+        canon = check_boundary(boundary)
     except ValueError:
+        canon = None
+    if canon not in ("fill", "wrap", "symm"):  # the models the solvers serve
         msg = (
             "`boundary` must be one of 'unknown', 'fill', 'wrap', 'symm' "
-            f"(or 'pad', 'circular', 'symmetric'), got {boundary!r}"
+            "(or scipy.signal's 'pad', 'circular', 'symmetric', scipy.ndimage's 'constant', "
+            f"'grid-wrap', 'reflect'), got {short_repr(boundary)}"
         )
-        raise ValueError(msg) from None
+        raise ValueError(msg)
+    return canon
 
 
 def _check_reg(reg: object) -> float | str:

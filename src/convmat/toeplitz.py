@@ -30,6 +30,7 @@ from ._core.validate import (
     Format,
     Mode,
     check_format,
+    compact_repr,
     keyword_only_hint,
 )
 
@@ -71,10 +72,23 @@ def conv_matrix(
         ``(m - 1) // 2`` inside 'full'); 'valid' shape ``n - m + 1``, or
         ``m - n + 1`` when the kernel is at least as large as the input in
         every axis (the roles swap, as in scipy).
-    boundary : {'fill', 'wrap', 'symm'}
-        How the input is extended: zeros, periodically, or mirrored with the
-        edge repeated (numpy's ``'symmetric'``). scipy's aliases 'pad',
-        'circular' and 'symmetric' are accepted. Ignored in 'valid' mode.
+    boundary : {'fill', 'wrap', 'symm', 'nearest', 'mirror'}
+        How the input is extended. Ignored in 'valid' mode.
+
+        ==========  =================================  ===================  ======================
+        boundary    the input ``a b c d`` extended     scipy.ndimage name   numpy / torch pad mode
+        ==========  =================================  ===================  ======================
+        'fill'      ``0 0 | a b c d | 0 0``            'constant'           constant / zeros
+        'wrap'      ``c d | a b c d | a b``            'grid-wrap'          wrap / circular
+        'symm'      ``b a | a b c d | d c``            'reflect'            symmetric / (none)
+        'nearest'   ``a a | a b c d | d d``            'nearest'            edge / replicate
+        'mirror'    ``c b | a b c d | c b``            'mirror'             reflect / reflect
+        ==========  =================================  ===================  ======================
+
+        scipy.signal's aliases 'pad', 'circular' and 'symmetric' and the
+        scipy.ndimage names of the table (and 'grid-constant',
+        'grid-mirror') are accepted. ndimage's own 'wrap' is not the
+        periodic extension: the name 'wrap' keeps scipy.signal's meaning.
     format : {'dense', 'csr', 'csc', 'coo'}
         A numpy array, or a ``scipy.sparse`` array in that format.
     max_dense_bytes : int, optional
@@ -199,6 +213,13 @@ class BlockStructure(NamedTuple):
     blocks: np.ndarray
     placement: np.ndarray
     layout: np.ndarray
+
+    def __repr__(self) -> str:
+        """The fields by shape and dtype (small ones written out), not their entries."""
+        return compact_repr(
+            "BlockStructure",
+            {"blocks": self.blocks, "placement": self.placement, "layout": self.layout},
+        )
 
 
 def toeplitz_blocks(

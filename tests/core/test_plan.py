@@ -32,4 +32,4 @@ def test_checked_plan_refuses_before_it_plans():
     with pytest.raises(ValueError, match="`mode` must be one of"):
         checked_plan([[1, 2]], (3, 4), "middle", "fill")
     with pytest.raises(ValueError, match="boundary"):
-        checked_plan([[1, 2]], (3, 4), "full", "mirror")
+        checked_plan([[1, 2]], (3, 4), "full", "edge")

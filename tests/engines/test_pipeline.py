@@ -93,4 +93,4 @@ def test_an_engine_handed_in_is_used_and_the_cache_left_alone():
     got = run(request, x, engine)
     assert engine._csr is not None  # the sparse method built its matrix in this engine
     assert len(cache._cache) == 0
-    np.testing.assert_allclose(got, convmat.convolve(x, k, "full", "wrap"), rtol=1e-14)
+    np.testing.assert_allclose(got, convmat.convolve(x, k, "full", boundary="wrap"), rtol=1e-14)

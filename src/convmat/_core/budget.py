@@ -129,7 +129,7 @@ def check_axis_map_fits(length: int, taps: int) -> None:
             f"{need:,} bytes ({human_bytes(need)}) to build, more than half of this machine's "
             f"{2 * limit:,} bytes; a matrix this large cannot be built here: use a smaller "
             "input or kernel, or apply the convolution with method='shift' or 'fft', which "
-            "need no matrix"
+            "need no matrix (convmat.ConvOperator(..., method='fft') is a LinearOperator)"
         )
         raise MatrixTooLargeError(msg)
 
@@ -142,7 +142,8 @@ def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
         msg = (
             f"a sparse {plan.shape} matrix with up to {plan.nnz_bound:,} nonzeros needs about "
             f"{peak:,} bytes ({human_bytes(peak)}) to build, more than this machine's "
-            f"{limit:,} bytes ({human_bytes(limit)}); use a smaller input or kernel"
+            f"{limit:,} bytes ({human_bytes(limit)}); use a smaller input or kernel, or "
+            f"{NO_MATRIX_ADVICE}"
         )
         raise MatrixTooLargeError(msg)
 
@@ -150,6 +151,12 @@ def check_sparse_fits(plan: MatrixSize, dtype: np.dtype) -> None:
 CONV_MATRIX_ADVICE = (
     'pass format="csr" for a sparse matrix, or raise the budget with max_dense_bytes= '
     "or convmat.set_max_dense_bytes()"
+)
+# where no matrix can be held: the products need none
+NO_MATRIX_ADVICE = (
+    "apply the convolution without a matrix: convmat.ConvOperator(kernel, input_shape, "
+    "mode, boundary) is a scipy LinearOperator for solvers and eigensolvers, and "
+    "convmat.convolve and conv2d apply it directly"
 )
 
 
@@ -168,6 +175,8 @@ def check_dense_fits(
     need = rows * cols * dtype.itemsize
     if need > budget:
         sparse = plan.nnz_bound * (dtype.itemsize + np.dtype(plan.index_dtype()).itemsize)
+        if advice == CONV_MATRIX_ADVICE and sparse_build_bytes(plan, dtype) > machine_memory():
+            advice = f"the sparse one cannot be built here either: {NO_MATRIX_ADVICE}"
         msg = (
             f"a dense ({rows}, {cols}) {dtype} matrix needs {need:,} bytes ({human_bytes(need)}), "
             f"over the budget of {budget:,} bytes ({human_bytes(budget)}); the sparse matrix "

@@ -28,7 +28,13 @@ from .validate import Extension
 __all__: list[str] = []
 
 PadMode = Literal["constant", "wrap", "symmetric", "reflect", "edge"]
-_PAD_MODE: dict[str, PadMode] = {"fill": "constant", "wrap": "wrap", "symm": "symmetric"}
+_PAD_MODE: dict[str, PadMode] = {
+    "fill": "constant",
+    "wrap": "wrap",
+    "symm": "symmetric",
+    "nearest": "edge",
+    "mirror": "reflect",
+}
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:

@@ -24,28 +24,90 @@ from .errors import DTypeError
 __all__: list[str] = []
 
 Mode = Literal["full", "same", "valid"]
-Boundary = Literal["fill", "wrap", "symm", "pad", "circular", "symmetric"]
-Extension = Literal["fill", "wrap", "symm"]  # a boundary by its canonical name
+Boundary = Literal[
+    "fill",
+    "wrap",
+    "symm",
+    "nearest",
+    "mirror",
+    "pad",
+    "circular",
+    "symmetric",
+    "constant",
+    "grid-constant",
+    "grid-wrap",
+    "reflect",
+    "grid-mirror",
+]
+# a boundary by its canonical name
+Extension = Literal["fill", "wrap", "symm", "nearest", "mirror"]
 Format = Literal["dense", "csr", "csc", "coo"]
 MethodArg = Literal["auto", "direct", "sparse", "dense", "shift", "fft", "banded"]
 _METHODS = ("auto", "direct", "sparse", "dense", "shift", "fft", "banded")
 
 _MODES = ("full", "same", "valid")
-_BOUNDARIES = {
+# every accepted name, with its canonical one: scipy.signal's ('fill', 'wrap', 'symm' and
+# their aliases) and scipy.ndimage's, with ndimage's meanings ('reflect' repeats the edge
+# sample, as 'symm' does; 'mirror' does not; ndimage's own 'wrap' is not the periodic
+# extension, 'grid-wrap' is: the name 'wrap' keeps scipy.signal's meaning)
+_BOUNDARIES: dict[str, Extension] = {
     "fill": "fill",
     "pad": "fill",
+    "constant": "fill",
+    "grid-constant": "fill",
     "wrap": "wrap",
     "circular": "wrap",
+    "grid-wrap": "wrap",
     "symm": "symm",
     "symmetric": "symm",
+    "reflect": "symm",
+    "grid-mirror": "symm",
+    "nearest": "nearest",
+    "mirror": "mirror",
 }
+BOUNDARY_NAMES = (
+    "'fill', 'wrap', 'symm', 'nearest', 'mirror' (scipy.signal's aliases 'pad', 'circular', "
+    "'symmetric'; scipy.ndimage's names 'constant', 'grid-constant', 'grid-wrap', "
+    "'reflect', 'grid-mirror')"
+)
+
 _FORMATS = ("dense", "csr", "csc", "coo")
 
 
 def short_repr(value: object) -> str:
-    """Return a ``repr`` of `value` cut to a readable length."""
+    """Return a ``repr`` of `value` cut to a readable length; an array (numpy's, torch's,
+    dask's: anything with a shape and a dtype) of more than one element is described by
+    its type, shape and dtype, never by its data."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if isinstance(shape, tuple) and dtype is not None and not isinstance(value, np.generic):
+        size = 1
+        for side in shape:
+            size *= int(side)
+        if size != 1:
+            kind = type(value)
+            where = f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+            return f"{where} of shape {tuple(int(n) for n in shape)} and dtype {dtype}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def compact_repr(name: str, fields: dict[str, object]) -> str:
+    """``name(field=value, ...)`` with arrays of up to 8 entries written out (as lists, floats
+    to 4 decimals) and
+    larger ones described by their shape and dtype: a repr that fits a screen."""
+    parts = []
+    for key, value in fields.items():
+        if isinstance(value, np.ndarray):
+            if value.size <= 8:
+                text = repr(
+                    np.round(value, 4).tolist() if value.dtype.kind in "fc" else value.tolist()
+                )
+            else:
+                text = f"<array of shape {value.shape}, dtype {value.dtype}>"
+        else:
+            text = short_repr(value)
+        parts.append(f"{key}={text}")
+    return f"{name}({', '.join(parts)})"
 
 
 def check_mode(mode: object) -> Mode:
@@ -57,14 +119,11 @@ def check_mode(mode: object) -> Mode:
 
 
 def check_boundary(boundary: object) -> Extension:
-    """Return the canonical name of `boundary` (scipy's aliases accepted)."""
+    """Return the canonical name of `boundary` (scipy.signal's and ndimage's names accepted)."""
     if not isinstance(boundary, str) or boundary not in _BOUNDARIES:
-        msg = (
-            "`boundary` must be one of 'fill', 'wrap', 'symm' "
-            f"(or 'pad', 'circular', 'symmetric'), got {short_repr(boundary)}"
-        )
+        msg = f"`boundary` must be one of {BOUNDARY_NAMES}, got {short_repr(boundary)}"
         raise ValueError(msg)
-    return cast("Literal['fill', 'wrap', 'symm']", _BOUNDARIES[boundary])
+    return _BOUNDARIES[boundary]
 
 
 def check_method_axes(method: str, ndim: int) -> None:
@@ -159,6 +218,8 @@ def check_array(
         arr = np.asarray(value)
     except (ValueError, TypeError, RuntimeError) as exc:
         msg = f"`{name}` must be a numeric array, got {short_repr(value)} ({exc})"
+        if type(value).__module__.split(".")[0] == "torch":
+            msg += f": numpy cannot read this tensor's dtype; pass `{name}.float()`"
         raise DTypeError(msg) from None
     if arr.dtype.kind not in "biufc":
         msg = (
@@ -347,6 +408,29 @@ def keyword_only_hint(func: Callable[P, R]) -> Callable[P, R]:
                 f"{'is' if len(keyword) == 1 else 'are'} keyword-only; pass e.g. {hint}"
             )
             raise TypeError(msg)
+        return func(*args, **kwargs)
+
+    return checked
+
+
+def scipy_order(func: Callable[P, R]) -> Callable[P, R]:
+    """`func` (``convolve`` or ``correlate``: scipy's ``(in1, in2, mode, method)``), refusing
+    a boundary passed where convmat's earlier signature took it, fourth, with a message
+    that says where it goes now."""
+    name = func.__qualname__
+
+    @functools.wraps(func)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if len(args) >= 4 and isinstance(args[3], str) and args[3] in _BOUNDARIES:
+            given = [f"boundary={args[3]!r}"]
+            if len(args) >= 5:
+                given.append(f"fillvalue={short_repr(args[4])}")
+            msg = (
+                f"{name}()'s fourth positional argument is `method`, as in "
+                f"scipy.signal.{name}, and {args[3]!r} is a boundary: pass "
+                f"{', '.join(given)} as keywords"
+            )
+            raise (ValueError if len(args) == 4 else TypeError)(msg)
         return func(*args, **kwargs)
 
     return checked
