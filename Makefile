@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test lint docs bench bench-fft bench-signals bench-inverse bench-speed bench-dask calibrate mutation clean
+.PHONY: demo test test-core lint docs bench bench-fft bench-signals bench-inverse bench-speed bench-dask calibrate mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# the core tests with numpy, scipy, pytest and hypothesis alone (no extra installed): what
+# needs dask, matplotlib or torch skips and says so
+CORE := .venv-core
+test-core:
+	$(PYTHON) -m venv $(CORE)
+	$(CORE)/bin/python -m pip install --quiet --upgrade pip
+	$(CORE)/bin/python -m pip install --quiet numpy scipy "pytest>=8" "hypothesis>=6.100"
+	$(CORE)/bin/python -m pip install --quiet --no-deps -e .
+	$(CORE)/bin/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -51,7 +61,7 @@ bench-fft: $(STAMP)
 	$(BIN)/python benchmarks/fft_regime.py --report $$d/1/fft_regime.json \
 	  $$d/2/fft_regime.json $$d/3/fft_regime.json
 
-# the cost model's constants fitted on this machine, beside those in convmat._cost
+# the cost model's constants fitted on this machine, beside those in convmat._engines.cost
 calibrate: $(STAMP)
 	$(BIN)/python benchmarks/calibrate.py
 
@@ -77,4 +87,4 @@ mutation: $(STAMP)
 	$(BIN)/python scripts/mutation.py --sample $(SAMPLE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants docs/_build docs/generated docs/auto_examples
+	rm -rf $(VENV) $(CORE) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants docs/_build docs/generated docs/auto_examples

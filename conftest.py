@@ -27,7 +27,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     ),
     "distributed": ("docs/guide/dask.rst", "docs/guide/larger-than-memory.md"),
     "matplotlib": ("src/convmat/plot.py",),
-    "torch": ("docs/guide/nn.md",),
+    "torch": ("docs/guide/nn.md", "docs/guide/coming-from.md"),
 }
 MISSING = {name for name in NEEDS if importlib.util.find_spec(name) is None}
 LEFT_OUT = {ROOT / path: name for name in sorted(MISSING) for path in NEEDS[name]}

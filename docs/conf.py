@@ -31,7 +31,20 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 myst_heading_anchors = 2
 
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+
+# every cross-reference must resolve (with -W a dead one fails the build); the build is
+# offline, with no intersphinx, so references into numpy, scipy, dask, torch and the
+# standard library cannot resolve here and are the only ones let through
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(numpy|np|scipy|dask|distributed|torch|matplotlib|skimage)(\..*)?"),
+    (r"py:.*", r"(collections|typing|pathlib|os|threading)\..*"),
+]
 autosummary_generate = True
+# a class page is its docstring (numpydoc's Attributes and Methods sections): no tables
+# of the members it inherits from scipy's LinearOperator or from tuple, which have no
+# page here to link to
+templates_path = ["_templates"]
 autodoc_typehints = "none"  # the numpydoc sections give the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

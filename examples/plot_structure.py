@@ -11,7 +11,9 @@ sum); grey lines are the block grid of the doubly blocked Toeplitz structure.
 # %%
 # Boundaries, in 'same' mode: zero padding ('fill') keeps the pure block
 # Toeplitz band; 'wrap' closes it into circulant blocks in circulant
-# position; 'symm' folds the taps that fall outside back onto the edge pixels.
+# position; 'symm' (ndimage's 'reflect') folds the taps that fall outside back
+# onto the edge pixels; 'nearest' piles them all onto the edge pixel itself;
+# 'mirror' folds them one pixel further in, past the edge.
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
@@ -47,17 +49,20 @@ def draw(ax: plt.Axes, mode: str, boundary: str) -> None:
         ax.axhline(r - 0.5, color="0.6", linewidth=0.8)
     for c in range(shape[1], cols, shape[1]):
         ax.axvline(c - 0.5, color="0.6", linewidth=0.8)
-    ax.set_title(f"'{mode}', '{boundary}': {rows} x {cols}", fontsize=11)
+    ax.set_title(f"'{mode}', '{boundary}': {rows} x {cols}", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 legend = [Patch(color=palette[j + 1], label=f"k[{j // 3},{j % 3}]") for j in range(taps)]
 legend.append(Patch(color="black", label="folded taps"))
-fig, axes = plt.subplots(1, 3, figsize=(9, 3.6), layout="constrained")
-for ax, boundary in zip(axes, ["fill", "wrap", "symm"], strict=True):
+BOUNDARIES = ["fill", "wrap", "symm", "nearest", "mirror"]
+fig, axes = plt.subplots(2, 3, figsize=(9, 6.4), layout="constrained")
+for ax, boundary in zip(axes.flat, BOUNDARIES, strict=False):
     draw(ax, "same", boundary)
+axes.flat[-1].set_axis_off()
 fig.legend(handles=legend, loc="outside lower center", ncol=5, fontsize=10)
+plt.show()
 
 # %%
 # Every mode with every boundary: rows 'full', 'same', 'valid'. 'full' has
@@ -66,9 +71,9 @@ fig.legend(handles=legend, loc="outside lower center", ncol=5, fontsize=10)
 # the boundary never enters it: the three pictures of the last row agree).
 # Each row of panels is as tall as its matrices.
 heights = [42, 20, 6]
-fig, axes = plt.subplots(3, 3, figsize=(9, 10), layout="constrained", height_ratios=heights)
+fig, axes = plt.subplots(3, 5, figsize=(11, 8), layout="constrained", height_ratios=heights)
 for row, mode in zip(axes, ["full", "same", "valid"], strict=True):
-    for ax, boundary in zip(row, ["fill", "wrap", "symm"], strict=True):
+    for ax, boundary in zip(row, BOUNDARIES, strict=True):
         draw(ax, mode, boundary)
 fig.legend(handles=legend, loc="outside lower center", ncol=5, fontsize=10)
 plt.show()

@@ -67,6 +67,7 @@ CORE = (
     "_blocks.operator",
     "toeplitz",
     "conv",
+    "fftconv",
     "linop",
     "spectral",
     "deblur",

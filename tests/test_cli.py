@@ -58,6 +58,7 @@ def test_explain_with_an_image_checks_against_scipy(extra):
 
 
 def test_plot_writes_png(tmp_path: Path):
+    pytest.importorskip("matplotlib", reason="matplotlib is the [plot] extra")
     out = tmp_path / "matrix.png"
     result = _run("plot", "--image-shape", "4", "5", "--kernel", "1 2; 3 4", "-o", str(out))
     assert result.returncode == 0, result.stderr
@@ -224,4 +225,36 @@ def test_huge_values_compare_equal_without_warnings():
     result = _run("explain", "--kernel", big, "--image", big)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+    assert result.stdout.rstrip().endswith("equal: True")
+
+
+def test_version_is_the_package_s():
+    result = _run("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"convmat {convmat.__version__}"
+
+
+def test_plot_size_is_an_option_with_its_range(tmp_path: Path):
+    result = _run("plot", "--image-shape", "4", "4", "--kernel", "1 2", "--size", "10")
+    assert result.returncode == 2
+    assert "--size must be between 600 and 10000 pixels, got 10" in result.stderr
+
+
+@pytest.mark.parametrize("boundary", ["nearest", "mirror", "reflect", "grid-wrap"])
+def test_explain_takes_every_boundary_name(boundary):
+    result = _run(
+        "explain",
+        "--image-shape",
+        "3",
+        "4",
+        "--kernel",
+        "1 2; 3 4",
+        "--boundary",
+        boundary,
+        "--mode",
+        "same",
+        "--random",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"boundary '{boundary}'" in result.stdout
     assert result.stdout.rstrip().endswith("equal: True")

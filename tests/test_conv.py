@@ -630,3 +630,41 @@ def test_a_long_signal_with_a_fillvalue_keeps_the_contract():
         want = ss.convolve2d(s[None], h[None], mode, fillvalue=1.0)[0]
         scale = ss.convolve2d(np.abs(s[None]), np.abs(h[None]), mode, fillvalue=1.0)[0]
         np.testing.assert_array_less(np.abs(got - want), 301 * np.finfo(float).eps * scale)
+
+
+def test_torch_tensors_in_give_numpy_arrays_out():
+    """The stated rule: arrays in, numpy arrays out, torch tensors included; the tensor is
+    read, never written."""
+    torch = pytest.importorskip("torch", reason="torch is optional (the CPU build)")
+    t = torch.arange(20.0).reshape(4, 5)
+    before = t.clone()
+    k = torch.tensor([[1.0, -1.0], [2.0, 0.5]])
+    for got in (
+        convmat.conv2d(t, k, "same"),
+        convmat.correlate2d(t, k),
+        convmat.convolve(t, k, "same", boundary="mirror"),
+        convmat.fftconvolve(t, k),
+        convmat.ConvOperator(k, (4, 5)) @ t.reshape(-1),
+    ):
+        assert type(got) is np.ndarray
+        assert got.dtype == np.float32
+    np.testing.assert_array_equal(
+        convmat.conv2d(t, k, "same"), convmat.conv2d(t.numpy(), k.numpy(), "same")
+    )
+    assert torch.equal(t, before)
+
+
+@pytest.mark.parametrize(
+    ("func", "subject"),
+    [
+        (convmat.conv2d, "convolution"),
+        (convmat.correlate2d, "correlation"),
+        (convmat.convolve, "convolution"),
+        (convmat.correlate, "correlation"),
+        (convmat.conv_transpose2d, "transposed convolution"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_a_refusal_names_what_was_asked_for(func, subject):
+    with pytest.raises(TypeError, match=rf"^{subject} of two boolean arrays is not defined"):
+        func(np.ones((3, 3), bool), np.ones((2, 2), bool))

@@ -11,18 +11,20 @@ from __future__ import annotations
 import itertools
 import threading
 
-import dask
-import dask.array as da
 import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import convmat
-import convmat.dask as cd
-from convmat._blocks import window as _window
 from convmat._engines import cache as _plans
 from helpers import BOUNDARIES, MODES, convolve2d_ref, correlate2d_ref, valid_ok
+
+# the [dask] extra: skipped, with this reason, where it is not installed
+dask = pytest.importorskip("dask", reason="dask is the [dask] extra")
+da = pytest.importorskip("dask.array", reason="dask is the [dask] extra")
+cd = pytest.importorskip("convmat.dask")
+_window = pytest.importorskip("convmat._blocks.window")
 
 FORWARD = {
     "conv2d": (cd.conv2d, convmat.conv2d),

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 
 import convmat
-import convmat.dask as cd
+
+# the [dask] extra: skipped, with this reason, where it is not installed
+da = pytest.importorskip("dask.array", reason="dask is the [dask] extra")
+distributed = pytest.importorskip("distributed", reason="distributed is the [dask] extra")
+cd = pytest.importorskip("convmat.dask")
+Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
 
 def _worker_state() -> dict[str, int]:

@@ -38,6 +38,7 @@ def test_fcn_output_shape_without_torch():
 
 
 def test_deblur_example_gains_most_with_the_exact_model(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is the [plot] extra (the figure)")
     module = runpy.run_path(str(EXAMPLES / "deblur.py"))
     results = module["main"](["--save", str(tmp_path / "deblur.png")])
     assert results["unknown"] > results["observed"] + 1

@@ -17,7 +17,7 @@ def _printed_matrix(text: str) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
-@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm", "nearest", "mirror"])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 def test_printed_matrix_and_counts_match_conv_matrix(mode, boundary):
     k = np.array([[1, 2, 3], [4, 5, 6]])

@@ -167,7 +167,8 @@ def test_lanczos_working_set_is_refused_first(monkeypatch):
     with pytest.raises(
         convmat.MatrixTooLargeError,
         match=rf"^Lanczos on the Gram operator of a \(300, 300\) input needs about {need:,} "
-        r"bytes .*working arrays.*smaller input_shape.*largest \|DFT\|",
+        r"bytes .*working arrays.*: use a smaller input_shape \(with zero padding the largest "
+        r"\|DFT\| of the kernel on the full grid bounds the norm from above\)$",
     ):
         convmat.spectral_norm([[1.0, 2.0], [3.0, 5.0]], (300, 300))
 

@@ -198,3 +198,20 @@ class TestBlockedBuild:
         # in one piece the maps and padded entries of the (300000, 31) map took 4.1x the
         # matrix at its peak; in blocks of 64 MiB, the matrix and one block
         assert peak < 1.2 * size + 2 * _build.BLOCK_BYTES
+
+
+def test_the_index_maps_of_an_axis_too_large_to_build_are_refused_with_sizes(monkeypatch):
+    from convmat._core.budget import check_axis_map_fits
+
+    monkeypatch.setattr("convmat._core.budget.machine_memory", lambda: 2**30)
+    check_axis_map_fits(1000, 100)  # 6.4 MB: built
+    need = 64 * 10**6 * 100
+    with pytest.raises(
+        convmat.MatrixTooLargeError,
+        match=rf"^the index maps of one axis \(1,000,000 outputs by 100 taps\) need about "
+        rf"{need:,} bytes \(6\.0 GiB\) to build, more than half of this machine's "
+        r"1,073,741,824 bytes; a matrix this large cannot be built here: use a smaller input "
+        r"or kernel, or apply the convolution with method='shift' or 'fft', which need no "
+        r"matrix \(convmat\.ConvOperator\(\.\.\., method='fft'\) is a LinearOperator\)$",
+    ):
+        check_axis_map_fits(10**6, 100)

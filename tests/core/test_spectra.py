@@ -67,3 +67,20 @@ def test_circulant_values_fold_the_kernel(m, n):
 def test_bad_rtol(rtol):
     with pytest.raises(ValueError, match="`rtol` must be a real number in \\(0, 1\\)"):
         _spectra.check_rtol(rtol)
+
+
+def test_the_plain_lanczos_answer_is_taken_and_arpack_runs_only_without_one(monkeypatch):
+    """`top_eigenvalues` for one value returns what the plain Lanczos found, and falls back
+    to ARPACK only when it found nothing."""
+    d = np.array([5.0, 3.0, 1.0, 0.5, 0.25, 0.1])
+
+    def gram(v):
+        return d * v
+
+    start = np.ones(d.size)
+    monkeypatch.setattr(_spectra, "largest_eigenvalue", lambda *args: 4.5)
+    np.testing.assert_array_equal(_spectra.top_eigenvalues(gram, 6, d.dtype, 1, 1e-8, start), [4.5])
+    monkeypatch.setattr(_spectra, "largest_eigenvalue", lambda *args: None)
+    np.testing.assert_allclose(
+        _spectra.top_eigenvalues(gram, 6, d.dtype, 1, 1e-8, start), [5.0], rtol=1e-8
+    )

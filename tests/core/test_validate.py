@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import convmat
@@ -78,3 +79,61 @@ def test_a_tensor_on_another_device_is_refused_with_the_way_to_pass_it():
         r"pass `image.cpu\(\)`$",
     ):
         check_tensor(Tensor(), "image")
+
+
+class TestMessagesWithoutData:
+    """Arrays and tensors are named by type, shape and dtype in messages, never printed."""
+
+    def test_an_array_is_described_not_printed(self):
+        from convmat._core.validate import short_repr
+
+        text = short_repr(np.arange(10_000.0).reshape(100, 100))
+        assert text == "numpy.ndarray of shape (100, 100) and dtype float64"
+        assert short_repr(np.float64(2.5)) == "np.float64(2.5)"
+        assert short_repr(np.array([3])) == "array([3])"  # one element: its value
+        assert short_repr("x" * 100).endswith("...")
+
+    def test_a_bfloat16_tensor_is_named_with_its_way_out(self):
+        torch = pytest.importorskip("torch", reason="torch is optional (the CPU build)")
+        t = torch.randn(40, 50, dtype=torch.bfloat16)
+        with pytest.raises(
+            TypeError,
+            match=r"`image`.*torch.Tensor of shape \(40, 50\).*bfloat16.*pass `image.float\(\)`",
+        ) as info:
+            convmat.conv2d(t, np.ones((2, 2)))
+        assert "tensor(" not in str(info.value)
+
+    def test_reprs_fit_a_screen(self):
+        s = convmat.toeplitz_blocks(np.ones((3, 3)), (200, 200))
+        assert repr(s) == (
+            "BlockStructure(blocks=<array of shape (3, 202, 200), dtype float64>, "
+            "placement=<array of shape (3, 202, 200), dtype int64>, "
+            "layout=<array of shape (202, 200), dtype int64>)"
+        )
+        small = convmat.toeplitz_blocks([[1, 2]], (1, 2))
+        assert (
+            repr(small)
+            == "BlockStructure(blocks=[[[1, 0], [2, 1], [0, 2]]], placement=[[[1]]], layout=[[0]])"
+        )
+        _, info = convmat.deconvolve2d(
+            np.ones((64, 64)), np.full((3, 3), 1 / 9), reg=1e-2, return_info=True
+        )
+        text = repr(info)
+        assert text.startswith("DeconvolutionInfo(solver='admm', reg=0.01, ")
+        assert "scene=<array of shape (66, 66), dtype float64>" in text
+        assert len(text) < 250
+
+
+class TestTooLargeAdvice:
+    def test_a_sparse_way_out_only_where_the_sparse_matrix_fits(self):
+        with pytest.raises(convmat.MatrixTooLargeError, match='pass format="csr"'):
+            convmat.conv_matrix(np.ones((5, 5)), (4096, 4096), format="dense")
+        with pytest.raises(convmat.MatrixTooLargeError) as info:
+            convmat.conv_matrix(np.ones((5, 5)), (100_000, 100_000), format="dense")
+        assert 'format="csr"' not in str(info.value)
+        assert "the sparse one cannot be built here either" in str(info.value)
+        assert "convmat.ConvOperator(kernel, input_shape, mode, boundary)" in str(info.value)
+
+    def test_a_sparse_matrix_beyond_memory_names_the_operator(self):
+        with pytest.raises(convmat.MatrixTooLargeError, match=r"convmat\.ConvOperator"):
+            convmat.conv_matrix(np.ones((5, 5)), (100_000, 100_000), format="csr")

@@ -612,3 +612,19 @@ def test_long_double_through_the_certified_fft(scale_exp):
     exact = ss.convolve2d(v, k[:15, :15], "same")
     scale = ss.convolve2d(np.abs(v), np.abs(k[:15, :15]), "same")
     _contract((op @ v.ravel())[None], exact.reshape(1, -1), scale.reshape(1, -1), 225, 1e-10)
+
+
+def test_a_full_mode_transpose_takes_the_scale_of_its_own_orientation():
+    """A transpose whose outputs need the third lower bound (an FFT of ``|y|`` with
+    ``|k|``): that transform is of the transpose, on the transpose's shapes, and every
+    output stays within the contract."""
+    rng = np.random.default_rng(0)
+    n, m = 80, 15
+    k = rng.uniform(0.5, 1.0, (m, m))
+    y = rng.uniform(0.5, 1.0, (n + m - 1, n + m - 1)) * 1e-6
+    y[40, 40] = 1e9  # one bright pixel: the FFT's bound is too large for the others
+    got = convmat.conv_transpose2d(y, k, "full", "fill")
+    wide = np.longdouble
+    exact = ss.correlate2d(y.astype(wide), k.astype(wide), "valid")
+    scale = ss.correlate2d(np.abs(y).astype(wide), np.abs(k).astype(wide), "valid")
+    _contract(got.reshape(1, -1), exact.reshape(1, -1), scale.reshape(1, -1), m * m, 1e-10)

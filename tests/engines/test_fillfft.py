@@ -47,3 +47,16 @@ def test_every_mode_and_rank_real_and_complex(mode, scene, kshape, complex_):
     np.testing.assert_allclose(blur.adjoint(v).ravel(), ah @ v.ravel(), atol=1e-12)
     np.testing.assert_allclose(blur.gram(x).ravel(), ah @ (a @ x.ravel()), atol=1e-11)
     np.testing.assert_allclose(blur.cogram(v).ravel(), a @ (ah @ v.ravel()), atol=1e-11)
+
+
+def test_the_adjoint_of_single_precision_outputs_runs_in_the_kernel_s_precision():
+    """The adjoint of float32 (or complex64) outputs transforms them in the float64
+    spectrum's precision: the same result as of the outputs cast to float64."""
+    rng = np.random.default_rng(9)
+    k = rng.standard_normal((5, 4))
+    blur = FillBlur(k, (30, 20), "same")
+    y = rng.standard_normal((30, 20)).astype(np.float32)
+    got = blur.adjoint(y)
+    want = blur.adjoint(y.astype(np.float64))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * np.abs(want).max())

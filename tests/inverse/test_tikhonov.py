@@ -60,3 +60,14 @@ def test_solver_names():
     assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
     for model in ("unknown", "fill", "wrap", "symm"):
         assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"
+
+
+@pytest.mark.parametrize("model", ["unknown", "fill", "wrap", "symm"])
+def test_total_variation_s_quadratic_stand_in_is_the_gradient_prior(model):
+    """Where TV needs a quadratic prior (its transform solvers, the weight GCV picks, the
+    preconditioner), it is the gradient prior, whose weights TV's own scale follows."""
+    k = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+    tv = Tikhonov(k, (12, 10), model, "tv", 50, 1e-6)
+    grad = Tikhonov(k, (12, 10), model, "gradient", 50, 1e-6)
+    np.testing.assert_array_equal(tv.weights, grad.weights)
+    np.testing.assert_array_equal(tv.model_weights, grad.model_weights)

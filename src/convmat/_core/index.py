@@ -28,7 +28,7 @@ from .validate import Extension
 __all__: list[str] = []
 
 PadMode = Literal["constant", "wrap", "symmetric", "reflect", "edge"]
-_PAD_MODE: dict[str, PadMode] = {
+PAD_MODE: dict[str, PadMode] = {
     "fill": "constant",
     "wrap": "wrap",
     "symm": "symmetric",
@@ -365,7 +365,7 @@ def axis_map(n: int, m: int, mode: str, boundary: Extension, corr: bool = False)
     """
     length = output_length(n, m, mode)
     start = _start(n, m, mode, corr)
-    pad: PadMode = "constant" if mode == "valid" else _PAD_MODE[boundary]
+    pad: PadMode = "constant" if mode == "valid" else PAD_MODE[boundary]
     # full-output position i = o + start reads extended input i - j; the window
     # starts at extended position start - (m - 1)
     return AxisMap(
