@@ -1,10 +1,11 @@
 """Hypothesis profiles, and caches emptied around every test.
 
 Deterministic by default, more examples in CI, fewer under mutation testing
-(``make mutation``). The shape-keyed caches (axis maps, layer maps, the
-engine cache of the one-shot functions) are cleared before each test, so
-that no test passes on a result computed by another one, which matters
-when a mutant replaces the code that filled the cache.
+(``make mutation``) and in CI's pass without the extras (``make test-core``,
+whose point is that nothing there needs them). The shape-keyed caches (axis
+maps, layer maps, the engine cache of the one-shot functions) are cleared
+before each test, so that no test passes on a result computed by another
+one, which matters when a mutant replaces the code that filled the cache.
 """
 
 import os
@@ -24,6 +25,8 @@ _COMMON = {
 }
 settings.register_profile("default", max_examples=60, **_COMMON)
 settings.register_profile("ci", max_examples=200, **_COMMON)
+# the second CI pass, without the extras: what it checks is that nothing needs them
+settings.register_profile("quick", max_examples=10, **_COMMON)
 # a mutant is killed by the first failing example: no shrinking of it
 settings.register_profile(
     "mutation", max_examples=10, phases=[Phase.explicit, Phase.generate], **_COMMON

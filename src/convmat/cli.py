@@ -10,6 +10,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from ._core.validate import BOUNDARY_CHOICES
 from .demo import run_demo
 from .explain import explain, parse_matrix
 
@@ -58,19 +59,7 @@ def _add_matrix_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["full", "same", "valid"], default="full")
     parser.add_argument(
         "--boundary",
-        choices=[
-            "fill",
-            "wrap",
-            "symm",
-            "nearest",
-            "mirror",
-            "pad",
-            "circular",
-            "symmetric",
-            "constant",
-            "grid-wrap",
-            "reflect",
-        ],
+        choices=BOUNDARY_CHOICES,
         default="fill",
     )
 

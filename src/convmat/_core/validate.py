@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import numbers
 import operator
 import os
@@ -65,6 +66,7 @@ _BOUNDARIES: dict[str, Extension] = {
     "nearest": "nearest",
     "mirror": "mirror",
 }
+BOUNDARY_CHOICES = tuple(_BOUNDARIES)  # every name, for the command line
 BOUNDARY_NAMES = (
     "'fill', 'wrap', 'symm', 'nearest', 'mirror' (scipy.signal's aliases 'pad', 'circular', "
     "'symmetric'; scipy.ndimage's names 'constant', 'grid-constant', 'grid-wrap', "
@@ -79,22 +81,20 @@ def short_repr(value: object) -> str:
     dask's: anything with a shape and a dtype) of more than one element is described by
     its type, shape and dtype, never by its data."""
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
-    if isinstance(shape, tuple) and dtype is not None and not isinstance(value, np.generic):
-        size = 1
-        for side in shape:
-            size *= int(side)
-        if size != 1:
-            kind = type(value)
-            where = f"{kind.__module__.split('.')[0]}.{kind.__name__}"
-            return f"{where} of shape {tuple(int(n) for n in shape)} and dtype {dtype}"
+    array = isinstance(shape, tuple) and dtype is not None and not isinstance(value, np.generic)
+    if array and math.prod(int(side) for side in cast("tuple[int, ...]", shape)) != 1:
+        kind = type(value)
+        where = f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+        sides = tuple(int(n) for n in cast("tuple[int, ...]", shape))
+        return f"{where} of shape {sides} and dtype {dtype}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def compact_repr(name: str, fields: dict[str, object]) -> str:
     """``name(field=value, ...)`` with arrays of up to 8 entries written out (as lists, floats
-    to 4 decimals) and
-    larger ones described by their shape and dtype: a repr that fits a screen."""
+    to 4 decimals) and larger ones described by their shape and dtype: a repr that fits a
+    screen."""
     parts = []
     for key, value in fields.items():
         if isinstance(value, np.ndarray):
