@@ -139,7 +139,9 @@ def conv2d(
     are each within the bound `rtol` sets, like the in-memory function's; with
     ``method='shift'`` (and ``fillvalue=0``) they are also bitwise equal to
     it, since each output is then the same sum of the same products in the
-    same order. With 'auto' the in-memory function may take a certified FFT
+    same order (but for images of a single row or column with zero padding in
+    'full' or 'same' mode, which the in-memory function sums with numpy's
+    convolve: the last bit can differ at the ends). With 'auto' the in-memory function may take a certified FFT
     over the whole image where a block takes another method, so the last
     bits can differ.
 
