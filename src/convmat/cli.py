@@ -13,6 +13,7 @@ import numpy as np
 from ._core.validate import BOUNDARY_CHOICES
 from .demo import run_demo
 from .explain import explain, parse_matrix
+from .plot import DEFAULT_SIZE, MAX_SIZE, MIN_SIZE, plot_matrix
 
 __all__ = ["main"]
 
@@ -104,10 +105,10 @@ def _parser() -> tuple[_Parser, dict[str, _Parser]]:
     plot.add_argument(
         "--size",
         type=_positive,
-        default=1600,
+        default=DEFAULT_SIZE,
         metavar="PIXELS",
-        help="the picture's longer side in pixels, 600 to 10000 (default 1600); a larger "
-        "matrix is drawn a block of entries to a pixel",
+        help=f"the picture's longer side in pixels, {MIN_SIZE} to {MAX_SIZE} (default "
+        f"{DEFAULT_SIZE}); a larger matrix is drawn a block of entries to a pixel",
     )
     return parser, {"demo": demo, "explain": exp, "plot": plot}
 
@@ -159,8 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(explain(kernel, shape, args.mode, args.boundary, image=image))
             return 0
         try:
-            from .plot import plot_matrix
-
             path = plot_matrix(
                 kernel, shape, args.mode, args.boundary, output=args.output, size=args.size
             )

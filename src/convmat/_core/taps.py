@@ -18,6 +18,15 @@ __all__: list[str] = []
 SMALL_AXIS = 2**20  # (length * m) entries below which an axis's 0/1 map is built outright
 
 
+def _prefix_suffix(moved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``prefix[i]``, the sum of ``moved[:i]``, and ``suffix[i]``, the sum of ``moved[i:]``
+    (axis 0, ``i`` from 0 to ``m``): each a direct sum of its own taps."""
+    zero = np.zeros((1, *moved.shape[1:]), moved.dtype)
+    prefix = np.concatenate([zero, np.cumsum(moved, 0)])
+    suffix = np.concatenate([np.cumsum(moved[::-1], 0)[::-1], zero])
+    return prefix, suffix
+
+
 def _run_sums(moved: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Per output, the sum of ``moved[lo:hi]`` (axis 0), each a direct sum of its own run.
 
@@ -26,9 +35,7 @@ def _run_sums(moved: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     ``np.add.reduceat``. No run is a difference of two sums.
     """
     m = moved.shape[0]
-    zero = np.zeros((1, *moved.shape[1:]), moved.dtype)
-    prefix = np.concatenate([zero, np.cumsum(moved, 0)])
-    suffix = np.concatenate([np.cumsum(moved[::-1], 0)[::-1], zero])
+    prefix, suffix = _prefix_suffix(moved)
     out = np.where(
         (lo == 0).reshape(-1, *[1] * (moved.ndim - 1)), prefix[hi], suffix[np.minimum(lo, m)]
     )
@@ -59,8 +66,8 @@ def _axis_sum(values: np.ndarray, mp: AxisMap, axis: int, *, inside: bool) -> np
     if inside:
         out = _run_sums(moved, lo, hi)
     else:  # the taps before the run, and those after it
-        m = mp.m
-        out = _run_sums(moved, np.zeros_like(lo), lo) + _run_sums(moved, hi, np.full_like(hi, m))
+        prefix, suffix = _prefix_suffix(moved)
+        out = prefix[lo] + suffix[hi]
     return np.moveaxis(out, 0, axis)
 
 
