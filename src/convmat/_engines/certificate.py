@@ -11,6 +11,7 @@ geometry, declared here.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,31 @@ from .._core.plan import Plan
 from .._core.taps import inside_sum
 
 __all__: list[str] = []
+
+# The constants of the FFT's rounding bound, proved on the docs page "The FFT's rounding
+# bound" (docs/guide/fft-bound.md) and measured by benchmarks/fft_error.py: a transform of
+# size N computed in unit roundoff u errs by at most FORWARD_CONSTANT u log2(N) of its
+# result's 2-norm, and an inverse one by at most INVERSE_CONSTANT u log2(N) of the mean
+# magnitude of what it transforms, at every output.
+FORWARD_CONSTANT = 8.0
+INVERSE_CONSTANT = 8.0
+PRODUCT_CONSTANT = math.sqrt(5.0)  # a rounded complex product (Brent, Percival, Zimmermann)
+
+
+def rounding_factor(unit: float, size: int) -> float:
+    """The FFT product's rounding, per unit of ``||k||_2 ||x||_2``, at every output.
+
+    For transforms of `size` entries in unit roundoff `unit`:
+    ``2 a + a**2 + r (1 + a)**2 + b (1 + r)(1 + a)**2`` with ``a`` and ``b``
+    the forward and inverse constants times ``unit * log2(size)`` and ``r`` the
+    complex product's (the proof: docs/guide/fft-bound.md).
+    """
+    log = math.log2(max(size, 2))
+    a = FORWARD_CONSTANT * unit * log
+    b = INVERSE_CONSTANT * unit * log
+    r = PRODUCT_CONSTANT * unit
+    return 2 * a + a * a + r * (1 + a) ** 2 + b * (1 + r) * (1 + a) ** 2
+
 
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
@@ -84,11 +110,12 @@ class Certificate:
 
         The narrowest of float32 (for single precision data), float64 and the
         platform's long double (where wider) whose rounding bound for an input
-        of even magnitude, ``2.5 eps log2(N) sqrt(n)`` relative (``N`` the
-        size of one transform, ``n`` the entries it reads: the input, or an
-        overlap-save block), is within a quarter of what :meth:`fft_certified`
-        allows, ``tol / 2`` (outputs near the edges of 'same' and 'full' mode
-        read fewer taps: a margin keeps most of them certified). When none is, the widest that is wider than the data; None
+        of even magnitude, :func:`rounding_factor` times ``sqrt(n) ||k||_2 /
+        ||k||_1`` relative (``n`` the entries one transform reads: the input,
+        or an overlap-save block), is within a quarter of what
+        :meth:`fft_certified` allows, ``tol / 2`` (outputs near the edges of
+        'same' and 'full' mode read fewer taps: a margin keeps most of them
+        certified). When none is, the widest that is wider than the data; None
         when no precision is (double precision data on a platform whose long
         double is float64): the FFT is then not offered for `tol`. The choice
         depends on the shapes only; rows that the chosen precision does not
@@ -98,7 +125,33 @@ class Certificate:
             size, n = math.prod(self.fft_shape), self.plan.shape[0]
         else:
             size, n = self.fft_size, self.fft_reads
-        return _precision_for(self.dtype, tol / (20.0 * math.log2(max(size, 2)) * math.sqrt(n)))
+        # rounding_factor is nearly linear in the unit roundoff: its value at unit 1/2 of
+        # the machine epsilon, per unit of epsilon
+        per_eps = rounding_factor(2.0**-60, size) * 2.0**59
+        spread = self.kernel_norm2 / max(self.kernel_norm1, float(np.finfo(np.float64).tiny))
+        scale = 8.0 * per_eps * math.sqrt(n) * spread  # 0 for a kernel of zeros
+        return _precision_for(self.dtype, tol / scale if scale > 0 else math.inf)
+
+    @cached_property
+    def kernel_norm1(self) -> float:
+        """``||k||_1`` in float64, rounded up (0 for a kernel of zeros; inf beyond range)."""
+        absk = np.abs(self.kernel).astype(np.float64)
+        with np.errstate(over="ignore"):
+            total = float(absk.sum())
+        return float(total * (1.0 + 2.0 * absk.size * float(np.finfo(np.float64).eps)))
+
+    @cached_property
+    def kernel_norm2(self) -> float:
+        """``||k||_2`` in float64, rounded up: scaled by the largest tap where squares could
+        leave float64's range (inf where the kernel does; 0 for zeros)."""
+        absk = np.abs(self.kernel).astype(np.float64)
+        peak = float(absk.max(initial=0.0))
+        if peak == 0.0 or not math.isfinite(peak):
+            return peak
+        scaled = absk / peak  # exact up to the rounding of each quotient
+        square = float(np.dot(scaled.ravel(), scaled.ravel()))
+        grow = 1.0 + 4.0 * (absk.size + 2) * float(np.finfo(np.float64).eps)
+        return math.sqrt(square * grow) * peak * (1.0 + 2.0 * float(np.finfo(np.float64).eps))
 
     def wider_precision(self, precision: np.dtype) -> np.dtype | None:
         """The next precision after `precision` in which the FFT may certify, if any."""
@@ -111,10 +164,12 @@ class Certificate:
         """Which outputs of `y`, the FFT's product of `x` in `precision`, are within
         ``tol / 2`` of ``(|k| * |x|)(o)`` of the exact value.
 
-        A bound on the FFT's rounding error, ``5 u log2(N) sum|k| ||x||_2``
-        (``u`` the unit roundoff of `precision`, ``N`` the transform's size and
-        ``||x||_2`` the norm of what it transforms: the window, or one
-        overlap-save block of it), holds at every output it serves; an output
+        A bound on the FFT's rounding error, ``rounding_factor(u, N) ||k||_2
+        ||x||_2`` (about ``24 u log2(N) ||k||_2 ||x||_2``; ``u`` the unit
+        roundoff of `precision`, ``N`` the transform's size and ``||x||_2`` the
+        norm of what it transforms: the window, or one overlap-save block of
+        it), holds at every output it serves (proved on the docs page "The
+        FFT's rounding bound"); an output
         passes when that is at most ``tol / 2`` times a lower bound of
         ``(|k| * |x|)(o)``. Lower bounds, cheapest first, each only for the
         rows the previous ones leave short: ``|y(o)|`` less the error (free:
@@ -124,23 +179,16 @@ class Certificate:
         float32 less its own error bound. Rows of long double data beyond float64's
         range (in which the bounds are computed) certify nothing.
         """
-        size = math.prod(self.fft_shape) if transpose else self.fft_size
-        log = math.log2(max(size, 2))
-        k1 = float(np.abs(self.kernel).astype(np.float64).sum())
+        k1 = self.kernel_norm1
         magnitude = np.abs(x)
-        peak_own = magnitude.max(axis=1, initial=0)
-        if bool((peak_own > np.finfo(np.float64).max).any()):
+        parts = self._bound_parts(magnitude, transpose=transpose)
+        if parts is None:
             # long double beyond float64's range, where these bounds are computed: nothing
             # is certified, and the direct sums serve every output
             return np.zeros(y.shape, dtype=bool)
-        peak = peak_own.astype(np.float64)[:, None]
-        norms = self._fft_norms(magnitude, peak[:, 0], transpose=transpose)  # (B, blocks)
 
         def bound(dtype: np.dtype) -> np.ndarray:
-            # rounding (and, scaled to at most 1, underflow) of an FFT product in `dtype`
-            info = np.finfo(dtype)
-            rounding = 5.0 * float(info.eps) / 2 * log * k1 * norms
-            return np.asarray(rounding + 2.0 * size * float(info.tiny) * k1 * peak)
+            return self._rounding(dtype, *parts, transpose=transpose)
 
         expand = self._per_output if not transpose else (lambda a: a)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -168,6 +216,42 @@ class Certificate:
                 np.minimum(scale, np.finfo(scale.dtype).max, out=scale)
                 ok[rows] |= scale >= expand(need[rows] + bound(np.dtype(np.float32))[rows])
         return np.asarray(ok)
+
+    def rounding_bound(self, x: np.ndarray, *, transpose: bool, precision: np.dtype) -> np.ndarray:
+        """At every output of :meth:`fft` of `x` in `precision` (shape ``(B, n_out)``), the
+        bound of its rounding error that :meth:`fft_certified` uses; inf for rows of long
+        double data beyond float64's range."""
+        parts = self._bound_parts(np.abs(x), transpose=transpose)
+        n_out = self.plan.shape[1] if transpose else self.plan.shape[0]
+        if parts is None:
+            return np.full((x.shape[0], n_out), np.inf)
+        err = self._rounding(precision, *parts, transpose=transpose)
+        expand = self._per_output if not transpose else (lambda a: a)
+        return np.asarray(np.broadcast_to(expand(err), (x.shape[0], n_out)))
+
+    def _bound_parts(
+        self, magnitude: np.ndarray, *, transpose: bool
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Each row's peak ``(B, 1)`` and the norms of what its transforms read
+        ``(B, blocks)``, in float64; None where a row lies beyond float64's range."""
+        peak_own = magnitude.max(axis=1, initial=0)
+        if bool((peak_own > np.finfo(np.float64).max).any()):
+            return None
+        peak = peak_own.astype(np.float64)[:, None]
+        return peak, self._fft_norms(magnitude, peak[:, 0], transpose=transpose)
+
+    def _rounding(
+        self, dtype: np.dtype, peak: np.ndarray, norms: np.ndarray, *, transpose: bool
+    ) -> np.ndarray:
+        """The rounding (and, scaled to at most 1, underflow) of an FFT product in `dtype`,
+        per transform ``(B, blocks)``: :func:`rounding_factor` times ``||k||_2`` and the
+        norm of what the transform reads, plus ``2 N tiny ||k||_1`` of the row's peak."""
+        size = math.prod(self.fft_shape) if transpose else self.fft_size
+        info = np.finfo(dtype)
+        with np.errstate(over="ignore"):
+            rounding = rounding_factor(float(info.eps) / 2, size) * self.kernel_norm2 * norms
+            tiny = 2.0 * size * float(info.tiny) * self.kernel_norm1 * peak
+            return np.asarray(rounding + tiny)
 
     def _worth_a_bound(self, ok: np.ndarray) -> np.ndarray:
         """The rows whose uncertified outputs cost more to sum directly (a gather of every
@@ -278,16 +362,32 @@ class Certificate:
     def direct_at(self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
         """Outputs ``(A @ x[row])[output]`` for the given pairs, each a direct sum of its taps.
 
-        With zero padding, outputs that read the input through few taps (near the edges
-        of 'full' and 'same' mode, where certificates fail most) sum only those, one
-        output at a time; otherwise every tap of every output is gathered at once.
+        With zero padding, in one and two dimensions, the outputs in the ring
+        that reads the padding (the edges of 'full' and 'same' mode, where
+        certificates fail most) are computed as strips, each a few calls of
+        numpy's convolve over the input lines the strip reads
+        (:meth:`_ring_strips`). Of the others, those that read the input through
+        few taps sum only those, in groups of outputs whose boxes of taps have
+        one shape; the rest gather every tap at once. No loop runs per output.
         """
+        out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
+        left = np.ones(rows.size, dtype=bool)
+        for image in np.unique(rows).tolist():
+            mine = np.flatnonzero(rows == image)
+            for strip in self._ring_strips(outputs[mine]):
+                values, inside = self._strip_values(x[image], strip, outputs[mine])
+                out[mine[inside]] = values
+                left[mine[inside]] = False
+        if not left.any():
+            return out
+        rows, outputs = rows[left], outputs[left]
         boxed = self._direct_at_boxes(x, rows, outputs)
         if boxed is not None:
-            return boxed
+            out[left] = boxed
+            return out
         plan = self.plan
         taps = self.kernel.size
-        out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
+        rest = np.empty(rows.size, dtype=out.dtype)
         step = max(1, DIRECT_AT_ENTRIES // taps)
         for lo in range(0, rows.size, step):
             sl = slice(lo, lo + step)
@@ -304,26 +404,44 @@ class Certificate:
                 stride *= plan.maps[d].n
             values = x[rows[sl].reshape(-1, *[1] * len(plan.maps)), index]
             terms = np.where(inside, values * self.kernel, 0)
-            out[sl] = terms.reshape(terms.shape[0], -1).sum(axis=1)
+            rest[sl] = terms.reshape(terms.shape[0], -1).sum(axis=1)
+        out[left] = rest
         return out
 
     def direct_at_work(self, outputs: np.ndarray) -> tuple[int, int]:
         """What :meth:`direct_at` does for these outputs (of one row): products summed and
         numpy calls made."""
-        boxes = self._boxes(outputs)
+        products = calls = 0
+        left = np.ones(outputs.size, dtype=bool)
+        for axis, lo, hi in self._ring_strips(outputs):
+            mp = self.plan.maps[axis]
+            within = self._in_strip(outputs, axis, lo, hi)
+            left &= ~within
+            lines = int(self._strip_lines(axis, lo, hi).sum())
+            other = math.prod(self.plan.output_shape) // max(self.plan.output_shape[axis], 1)
+            reach = self.kernel.size // mp.m
+            # numpy's convolve: a fifth of a gathered product per tap and output
+            products += lines * (other + reach) * reach // 5
+            calls += lines + 4
+        rest = outputs[left]
+        if rest.size == 0:
+            return products, calls
+        boxes = self._boxes(rest)
         if boxes is None:
-            return outputs.size * self.kernel.size, 8
+            return products + rest.size * self.kernel.size, calls + 8
         sizes = boxes[0]
-        return int(sizes.sum()), 3 * int(np.count_nonzero(sizes))
+        shapes = np.unique(np.stack([hi - lo for lo, hi in boxes[1]]), axis=1).shape[1]
+        return products + int(sizes.sum()), calls + 3 * shapes
 
     def _boxes(
-        self, outputs: np.ndarray
+        self, outputs: np.ndarray, *, limit: bool = True
     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, ...]] | None:
-        """For zero padding and few outputs: the size of the box of taps each output reads
-        through, the taps' runs per axis and the outputs' coordinates; None where the boxes
-        hold a quarter of the taps or more in all (then a gather of every tap is faster)."""
+        """For zero padding: the size of the box of taps each output reads through, the
+        taps' runs per axis and the outputs' coordinates; None where the boxes hold a
+        quarter of the taps or more in all (then a gather of every tap is faster), or
+        (with `limit`) for more than :data:`DIRECT_AT_BOXES` outputs."""
         plan = self.plan
-        if not self.linear or outputs.size > DIRECT_AT_BOXES:
+        if not self.linear or (limit and outputs.size > DIRECT_AT_BOXES):
             return None
         coords = np.unravel_index(outputs, plan.output_shape)
         runs = [mp.tap_runs(c) for mp, c in zip(plan.maps, coords, strict=True)]
@@ -336,30 +454,137 @@ class Certificate:
         self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray
     ) -> np.ndarray | None:
         """:meth:`direct_at` by the box of taps each output reads, where :meth:`_boxes`
-        gives them; else None."""
+        gives them; else None. Outputs whose boxes have one shape are summed together:
+        their boxes of input and of taps gathered at once."""
         plan = self.plan
         boxes = self._boxes(outputs)
         if boxes is None:
             return None
-        sizes, runs, coords = boxes
-        # tap j reads input c - j: the box of taps lo..hi-1 reads inputs from that of hi - 1
-        starts = [
-            mp.rows(c)[np.arange(c.size), np.maximum(hi - 1, 0)]
-            for mp, c, (_, hi) in zip(plan.maps, coords, runs, strict=True)
+        _, runs, coords = boxes
+        ndim = len(plan.maps)
+        # tap j reads input c + start - j: the box of taps lo..hi-1 reads inputs from that
+        # of hi - 1 on, and holds the reversed kernel's taps from m - hi on
+        first = [
+            c + mp.start - (hi - 1) for mp, c, (_, hi) in zip(plan.maps, coords, runs, strict=True)
         ]
+        tap0 = [mp.m - hi for mp, (_, hi) in zip(plan.maps, runs, strict=True)]
+        widths = np.stack([hi - lo for lo, hi in runs])  # (ndim, outputs)
         images = x.reshape(x.shape[0], *plan.input_shape)
         flipped = self.kernel[(slice(None, None, -1),) * self.kernel.ndim]
         out = np.zeros(rows.size, dtype=np.result_type(x.dtype, self.dtype))
-        # per axis, as Python ints: where each box starts in the input and in the kernel
-        first = [s.tolist() for s in starts]
-        width = [(hi - lo).tolist() for lo, hi in runs]
-        tap0 = [(mp.m - hi).tolist() for mp, (_, hi) in zip(plan.maps, runs, strict=True)]
-        row = rows.tolist()
-        for i in np.flatnonzero(sizes).tolist():
-            box = (row[i], *(slice(f[i], f[i] + w[i]) for f, w in zip(first, width, strict=True)))
-            taps = tuple(slice(t[i], t[i] + w[i]) for t, w in zip(tap0, width, strict=True))
-            out[i] = (flipped[taps] * images[box]).sum()
+        shapes, group = np.unique(widths, axis=1, return_inverse=True)
+        group = group.reshape(-1)
+        for g in range(shapes.shape[1]):
+            w = shapes[:, g].tolist()
+            if 0 in w:
+                continue  # an output that reads no input: its sum is 0
+            members = np.flatnonzero(group == g)
+            at_x: list[np.ndarray] = [rows[members].reshape(-1, *[1] * ndim)]
+            at_k: list[np.ndarray] = []
+            for d in range(ndim):
+                shape = [1] * (ndim + 1)
+                shape[d + 1] = w[d]
+                steps = np.arange(w[d]).reshape(shape)
+                at_x.append(first[d][members].reshape(-1, *[1] * ndim) + steps)
+                at_k.append(tap0[d][members].reshape(-1, *[1] * ndim) + steps)
+            terms = images[tuple(at_x)] * flipped[tuple(at_k)]
+            out[members] = terms.reshape(members.size, -1).sum(axis=1)
         return out
+
+    # -- the ring of outputs that reads the padding, by strips -------------------------
+    def _ring_strips(self, outputs: np.ndarray) -> list[tuple[int, int, int]]:
+        """Strips ``(axis, lo, hi)`` of outputs (positions ``lo <= o < hi`` along `axis`,
+        every position along the other) that serve these outputs of one image more
+        cheaply than a sum per output: zero padding, one or two axes, unit steps.
+
+        Each output in the ring goes to the axis along which it lies nearest an edge;
+        a side's strip reaches the deepest such output, and is kept where numpy's
+        convolve over its lines costs less than the outputs' own boxes of taps.
+        """
+        plan = self.plan
+        maps = plan.maps
+        if not self.linear or len(maps) > 2 or outputs.size < 16:
+            return []
+        if not all(mp.convolution for mp in maps):
+            return []
+        coords = np.unravel_index(outputs, plan.output_shape)
+        # per axis, how far each output lies inside the ring's low and high side (inf: not)
+        dist, low = [], []
+        for mp, c in zip(maps, coords, strict=True):
+            below = np.where(c < mp.pad_before, c, np.inf)  # reads padding below the input
+            above = np.where(c >= mp.n - mp.start, mp.length - 1 - c, np.inf)  # and above
+            dist.append(np.minimum(below, above))
+            low.append(below <= above)
+        nearest = np.stack(dist)
+        owner = np.argmin(nearest, axis=0)  # the axis whose edge is nearest
+        in_ring = np.isfinite(nearest.min(axis=0))
+        strips: list[tuple[int, int, int]] = []
+        other_len = math.prod(plan.output_shape)
+        for d, mp in enumerate(maps):
+            mine = in_ring & (owner == d)
+            c_low = coords[d][mine & low[d]]
+            c_high = coords[d][mine & ~low[d]]
+            for lo, hi in (
+                (0, int(c_low.max(initial=-1)) + 1),
+                (int(c_high.min(initial=mp.length)), mp.length),
+            ):
+                if hi <= lo:
+                    continue
+                within = self._in_strip(outputs, d, lo, hi)
+                boxes = self._boxes(outputs[within], limit=False)
+                cost_boxes = (
+                    28 * int(boxes[0].sum())
+                    if boxes is not None
+                    else 28 * int(within.sum()) * self.kernel.size
+                )
+                lines = int(self._strip_lines(d, lo, hi).sum())
+                reach = self.kernel.size // mp.m
+                per_line = (other_len // mp.length + reach) * reach * 6 + 3000
+                if lines * per_line < cost_boxes:
+                    strips.append((d, lo, hi))
+        return strips
+
+    def _in_strip(self, outputs: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
+        c = np.unravel_index(outputs, self.plan.output_shape)[axis]
+        return np.asarray((c >= lo) & (c < hi))
+
+    def _strip_lines(self, axis: int, lo: int, hi: int) -> np.ndarray:
+        """Per output position ``lo .. hi - 1`` along `axis`: the taps reading the input."""
+        tap_lo, tap_hi = self.plan.maps[axis].tap_runs(np.arange(lo, hi))
+        return np.asarray(tap_hi - tap_lo)
+
+    def _strip_values(
+        self, image: np.ndarray, strip: tuple[int, int, int], outputs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The direct sums of the outputs of one image (flat `image`) that lie in `strip`,
+        and which of `outputs` those are: per output position along the strip's axis and
+        tap reading the input, numpy's convolve of the input line it reads with that
+        row of the kernel (in 1-D, one convolve of the input the strip reads)."""
+        axis, lo, hi = strip
+        plan = self.plan
+        maps = plan.maps
+        within = self._in_strip(outputs, axis, lo, hi)
+        dtype = np.result_type(image.dtype, self.dtype)
+        if len(maps) == 1:
+            mp = maps[0]
+            # output o reads inputs o + start - j, for the taps j that stay inside
+            first = max(lo + mp.start - mp.m + 1, 0)
+            last = min(hi - 1 + mp.start, mp.n - 1)
+            full = np.convolve(image[first : last + 1], self.kernel)
+            strip_out = full[lo + mp.start - first : hi + mp.start - first]
+            return np.asarray(strip_out[outputs[within] - lo], dtype=dtype), within
+        other = 1 - axis
+        mp, mo = maps[axis], maps[other]
+        img = image.reshape(plan.input_shape)
+        block = np.zeros((hi - lo, mo.length), dtype=dtype)
+        tap_lo, tap_hi = mp.tap_runs(np.arange(lo, hi))
+        for v, (j0, j1) in enumerate(zip(tap_lo.tolist(), tap_hi.tolist(), strict=True)):
+            for j in range(j0, j1):
+                line = np.take(img, lo + v + mp.start - j, axis=axis)
+                taps = np.take(self.kernel, j, axis=axis)
+                block[v] += np.convolve(line, taps)[mo.start : mo.start + mo.length]
+        coords = np.unravel_index(outputs[within], plan.output_shape)
+        return block[coords[axis] - lo, coords[other]], within
 
 
 def _running_min(a: np.ndarray, axis: int, m: int) -> np.ndarray:

@@ -1,0 +1,211 @@
+"""The FFT's rounding bound and the direct sums of the outputs it leaves.
+
+The bound (docs: "The FFT's rounding bound") is checked against products in
+long double, for every mode and boundary, prime and odd sizes, real and complex
+data, dynamic ranges up to 1e30, forward and transpose, whole and in overlap-save
+blocks; the fix-ups (strips of the ring, groups of boxes, gathers) against the
+matrix's rows.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import convmat
+from convmat._core.plan import make_plan
+from convmat._engines.cache import engine_for
+from convmat._engines.certificate import (
+    FORWARD_CONSTANT,
+    INVERSE_CONSTANT,
+    rounding_factor,
+)
+from convmat._engines.engine import Engine
+from helpers import BOUNDARIES, MODES
+
+LONG = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2
+
+
+def _data(rng: np.random.Generator, shape: tuple[int, ...], spread: float, complex_: bool):
+    """Normal values times 10**uniform(-spread, spread): a dynamic range of 10**(2 spread)."""
+    x = rng.standard_normal(shape) * 10.0 ** rng.uniform(-spread, spread, shape)
+    if complex_:
+        x = x + 1j * rng.standard_normal(shape) * 10.0 ** rng.uniform(-spread, spread, shape)
+    return x
+
+
+def _exact(
+    k: np.ndarray, shape: tuple[int, ...], mode: str, boundary: str
+) -> np.ndarray:  # the matrix in long double: each entry a sum of a few taps
+    wide = np.clongdouble if k.dtype.kind == "c" else np.longdouble
+    return np.asarray(convmat.conv_matrix(k.astype(wide), shape, mode, boundary))
+
+
+def test_the_factor_is_the_proof_s_expression():
+    u = 2.0**-53
+    log = math.log2(1000)
+    a, b, r = FORWARD_CONSTANT * u * log, INVERSE_CONSTANT * u * log, math.sqrt(5) * u
+    expected = 2 * a + a * a + r * (1 + a) ** 2 + b * (1 + r) * (1 + a) ** 2
+    assert rounding_factor(u, 1000) == pytest.approx(expected, rel=1e-15)
+    assert rounding_factor(u, 1) == rounding_factor(u, 2)  # log2 counted from 1
+    # about 24 u log2(N), the constant the docs state
+    assert 24 * u * log < rounding_factor(u, 1000) < (24 * log + 2.5) * u * 1.001
+
+
+@pytest.mark.skipif(not LONG, reason="the reference needs a long double wider than float64")
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+@pytest.mark.parametrize(
+    ("shape", "kshape"), [((13,), (5,)), ((7, 11), (3, 4)), ((5, 3, 7), (2, 3, 3))]
+)
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("spread", [0.0, 6.0, 15.0])
+def test_the_bound_holds_at_every_output(mode, boundary, shape, kshape, complex_, spread):
+    if mode == "valid" and any(m > n for n, m in zip(shape, kshape, strict=True)):
+        pytest.skip("'valid' needs the kernel to fit")
+    rng = np.random.default_rng(len(shape) * 7 + int(spread) + complex_)
+    k = _data(rng, kshape, spread / 3, complex_)
+    plan = make_plan(shape, kshape, mode, boundary)
+    engine = Engine(k, plan)
+    a = _exact(k, shape, mode, boundary)
+    x = _data(rng, (3, math.prod(shape)), spread, complex_)
+    y = _data(rng, (3, plan.shape[0]), spread, complex_)
+    f64 = np.dtype(np.float64)
+    for transpose, data, exact in (
+        (False, x, x.astype(a.dtype) @ a.T),
+        (True, y, y.astype(a.dtype) @ a),
+    ):
+        got = engine.fft(data, transpose=transpose, precision=f64)
+        bound = engine.rounding_bound(data, transpose=transpose, precision=f64)
+        err = np.abs(got.astype(a.dtype) - exact).astype(np.float64)
+        assert (err <= bound).all(), float((err / bound).max())
+
+
+@pytest.mark.skipif(not LONG, reason="the reference needs a long double wider than float64")
+def test_the_bound_holds_block_by_block():
+    # overlap-save blocks along the first axis, each bounded by its own norm: a bright
+    # block does not spoil the bound of a dark one
+    rng = np.random.default_rng(5)
+    k = rng.standard_normal((9, 2))
+    shape = (24000, 2)
+    plan = make_plan(shape, k.shape, "same", "symm")
+    engine = Engine(k, plan)
+    assert engine.blocking is not None
+    assert engine.fft_count > 2
+    x = rng.standard_normal((2, *shape))
+    x[:, :200] *= 1e12  # bright rows at the top
+    # the reference: the symmetric extension, summed tap by tap in long double
+    ext = np.pad(x.astype(np.longdouble), [(0, 0), (4, 4), (1, 0)], mode="symmetric")
+    exact = sum(
+        k[i, j] * ext[:, 8 - i : 8 - i + shape[0], 1 - j : 1 - j + shape[1]]
+        for i in range(9)
+        for j in range(2)
+    )
+    f64 = np.dtype(np.float64)
+    flat = x.reshape(2, -1)
+    got = engine.fft(flat, transpose=False, precision=f64)
+    bound = engine.rounding_bound(flat, transpose=False, precision=f64)
+    err = np.abs(got - exact.reshape(2, -1)).astype(np.float64)
+    assert (err <= bound).all()
+    assert bound[:, -1].max() < 1e-6 * bound[:, 0].min()  # the last block is bounded alone
+
+
+def test_float32_transforms_are_bounded_too():
+    rng = np.random.default_rng(6)
+    k = rng.standard_normal((5, 5))
+    plan = make_plan((40, 33), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    x = rng.standard_normal((2, 40 * 33))
+    a = np.asarray(convmat.conv_matrix(k, (40, 33), "full"))
+    f32 = np.dtype(np.float32)
+    got = engine.fft(x, transpose=False, precision=f32)
+    err = np.abs(got - x @ a.T)
+    bound = engine.rounding_bound(x, transpose=False, precision=f32)
+    assert (err <= bound).all()
+    assert err.max() > 1e-3 * bound.max()  # a bound that float64 rounding alone could not pass
+
+
+def test_the_l2_form_is_tighter_than_the_l1_form_for_broad_kernels():
+    # a 31x31 Gaussian: ||k||_1 / ||k||_2 is about 17, so the bound in ||k||_2 is about
+    # 17 / 4.8 times smaller than 5 u log2(N) ||k||_1 ||x||_2
+    t = np.arange(31) - 15
+    g = np.exp(-(t**2) / 50.0)
+    engine = Engine(np.outer(g, g), make_plan((64, 64), (31, 31), "full", "fill"))
+    assert engine.kernel_norm1 / engine.kernel_norm2 > 17
+    x = np.ones((1, 64 * 64))
+    bound = engine.rounding_bound(x, transpose=False, precision=np.dtype(np.float64))
+    u = 2.0**-53
+    l1_form = 5 * u * math.log2(engine.fft_size) * engine.kernel_norm1 * 64.0
+    assert bound.max() < l1_form / 3
+
+
+def test_kernel_norms_are_upper_bounds_in_any_range():
+    for scale in (1e-300, 1.0, 1e300):
+        k = np.full((3, 3), scale)
+        engine = Engine(k, make_plan((8, 8), (3, 3), "same", "fill"))
+        assert engine.kernel_norm2 >= 3 * scale
+        assert engine.kernel_norm2 <= 3 * scale * (1 + 1e-13)
+        assert engine.kernel_norm1 >= 9 * scale
+    zero = Engine(np.zeros((2, 2)), make_plan((4, 4), (2, 2), "same", "fill"))
+    assert zero.kernel_norm1 == zero.kernel_norm2 == 0.0
+
+
+# -- the fix-ups ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128, np.float32])
+@pytest.mark.parametrize(
+    ("shape", "kshape", "mode", "corr"),
+    [
+        ((50,), (7,), "full", False),
+        ((50,), (8,), "same", False),
+        ((3,), (8,), "full", False),  # a kernel longer than the input
+        ((20, 17), (5, 4), "full", False),
+        ((20, 17), (5, 4), "same", False),
+        ((20, 17), (4, 6), "same", True),  # correlate2d's centring
+        ((4, 30), (6, 3), "full", False),
+    ],
+)
+def test_fix_ups_of_the_ring_are_the_matrix_rows(dtype, shape, kshape, mode, corr):
+    rng = np.random.default_rng(7)
+    k = rng.standard_normal(kshape).astype(dtype)
+    plan = make_plan(shape, kshape, mode, "fill", corr=corr)
+    engine = engine_for(k, plan, np.dtype(dtype))
+    a = convmat.conv_matrix(k, shape, mode)
+    if corr:  # the plan of correlate2d's centring: its matrix is the reference
+        from convmat._core.csr import build_csr
+
+        a = build_csr(k, plan).toarray()
+    x = rng.standard_normal((3, math.prod(shape))).astype(dtype)
+    # every output that reads the padding, in two images, plus a few inside
+    reads_padding = np.flatnonzero((np.abs(a) > 0).sum(axis=1) < (np.abs(k) > 0).sum())
+    rows = np.repeat([0, 2], reads_padding.size)
+    outputs = np.concatenate([reads_padding, reads_padding])
+    inner = np.setdiff1d(np.arange(plan.shape[0]), reads_padding)[:3]
+    rows = np.concatenate([rows, np.ones(inner.size, dtype=np.int64)])
+    outputs = np.concatenate([outputs, inner])
+    strips = engine._ring_strips(reads_padding)
+    if reads_padding.size >= 16 and math.prod(kshape) > 8:
+        assert strips, "the ring is served by strips"
+    got = engine.direct_at(x, rows, outputs)
+    expected = (x @ a.T)[rows, outputs]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+def test_boxes_of_one_shape_are_summed_together():
+    # a few corner outputs of 'full' mode: each sums only its own box of taps
+    rng = np.random.default_rng(8)
+    k = rng.standard_normal((9, 9))
+    plan = make_plan((30, 30), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    width = plan.output_shape[1]
+    outputs = np.array([0, 1, width, width + 1, 2 * width + 2, 20 * width + 20])
+    assert engine._ring_strips(outputs) == []  # too few for strips
+    products, calls = engine.direct_at_work(outputs)
+    assert products == 1 + 2 + 2 + 4 + 9 + 81
+    assert calls == 3 * 6  # one group per shape of box
+    x = rng.standard_normal((2, 900))
+    a = convmat.conv_matrix(k, (30, 30), "full")
+    rows = np.array([0, 1, 0, 1, 0, 1])
+    np.testing.assert_allclose(
+        engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+    )
