@@ -68,6 +68,7 @@ CORE = (
     "toeplitz",
     "conv",
     "fftconv",
+    "choose",
     "linop",
     "spectral",
     "deblur",

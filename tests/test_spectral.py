@@ -168,7 +168,8 @@ def test_lanczos_working_set_is_refused_first(monkeypatch):
         convmat.MatrixTooLargeError,
         match=rf"^Lanczos on the Gram operator of a \(300, 300\) input needs about {need:,} "
         r"bytes .*working arrays.*: use a smaller input_shape \(with zero padding the largest "
-        r"\|DFT\| of the kernel on the full grid bounds the norm from above\)$",
+        r"\|DFT\| of the kernel on the full grid bounds the norm from above\), or raise the "
+        r"budget with convmat\.set_max_working_bytes\(\)$",
     ):
         convmat.spectral_norm([[1.0, 2.0], [3.0, 5.0]], (300, 300))
 

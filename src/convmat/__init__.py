@@ -21,12 +21,18 @@ source and holds the code to this):
    ``_inverse`` (the deblurring solvers and their operators), ``_blocks``
    (dask machinery; imports dask);
 3. public modules, each importing only those before it: ``toeplitz``,
-   ``conv``, ``fftconv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
+   ``conv``, ``choose``, ``fftconv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
 4. front ends: ``demo``, ``explain``, ``plot``, ``cli`` (and ``__main__``).
 """
 
 from . import nn
 from ._core.errors import DTypeError, MatrixTooLargeError, ResultOverflowError
+from .choose import (
+    MethodChoice,
+    choose_conv_method,
+    get_max_working_bytes,
+    set_max_working_bytes,
+)
 from .conv import (
     conv2d,
     conv_transpose,
@@ -56,8 +62,10 @@ __all__ = [
     "DTypeError",
     "DeconvolutionInfo",
     "MatrixTooLargeError",
+    "MethodChoice",
     "ResultOverflowError",
     "__version__",
+    "choose_conv_method",
     "conv2d",
     "conv_matrix",
     "conv_transpose",
@@ -69,9 +77,11 @@ __all__ = [
     "deconvolve2d",
     "fftconvolve",
     "get_max_dense_bytes",
+    "get_max_working_bytes",
     "nn",
     "oaconvolve",
     "set_max_dense_bytes",
+    "set_max_working_bytes",
     "singular_values",
     "spectral_norm",
     "toeplitz_blocks",

@@ -225,7 +225,8 @@ class ConvOperator(_Guarded):
         --------
         >>> import numpy as np
         >>> import convmat
-        >>> op = convmat.ConvOperator(np.ones((31, 31)), (512, 512), "same")
+        >>> k = np.random.default_rng(0).random((31, 31))
+        >>> op = convmat.ConvOperator(k, (512, 512), "same")
         >>> op.method_for(1)
         'fft'
         >>> convmat.ConvOperator(np.ones((3, 3)), (64, 64), method="shift").method_for(8)

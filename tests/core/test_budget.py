@@ -1,5 +1,6 @@
 """The memory guard: sizes from shapes, refused before anything large exists; the budget obeyed."""
 
+import time
 import tracemalloc
 from collections.abc import Callable
 
@@ -215,3 +216,54 @@ def test_the_index_maps_of_an_axis_too_large_to_build_are_refused_with_sizes(mon
         r"matrix \(convmat\.ConvOperator\(\.\.\., method='fft'\) is a LinearOperator\)$",
     ):
         check_axis_map_fits(10**6, 100)
+
+
+# -- the working-set budget ----------------------------------------------------------------
+@pytest.fixture
+def budget():
+    """Set the working-set budget inside a test; the default comes back afterwards."""
+    previous = convmat.set_max_working_bytes(None)
+    yield convmat.set_max_working_bytes
+    convmat.set_max_working_bytes(None)
+    assert previous == convmat.get_max_working_bytes()
+
+
+def test_the_working_budget_is_set_read_and_restored(budget):
+    from convmat._core.budget import machine_memory
+
+    default = convmat.get_max_working_bytes()
+    assert default == machine_memory() // 2
+    assert budget(12345) == default
+    assert convmat.get_max_working_bytes() == 12345
+    assert budget(np.int64(7)) == 12345
+    assert budget(None) == 7
+    assert convmat.get_max_working_bytes() == default
+
+
+@pytest.mark.parametrize(
+    ("value", "error"), [(-1, ValueError), (1.5, TypeError), (True, TypeError), ("1", TypeError)]
+)
+def test_a_bad_working_budget_is_refused_by_name(budget, value, error):
+    with pytest.raises(error, match=r"`max_working_bytes` must be a non-negative integer"):
+        budget(value)
+
+
+CALLS = {
+    "conv2d": lambda x: convmat.conv2d(x, np.ones((3, 3)), "same"),
+    "convolve": lambda x: convmat.convolve(x, np.ones((3, 3)), "same"),
+    "correlate": lambda x: convmat.correlate(x, np.ones((3, 3)), "same"),
+    "conv_transpose2d": lambda x: convmat.conv_transpose2d(x, np.ones((3, 3)), "same"),
+    "fftconvolve": lambda x: convmat.fftconvolve(x, np.ones((3, 3)), "same"),
+    "operator": lambda x: convmat.ConvOperator(np.ones((3, 3)), x.shape, "same") @ x.ravel(),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_a_budget_below_the_result_is_refused_at_once(budget, name):
+    x = np.ones((2000, 2000))  # 32 MB: its copy and result alone exceed 1 MB
+    budget(2**20)
+    start = time.perf_counter()
+    msg = _refused_with_small_peak(lambda: CALLS[name](x))
+    assert time.perf_counter() - start < 1.0
+    assert "set_max_working_bytes" in msg
+    assert "1,048,576 bytes" in msg

@@ -73,10 +73,12 @@ def test_one_shot_functions_are_as_accurate_as_a_direct_sum(dtype, geometry, dat
     x = data.draw(ranged(dtype, (2, *n)))
     k = data.draw(ranged(dtype, m))
     exact, scale = _reference(x, k, mode, boundary)
-    got = convmat.conv2d(x, k, mode, boundary)
+    # rtol=0: a direct sum's bound for every dtype (double precision's default, 1e-10,
+    # lets the FFT serve even tiny images, whose error is then within 1e-10 only)
+    got = convmat.conv2d(x, k, mode, boundary, rtol=0)
     taps = _taps(k)
     assert_direct_sum_accuracy(got.reshape(2, -1), exact, scale, taps)
-    op = convmat.ConvOperator(k, n, mode, boundary)
+    op = convmat.ConvOperator(k, n, mode, boundary, rtol=0)
     assert_direct_sum_accuracy(op(x).reshape(2, -1), exact, scale, taps)
 
 
@@ -93,9 +95,9 @@ def test_transposes_are_as_accurate_as_a_direct_sum(dtype, geometry, data):
     # an input of a transpose sums a tap once per output that reads it (several with wrap, symm)
     counts = precise_matrix((k != 0).astype(np.float64), n, mode, boundary)
     terms = max(int(counts.sum(axis=0).max()), 1)
-    got = convmat.conv_transpose2d(y, k, mode, boundary, input_shape=n)
+    got = convmat.conv_transpose2d(y, k, mode, boundary, input_shape=n, rtol=0)
     assert_direct_sum_accuracy(got.reshape(2, -1), exact, scale, terms)
-    op = convmat.ConvOperator(k, n, mode, boundary)
+    op = convmat.ConvOperator(k, n, mode, boundary, rtol=0)
     assert_direct_sum_accuracy(op.T(y).reshape(2, -1), exact, scale, terms)
 
 
@@ -628,3 +630,39 @@ def test_a_full_mode_transpose_takes_the_scale_of_its_own_orientation():
     exact = ss.correlate2d(y.astype(wide), k.astype(wide), "valid")
     scale = ss.correlate2d(np.abs(y).astype(wide), np.abs(k).astype(wide), "valid")
     _contract(got.reshape(1, -1), exact.reshape(1, -1), scale.reshape(1, -1), m * m, 1e-10)
+
+
+# -- the working-set budget ----------------------------------------------------------------
+@pytest.fixture
+def budget():
+    """Set the working-set budget inside a test; the default comes back afterwards."""
+    convmat.set_max_working_bytes(None)
+    yield convmat.set_max_working_bytes
+    convmat.set_max_working_bytes(None)
+
+
+def test_a_batch_beyond_the_budget_runs_in_parts(budget):
+    from convmat._engines.cost import working_bytes
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 256, 256))
+    k = rng.standard_normal((31, 31))
+    expected = convmat.convolve(x, k, "same")
+    op = convmat.ConvOperator(k, (256, 256), "same", method="fft")
+    engine = op._engine(np.dtype(np.float64))
+    fixed, per_image = working_bytes(engine, "fft", rtol=1e-10)
+    io = 256 * 256 * 8 * 2
+    # room for the whole batch's result and two images' working sets, not six
+    budget(fixed + 6 * io + 2 * per_image + 1000)
+    np.testing.assert_allclose(convmat.convolve(x, k, "same"), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_method_that_cannot_serve_one_image_is_refused_by_name(budget):
+    x = np.ones((512, 512))
+    k = np.ones((31, 31))
+    budget(3 * x.nbytes)  # the input copy and the result fit; an FFT's working set does not
+    assert convmat.choose_conv_method(x, k, "same").method != "fft"
+    with pytest.raises(convmat.MatrixTooLargeError, match=r"method 'fft' needs about .*shift"):
+        convmat.convolve(x, k, "same", method="fft")
+    np.testing.assert_allclose(convmat.convolve(x, k, "same"), ss.convolve(x, k, "same"))

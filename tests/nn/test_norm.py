@@ -164,14 +164,14 @@ def test_working_set_is_refused_first(monkeypatch):
     with pytest.raises(
         convmat.MatrixTooLargeError,
         match=rf"^Lanczos on a layer of \(8, 64, 64\) inputs needs about {need:,} bytes .*"
-        r": use a smaller input_shape$",
+        r": use a smaller input_shape, or raise the budget with convmat\.set_max_working_bytes\(\)$",
     ):
         nn.conv2d_spectral_norm(np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1)
     need = 3 * 8 * 8 * 64**2 * 16  # the folded kernels, their transform and its transpose
     with pytest.raises(
         convmat.MatrixTooLargeError,
         match=rf"^the per-frequency transfer matrices .* needs about {need:,} bytes .*"
-        r": use a smaller input_shape$",
+        r": use a smaller input_shape, or raise the budget with convmat\.set_max_working_bytes\(\)$",
     ):
         nn.conv2d_spectral_norm(
             np.ones((8, 8, 3, 3)), (8, 64, 64), padding=1, padding_mode="circular"

@@ -11,7 +11,12 @@ import numpy as np
 
 from .errors import MatrixTooLargeError
 
-__all__ = ["get_max_dense_bytes", "set_max_dense_bytes"]
+__all__ = [
+    "get_max_dense_bytes",
+    "get_max_working_bytes",
+    "set_max_dense_bytes",
+    "set_max_working_bytes",
+]
 
 
 class MatrixSize(Protocol):
@@ -76,15 +81,78 @@ def set_max_dense_bytes(nbytes: int | None) -> int:
     return previous
 
 
-def _check_budget(nbytes: object) -> int:
+def _check_budget(nbytes: object, name: str = "max_dense_bytes") -> int:
     if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
-        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {nbytes!r}"
+        msg = f"`{name}` must be a non-negative integer or None, got {nbytes!r}"
         raise TypeError(msg)
     value = operator.index(nbytes)
     if value < 0:
-        msg = f"`max_dense_bytes` must be a non-negative integer or None, got {value}"
+        msg = f"`{name}` must be a non-negative integer or None, got {value}"
         raise ValueError(msg)
     return value
+
+
+_max_working_bytes: int | None = None  # None: half of this machine's memory
+
+
+def get_max_working_bytes() -> int:
+    """Return the working-set budget, in bytes, of every convolution convmat computes.
+
+    A call's result and the arrays its method allocates (extended copies,
+    transforms, the certificate's passes) must fit in it: ``method="auto"``
+    takes the fastest method that fits, and a call that nothing fits is
+    refused with :class:`MatrixTooLargeError` before anything large is
+    allocated. The default is half of this machine's physical memory.
+
+    Examples
+    --------
+    >>> import convmat
+    >>> convmat.get_max_working_bytes() > 0
+    True
+    """
+    if _max_working_bytes is None:
+        return machine_memory() // 2
+    return _max_working_bytes
+
+
+def set_max_working_bytes(nbytes: int | None) -> int:
+    """Set the working-set budget for the whole process; return the previous one.
+
+    Parameters
+    ----------
+    nbytes : int or None
+        The new budget in bytes (a non-negative integer), or None to restore
+        the default: half of this machine's physical memory.
+
+    Returns
+    -------
+    int
+        The budget that was in force before the call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import convmat
+    >>> convmat.set_max_working_bytes(10**6) > 10**6  # the default: half of the memory
+    True
+    >>> convmat.conv2d(np.ones((1000, 1000)), np.ones((3, 3)), "same")
+    Traceback (most recent call last):
+    ...
+    convmat.MatrixTooLargeError: a convolution of 1 image(s) of shape (1000, 1000) (`image`) needs at least 16,000,000 bytes (15.3 MiB) for its input copy and result, over the working-set budget of 1,000,000 bytes (976.6 KiB): pass fewer images per call, or wrap the image with dask.array and call convmat.dask's function of the same name, which works block by block, or raise the budget with convmat.set_max_working_bytes()
+    >>> convmat.set_max_working_bytes(None)  # the default again
+    1000000
+    """
+    global _max_working_bytes  # noqa: PLW0603
+    previous = get_max_working_bytes()
+    _max_working_bytes = None if nbytes is None else _check_budget(nbytes, "max_working_bytes")
+    return previous
+
+
+def _budget_words(limit: int) -> str:
+    """The budget as a message names it."""
+    if _max_working_bytes is None:
+        return f"half of this machine's {2 * limit:,} bytes"
+    return f"the working-set budget of {limit:,} bytes ({human_bytes(limit)})"
 
 
 def human_bytes(nbytes: int) -> str:
@@ -200,16 +268,18 @@ def machine_memory() -> int:
 
 
 def check_working_set(need: int, what: str, advice: str) -> None:
-    """Refuse an iterative method whose arrays would take more than half of this machine's memory.
+    """Refuse work whose arrays would exceed the working-set budget
+    (:func:`get_max_working_bytes`: half of this machine's memory by default).
 
     `need` is computed from the shapes with Python integers before anything
     is allocated; `what` names the work, `advice` the way out.
     """
-    limit = machine_memory() // 2
+    limit = get_max_working_bytes()
     if need > limit:
         msg = (
             f"{what} needs about {need:,} bytes ({human_bytes(need)}) of working arrays, more "
-            f"than half of this machine's {2 * limit:,} bytes: {advice}"
+            f"than {_budget_words(limit)}: {advice}, or raise the budget with "
+            "convmat.set_max_working_bytes()"
         )
         raise MatrixTooLargeError(msg)
 
@@ -217,8 +287,15 @@ def check_working_set(need: int, what: str, advice: str) -> None:
 def check_result_fits(
     images: int, in_entries: int, out_entries: int, itemsize: int, what: str, advice: str
 ) -> None:
-    """Refuse a one-shot product whose input copy and output (`images` of each, in
-    entries of `itemsize` bytes) would take more than half of this machine's memory,
-    from the shapes alone, before the input is read."""
+    """Refuse a product whose input copy and result (`images` of each, in entries of
+    `itemsize` bytes) alone exceed the working-set budget, from the shapes alone, before
+    the input is read: no method could then run within it."""
     need = images * (in_entries + out_entries) * itemsize
-    check_working_set(need, what, advice)
+    limit = get_max_working_bytes()
+    if need > limit:
+        msg = (
+            f"{what} needs at least {need:,} bytes ({human_bytes(need)}) for its input copy "
+            f"and result, over {_budget_words(limit)}: {advice}, or raise the budget with "
+            "convmat.set_max_working_bytes()"
+        )
+        raise MatrixTooLargeError(msg)

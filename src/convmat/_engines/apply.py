@@ -20,10 +20,12 @@ import math
 
 import numpy as np
 
+from .._core.budget import get_max_working_bytes, human_bytes
+from .._core.errors import MatrixTooLargeError
 from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
-from .cost import choose_method, fix_up_units, retry_units
+from .cost import choose_method, fix_up_units, retry_units, working_bytes
 from .engine import Engine, Method
 
 __all__: list[str] = []
@@ -227,6 +229,44 @@ def resolve_method(
     return method  # type: ignore[return-value]
 
 
+def images_per_pass(
+    engine: Engine,
+    method: Method,
+    batch: int,
+    dtype: np.dtype,
+    rtol: float,
+    *,
+    transpose: bool = False,
+    copies: bool = True,
+) -> int:
+    """How many images of the batch `method` applies at once within the working-set
+    budget, beside the whole batch's result (and, with `copies`, each image's copy in the
+    working dtype): all of them where they fit; refused with
+    :class:`MatrixTooLargeError` where not even one does (from the shapes alone)."""
+    n_out, n_in = engine.plan.shape
+    if transpose:
+        n_in, n_out = n_out, n_in
+    fixed, per_image = working_bytes(engine, method, rtol=rtol, transpose=transpose)
+    if copies:
+        per_image += n_in * engine.dtype.itemsize  # the input copy in the working dtype
+    room = get_max_working_bytes() - fixed - batch * n_out * dtype.itemsize
+    if room >= batch * per_image:
+        return batch
+    if room < per_image:
+        budget = get_max_working_bytes()
+        need = fixed + per_image + batch * n_out * dtype.itemsize
+        msg = (
+            f"method '{method}' needs about {need:,} bytes ({human_bytes(need)}) to apply one "
+            f"image of {n_in:,} entries beside the result, over the working-set budget of "
+            f"{budget:,} bytes ({human_bytes(budget)}); pass "
+            + ("" if method == "shift" else "method='shift' (it needs least), ")
+            + "smaller inputs, convmat.dask for images beyond one machine, or raise the budget "
+            "with convmat.set_max_working_bytes()"
+        )
+        raise MatrixTooLargeError(msg)
+    return max(1, room // per_image)
+
+
 def apply(
     batch: np.ndarray,
     engine: Engine,
@@ -255,8 +295,32 @@ def apply(
     plan, k = engine.plan, engine.kernel
     if batch.shape[0] == 0:
         return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
+    chosen = resolve_method(engine, batch.shape[0], method, amortized=amortized, rtol=tolerance)
+    step = images_per_pass(
+        engine,
+        chosen,
+        batch.shape[0],
+        dtype,
+        tolerance,
+        transpose=transpose,
+        copies=batch.dtype != work,
+    )
+    if step < batch.shape[0]:  # the working set of the whole batch exceeds the budget
+        out = np.empty((batch.shape[0], plan.shape[1] if transpose else plan.shape[0]), dtype)
+        for lo in range(0, batch.shape[0], step):
+            out[lo : lo + step] = apply(
+                batch[lo : lo + step],
+                engine,
+                dtype,
+                transpose=transpose,
+                fill=fill,
+                method=chosen,
+                amortized=amortized,
+                certify=certify,
+                rtol=tolerance,
+            )
+        return out
     x = batch.astype(work, copy=False)
-    chosen = resolve_method(engine, x.shape[0], method, amortized=amortized, rtol=tolerance)
     if work.kind in "iu":
         return _apply_integer(x, engine, dtype, chosen, transpose=transpose, fill=fill)
     # a 1-D shift-and-add is numpy's direct sum over every tap: NaN and inf need no care

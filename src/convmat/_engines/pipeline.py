@@ -48,9 +48,17 @@ from .._core.validate import (
     result_dtype,
 )
 from . import small
-from .apply import apply, padding_fill, swaps_in_full_mode, unreached_non_finite
+from .apply import (
+    apply,
+    default_rtol,
+    padding_fill,
+    resolve_method,
+    swaps_in_full_mode,
+    unreached_non_finite,
+)
 from .cache import engine_for, trim
-from .engine import Engine
+from .cost import UNIT_SECONDS, method_costs, working_bytes
+from .engine import Engine, Method
 
 __all__: list[str] = []
 
@@ -315,6 +323,23 @@ def run(
         request.batch_shape + (plan.input_shape if request.transpose else plan.output_shape)
     )
     return out[..., 0] if request.scalar else out
+
+
+def predict(request: Request, *, amortized: bool) -> tuple[Method, float, int]:
+    """What :func:`run` would do with `request`, from the shapes alone: the method
+    (the cost model's, for 'auto'), its estimated seconds, and its peak bytes beyond the
+    input (the result and the method's working set: what the budget is compared with)."""
+    plan = request.plan
+    work = compute_dtype(request.dtype)
+    engine = engine_for(request.kernel, plan, work)
+    tol = default_rtol(request.dtype) if request.rtol is None else request.rtol
+    images = max(request.images, 1)
+    method = resolve_method(engine, images, request.method, amortized=amortized, rtol=tol)
+    costs = method_costs(engine, images, amortized=amortized, rtol=tol)
+    seconds = costs.get(method, math.nan) * UNIT_SECONDS
+    fixed, per_image = working_bytes(engine, method, rtol=tol, transpose=request.transpose)
+    n_out = plan.shape[1] if request.transpose else plan.shape[0]
+    return method, seconds, fixed + images * per_image + request.images * n_out * work.itemsize
 
 
 CONV_ADVICE = "pass fewer images per call"
