@@ -35,6 +35,7 @@ from .._core.budget import check_dense_fits, check_sparse_fits
 from .._core.csr import build_csr
 from .._core.plan import Plan
 from . import banded as _banded
+from . import separable as _separable
 from .certificate import Certificate
 from .pool import THREADS, split_batch
 
@@ -71,6 +72,8 @@ class Engine(Certificate):
         self._dense: np.ndarray | None = None
         self._spectra: dict[tuple[object, ...], tuple[np.ndarray, int]] = {}
         self._folds: list[sp.csr_array | slice] | None = None
+        # the cost model's figures that depend on the shapes alone, kept per engine
+        self.memo: dict[tuple[object, ...], tuple[int, int]] = {}
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         # a 1-D convolution (every other axis of length 1): shift-and-add runs as numpy's
         # convolve, a compiled direct sum, one signal at a time
@@ -225,9 +228,25 @@ class Engine(Certificate):
             raise ValueError(msg)
         return shape[0], shape[1]
 
+    @cached_property
+    def separable(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The factors ``(u, v)`` of a rank-one 2-D float kernel, which the shift method
+        applies as a pass along each axis (:mod:`convmat._engines.separable`); None for
+        any other kernel."""
+        if len(self.plan.maps) != 2 or not all(mp.convolution for mp in self.plan.maps):
+            return None
+        return _separable.factors(self.kernel)
+
     def _shift_flat(self, x: np.ndarray) -> np.ndarray:
         if self.line is not None:
             return self._line_forward(x)
+        if self.separable is not None:
+            u, v = self.separable
+            mp0, mp1 = self.plan.maps
+            shape = self.plan.output_shape
+            images = x.reshape(x.shape[0], *self.plan.input_shape)
+            out = _separable.forward(images, u, v, (mp0, mp1), (shape[0], shape[1]))
+            return out.reshape(x.shape[0], -1)
         xw = self.extend(x.reshape(x.shape[0], *self.plan.input_shape))
         return self._shift(xw).reshape(x.shape[0], -1)
 
@@ -247,6 +266,11 @@ class Engine(Certificate):
     def _shift_t_flat(self, y: np.ndarray) -> np.ndarray:
         if self.line is not None:
             z = self._line(y, transpose=True).reshape(y.shape[0], *self.window_shape)
+        elif self.separable is not None:
+            u, v = self.separable
+            out = self.plan.output_shape
+            window = (self.window_shape[0], self.window_shape[1])
+            z = _separable.transpose(y.reshape(y.shape[0], out[0], out[1]), u, v, window)
         else:
             z = self._shift_t(y.reshape(y.shape[0], *self.plan.output_shape))
         return self.fold(z).reshape(y.shape[0], -1)
