@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test test-core lint docs bench bench-fft bench-signals bench-inverse bench-speed bench-dask calibrate mutation clean
+.PHONY: demo test test-core lint docs bench bench-auto bench-fft bench-fft-error bench-signals bench-inverse bench-speed bench-dask calibrate mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ bench-fft: $(STAMP)
 # the cost model's constants fitted on this machine, beside those in convmat._engines.cost
 calibrate: $(STAMP)
 	$(BIN)/python benchmarks/calibrate.py
+
+# what method="auto" takes against the fastest peer, three runs (a section of benchmarks/RESULTS.md)
+bench-auto: $(STAMP)
+	$(BIN)/python benchmarks/auto_targets.py
+
+# the FFT's rounding against the bound 'auto' certifies with (a section of benchmarks/RESULTS.md)
+bench-fft-error: $(STAMP)
+	$(BIN)/python benchmarks/fft_error.py
 
 # long signals and volumes against scipy (a section of benchmarks/RESULTS.md)
 bench-signals: $(STAMP)

@@ -39,19 +39,25 @@ from convmat._core.plan import make_plan
 from convmat._engines import cost as _cost
 from convmat._engines.apply import apply
 from convmat._engines.engine import Engine
-from sections import environment
+from sections import environment, markers, write_section
 
 HERE = Path(__file__).resolve().parent
-# (image shape, kernel length per axis, batch, dtype)
+# (image shape, kernel length per axis, batch, dtype, boundary)
 CASES = (
-    ((256, 256), 7, 1, "float64"),
-    ((512, 512), 7, 1, "float64"),
-    ((512, 512), 15, 1, "float64"),
-    ((512, 512), 31, 1, "float64"),
-    ((512, 512), 15, 1, "float32"),
-    ((8, 128, 128), 15, 8, "float64"),
-    ((100_000,), 257, 1, "float64"),
+    ((256, 256), 7, 1, "float64", "fill"),
+    ((512, 512), 7, 1, "float64", "fill"),
+    ((512, 512), 15, 1, "float64", "fill"),
+    ((512, 512), 31, 1, "float64", "fill"),
+    ((512, 512), 15, 1, "float32", "fill"),
+    ((8, 128, 128), 15, 8, "float64", "fill"),
+    ((100_000,), 257, 1, "float64", "fill"),
+    ((1024, 1024), 3, 1, "float32", "symm"),
+    ((1024, 1024), 5, 1, "float64", "fill"),
+    ((1024, 1024), 9, 1, "float32", "symm"),
+    ((2048, 2048), 7, 1, "float32", "symm"),
+    ((2048, 2048), 11, 1, "float64", "wrap"),
 )
+BEGIN, END = markers("calibrate")
 
 
 def median_time(call: Callable[[], object], repeats: int) -> float:
@@ -75,36 +81,48 @@ def unit_seconds(repeats: int) -> float:
 
 
 def measure_case(
-    shape: tuple[int, ...], m: int, batch: int, dtype: str, unit: float, repeats: int
+    shape: tuple[int, ...],
+    m: int,
+    batch: int,
+    dtype: str,
+    boundary: str,
+    unit: float,
+    repeats: int,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(sum(shape) + m)
     image = shape[1:] if batch > 1 else shape
     k = rng.standard_normal((m,) * len(image)).astype(dtype)
     x = rng.standard_normal((batch, math.prod(image))).astype(dtype)
-    engine = Engine(k, make_plan(image, k.shape, "same", "fill"))
-    model = _cost.method_costs(engine, batch, amortized=True, rtol=1e-10)
+    engine = Engine(k, make_plan(image, k.shape, "same", boundary))
+    rtol = 1e-10 if dtype == "float64" else 0.0
+    model = _cost.method_costs(engine, batch, amortized=True, rtol=rtol)
+    chosen = _cost.choose_method(engine, batch, amortized=True, rtol=rtol)
     measured: dict[str, float] = {}
-    for method in ("sparse", "shift", "fft"):
-        if method not in model:
+    for method in ("sparse", "shift", "fft", "auto"):
+        if method != "auto" and method not in model:
             continue
         seconds = median_time(
             lambda method=method: apply(
-                x, engine, np.dtype(dtype), method=method, certify=True, amortized=True
+                x, engine, np.dtype(dtype), method=method, certify=True, amortized=True, rtol=rtol
             ),
             repeats,
         )
         measured[method] = seconds / unit
+    auto = measured.pop("auto")
     ratios = {name: measured[name] / model[name] for name in measured}
     return {
         "shape": list(shape),
         "m": m,
         "batch": batch,
         "dtype": dtype,
+        "boundary": boundary,
         "model_units": {name: model[name] for name in measured},
         "measured_units": measured,
         "ratio": ratios,
         "model_order": sorted(measured, key=lambda name: model[name]),
         "measured_order": sorted(measured, key=measured.__getitem__),
+        "auto_method": chosen,
+        "auto_over_fastest": auto / min(measured.values()),
     }
 
 
@@ -117,6 +135,52 @@ def long_double_slowdown(repeats: int) -> float:
     return ld / f64
 
 
+def report(
+    env: dict[str, str],
+    cases: list[dict[str, Any]],
+    fitted: dict[str, float],
+    current: dict[str, float],
+    unit: float,
+) -> list[str]:
+    """The "Cost model" section: predicted against measured, and 'auto' against the
+    fastest explicit method, per case."""
+    worst = max(c["auto_over_fastest"] for c in cases)
+    lines = [
+        BEGIN,
+        "## Cost model",
+        "",
+        (
+            f"`make calibrate`, {env['date']}, {env['machine']}; numpy {env['numpy']}, "
+            f"scipy "
+            f"{env['scipy']}; BLAS: {env['blas']}. One unit: {unit * 1e9:.2f} ns (a multiply-add "
+            "of scipy.sparse's CSR product). A built operator's product ('same' mode), times "
+            "in units, medians of repeats; 'auto' (the method the model picks, its certificate "
+            "included) against the fastest of the explicit methods measured. Worst: "
+            f"**{worst:.2f}x**."
+        ),
+        "",
+        "| case | predicted (units) | measured (units) | auto takes | fastest | auto / fastest |",
+        "|---|---|---|---|---|---:|",
+    ]
+    for c in cases:
+        shape = "x".join(map(str, c["shape"]))
+        name = f"{shape}, {c['m']} taps/axis, {c['dtype']}, {c['boundary']}"
+        pred = ", ".join(f"{k} {v:.3g}" for k, v in c["model_units"].items())
+        meas = ", ".join(f"{k} {v:.3g}" for k, v in c["measured_units"].items())
+        lines.append(
+            f"| {name} | {pred} | {meas} | {c['auto_method']} | {c['measured_order'][0]} "
+            f"| {c['auto_over_fastest']:.2f} |"
+        )
+    lines += [
+        "",
+        "| constant | fitted here | in the model |",
+        "|---|---:|---:|",
+        *(f"| `{k}` | {v:.2f} | {current[k]:.2f} |" for k, v in fitted.items()),
+        END,
+    ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -127,25 +191,26 @@ def main(argv: list[str] | None = None) -> int:
     unit = unit_seconds(args.repeats)
     print(f"unit: {unit * 1e9:.2f} ns per sparse multiply-add", file=sys.stderr, flush=True)
     cases = []
-    for shape, m, batch, dtype in CASES:
-        case = measure_case(shape, m, batch, dtype, unit, args.repeats)
+    for shape, m, batch, dtype, boundary in CASES:
+        case = measure_case(shape, m, batch, dtype, boundary, unit, args.repeats)
         cases.append(case)
         print(
             f"{shape} {m} batch {batch} {dtype}: measured/model "
             + ", ".join(f"{k} {v:.2f}" for k, v in case["ratio"].items())
-            + f"; order measured {case['measured_order']}, model {case['model_order']}",
+            + f"; order measured {case['measured_order']}, model {case['model_order']}"
+            + f"; auto ({case['auto_method']}) {case['auto_over_fastest']:.2f}x the fastest",
             file=sys.stderr,
             flush=True,
         )
     shift = statistics.median(c["ratio"]["shift"] for c in cases if "shift" in c["ratio"])
     fft = statistics.median(c["ratio"]["fft"] for c in cases if "fft" in c["ratio"])
     fitted = {
-        "shift_units_per_tap": 2.0 * shift,
+        "shift_units_per_tap (float64)": _cost._shift_units_per_tap(np.dtype("f8")) * shift,
         "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT / fft,
         "_LONG_DOUBLE_SLOWDOWN": long_double_slowdown(args.repeats),
     }
     current = {
-        "shift_units_per_tap": 2.0,
+        "shift_units_per_tap (float64)": _cost._shift_units_per_tap(np.dtype("f8")),
         "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT,
         "_LONG_DOUBLE_SLOWDOWN": _cost._LONG_DOUBLE_SLOWDOWN,
     }
@@ -154,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in fitted.items():
         print(f"{name:24} {value:10.2f} {current[name]:10.2f}")
     print(f"the model's fastest method is the measured fastest in {agree} of {len(cases)} cases")
+    write_section(report(env, cases, fitted, current, unit), HERE / "RESULTS.md", "calibrate")
     args.out.write_text(
         json.dumps(
             {

@@ -20,7 +20,16 @@ import numpy as np
 import scipy
 from threadpoolctl import threadpool_info
 
-SCRIPTS = ("fft_regime", "signals", "inverse", "speed", "dask_scale")
+SCRIPTS = (
+    "auto_targets",
+    "calibrate",
+    "fft_regime",
+    "fft_error",
+    "signals",
+    "inverse",
+    "speed",
+    "dask_scale",
+)
 
 
 def markers(script: str) -> tuple[str, str]:

@@ -160,12 +160,14 @@ def test_attributes_and_nbytes():
     assert "ConvOperator 256x256" in repr(op)
 
 
-def test_auto_picks_fft_for_large_kernels_and_sparse_or_banded_for_small():
+def test_auto_picks_fft_for_large_kernels_and_a_direct_sum_for_small():
     assert convmat.ConvOperator(np.ones((31, 31)), (256, 256), "same").method_for(1) == "fft"
     small = convmat.ConvOperator(np.ones((3, 3)), (32, 32), "same")
     assert small.method_for(1) != "banded"  # one image: the band's GEMM is too small to pay
-    assert small.method_for(64) == "banded"
-    assert convmat.ConvOperator(np.ones((3, 3)), (2048, 2048), "same").method_for(64) == "sparse"
+    # 64 images of 32² with 3x3 (measured, 2 CPUs): shift 0.45 ms, sparse 0.78, banded 1.6
+    assert small.method_for(64) == "shift"
+    big = convmat.ConvOperator(np.ones((3, 3)), (2048, 2048), "same")
+    assert big.method_for(64) in ("sparse", "shift")
     assert convmat.ConvOperator(np.ones((3, 3), int), (64, 64)).method_for(1) in ("sparse", "shift")
 
 
@@ -278,7 +280,8 @@ class TestMethodFor:
         op = convmat.ConvOperator(np.ones((31, 31), np.int64), (512, 512), "same")
         assert op.method_for(1) in ("sparse", "shift")
         assert op.method_for(4, np.int8) in ("sparse", "shift")
-        assert convmat.ConvOperator(np.ones((31, 31)), (512, 512), "same").method_for(1) == "fft"
+        k = np.random.default_rng(0).random((31, 31))
+        assert convmat.ConvOperator(k, (512, 512), "same").method_for(1) == "fft"
 
 
 class TestWhatTheSmallCasesMiss:

@@ -48,7 +48,8 @@ def test_building_is_charged_for_one_shot_calls():
 
 
 def test_large_kernels_go_to_fft_and_sparse_kernels_to_shift():
-    assert choose_method(_engine(np.ones((31, 31)), (512, 512)), 1, amortized=True) == "fft"
+    rank_two = np.random.default_rng(0).random((31, 31))  # a box would run as two passes
+    assert choose_method(_engine(rank_two, (512, 512)), 1, amortized=True, rtol=1e-10) == "fft"
     spiky = np.zeros((7, 7))
     spiky[3, 3] = 1.0
     spiky[0, 0] = -1.0
@@ -70,8 +71,10 @@ def test_banded_offered_for_float_batches_of_2d_kernels_only():
 def test_banded_pays_for_streaming_once_rows_outgrow_the_cache():
     small = method_costs(_engine(np.ones((7, 7)), (32, 32)), 64, amortized=True)
     large = method_costs(_engine(np.ones((7, 7)), (512, 512)), 64, amortized=True)
-    assert small["banded"] < small["sparse"]  # measured: about 0.7x the CSR product
-    assert large["banded"] > large["sparse"]  # measured: about 1.2x
+    # measured (2 CPUs, OpenBLAS): the banded GEMM at 4.7x the CSR product's time on 32²
+    # images, 1.0x on 512²; the model charges streaming only on the large ones
+    assert small["banded"] > small["sparse"]
+    assert large["banded"] / large["sparse"] > 1.1 * small["banded"] / small["sparse"]
 
 
 def test_fix_ups_and_retries_are_priced():

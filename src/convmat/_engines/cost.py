@@ -3,15 +3,16 @@
 Each method's time is estimated from what it must do, counted from the
 shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
 
-* ``sparse``: one unit per stored entry and image, plus a pass over the batch
-  to lay it out column-wise and back, plus streaming the matrix (value and
-  index) from memory once per call. A batch is split over the cores.
-* ``shift``: two units per nonzero tap and output pixel (a vectorised
-  multiply and an add); when one image and its output do not fit the
+* ``sparse``: one unit per stored entry and image (streaming the matrix
+  from memory included: that is how the unit is measured), plus a pass over
+  the batch to lay it out column-wise and back. A batch is split over the cores.
+* ``shift``: 0.85 units per nonzero tap and output pixel in double
+  precision, 0.45 in single (a vectorised multiply and an add, measured by
+  ``make calibrate``); when one image and its output do not fit the
   cache-sized block, each pass also streams three arrays from memory. In 1-D
   it runs as numpy's convolve, a fifth of a unit per tap and output.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
-  ``N`` (the classic count), at four flops per unit: FFT kernels are
+  ``N`` (the classic count), at 8.5 flops per unit (measured): FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
   'auto' uses the FFT only where it certifies the accuracy ``rtol`` asks
   for: the transforms run in the precision :meth:`Engine.fft_precision`
@@ -42,8 +43,14 @@ choice, and with it the rounding of the result, never depends on what ran
 before: thirty units per stored entry of the CSR matrix (computing, masking
 and writing values and indices), one transform for the spectrum. A
 :class:`convmat.ConvOperator` amortises its resources over many calls.
-These ratios describe kinds of code, not one machine: the benchmarks
+These ratios describe kinds of code, not one machine: ``make calibrate``
+refits them (``benchmarks/calibrate.py``) and the benchmarks
 (``benchmarks/run.py``) show how the choice fares against every method.
+
+Memory is a cost too: :func:`working_bytes` counts, from the shapes, what each
+method allocates beyond its input and result, and :func:`choose_method` takes
+the cheapest method that fits the working-set budget
+(:func:`convmat.set_max_working_bytes`).
 """
 
 from __future__ import annotations
@@ -52,25 +59,41 @@ import math
 
 import numpy as np
 
-from .._core.budget import dense_fits, machine_memory, sparse_build_bytes
+from .._core.budget import (
+    dense_fits,
+    get_max_working_bytes,
+    machine_memory,
+    sparse_build_bytes,
+)
 from . import banded as _banded
+from . import separable as _separable
+from .certificate import rounding_factor
 from .engine import CACHE_BYTES, Engine, Method, is_long_double
 from .pool import PARALLEL_WORK, THREADS
 
 __all__: list[str] = []
 
 DENSE_LIMIT = 64 * 2**20
+UNIT_SECONDS = 0.7e-9  # one unit on the machine of the benchmarks: make calibrate, 0.58-0.68 ns
 CALL_UNITS = 1500.0
 BYTE_UNITS = 0.25
 _BUILD_UNITS_PER_ENTRY = 30.0
-_FFT_FLOPS_PER_UNIT = 4.0
+_FFT_FLOPS_PER_UNIT = 8.5  # make calibrate: 4.3 to 7.9; 8 to 12 on box kernels (2026-12-06)
+_SHIFT_UNITS_PER_BYTE = 0.1  # a vectorised multiply-add per tap and output, per byte of
+# an entry (SIMD lanes), plus 0.05: 0.45 (float32) and 0.85 (float64); calibrate: 0.79x 1.1
 _BLAS_FLOPS_PER_UNIT = 16.0
-_LONG_DOUBLE_SLOWDOWN = 9.0  # x86 80-bit transforms against float64 ones: calibrate.py
+_LONG_DOUBLE_SLOWDOWN = 11.0  # x86 80-bit transforms against float64 ones: calibrate, 11.9
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
 _COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run
 _BANDED_MACS_PER_UNIT = _BLAS_FLOPS_PER_UNIT / 2  # the dense method's BLAS rate, in multiply-adds
 _LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add
+
+
+def _shift_units_per_tap(dtype: np.dtype) -> float:
+    """One tap's pass of the shift method, per output: a vectorised multiply-add, whose
+    SIMD lanes hold twice as many single precision entries as double."""
+    return _SHIFT_UNITS_PER_BYTE * dtype.itemsize + 0.05
 
 
 def _fft_size_cost(size: int) -> float:
@@ -107,15 +130,13 @@ def _certified_fft_cost(
         return None
     size = engine.fft_size
     n_in = engine.fft_reads
-    log = math.log2(max(size, 2))
     # |k|_1 / |k|_2: how much smaller a signed sum is than the sum of magnitudes
-    spread = math.sqrt(max(int(np.count_nonzero(engine.kernel)), 1))
-    absk = np.abs(engine.kernel)
-    if np.isfinite(absk).all() and absk.any():
-        peak = float(absk.max())
-        scaled = absk / peak
-        spread = float(scaled.sum() / np.sqrt((scaled * scaled).sum()))
-    need = 2.5 * float(np.finfo(precision).eps) * log * math.sqrt(n_in) / (0.5 * tol)
+    k1, k2 = engine.kernel_norm1, engine.kernel_norm2
+    ratio = k2 / k1 if 0.0 < k1 < math.inf else 1.0
+    spread = 1.0 / ratio
+    # the bound of an output of even magnitude, against what the certificate allows
+    unit = float(np.finfo(precision).eps) / 2
+    need = rounding_factor(unit, size) * math.sqrt(n_in) * ratio / (0.5 * tol)
     likely = min(1.0, 100.0 * need * spread)
     slow = _precision_slowdown(precision)
     count = batch * engine.fft_count
@@ -167,14 +188,11 @@ def method_costs(
     exact_only = engine.dtype.kind in "iub"
     costs: dict[Method, float] = {}
     fits = sparse_build_bytes(plan, engine.dtype) <= machine_memory() // 2
-    entry_bytes = engine.dtype.itemsize + np.dtype(plan.index_dtype()).itemsize
     # sparse and shift split a batch over the cores (their loops release the GIL)
     sparse_threads = THREADS if batch >= 2 and plan.nnz_estimate * batch >= PARALLEL_WORK else 1
     costs["sparse"] = (
-        (float(plan.nnz_estimate) * batch + 2.0 * batch * (n_in + n_out)) / sparse_threads
-        + BYTE_UNITS * plan.nnz_estimate * entry_bytes
-        + 8 * CALL_UNITS
-    )
+        float(plan.nnz_estimate) * batch + 2.0 * batch * (n_in + n_out)
+    ) / sparse_threads + 8 * CALL_UNITS
     if not amortized:
         costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz_estimate
     if not fits:
@@ -188,7 +206,9 @@ def method_costs(
         and rows == plan.output_shape[0]
         and engine.image_bytes > CACHE_BYTES
     )
-    per_pass = 2.0 + (BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0)
+    per_pass = _shift_units_per_tap(engine.dtype) + (
+        BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0
+    )
     shift_work = nonzero_taps * n_out * batch
     shift_threads = THREADS if batch >= 2 and shift_work >= PARALLEL_WORK else 1
     if engine.line is not None:
@@ -197,6 +217,16 @@ def method_costs(
         costs["shift"] = (
             _LINE_UNITS_PER_TAP * line_work + batch * (math.prod(engine.window_shape) + n_out)
         ) / shift_threads + (2 * batch + 4) * CALL_UNITS
+    elif engine.separable is not None:
+        # a pass along each axis over strips of rows, the window rows gathered per strip
+        u, v = engine.separable
+        shape = (plan.output_shape[0], plan.output_shape[1])
+        nonzero = (int(np.count_nonzero(u)), int(np.count_nonzero(v)))
+        work = _separable.pass_work(u.size, v.size, shape, nonzero) * batch
+        strips = math.ceil(plan.output_shape[0] / max(8 * (u.size - 1), 1))
+        costs["shift"] = (
+            _shift_units_per_tap(engine.dtype) * work + 2 * batch * math.prod(engine.window_shape)
+        ) / shift_threads + (2 * sum(nonzero) * strips + 4) * CALL_UNITS
     else:
         costs["shift"] = (
             per_pass * shift_work + batch * math.prod(engine.window_shape)
@@ -220,11 +250,73 @@ def method_costs(
     return costs
 
 
+def working_bytes(
+    engine: Engine, method: Method, *, rtol: float = 0.0, transpose: bool = False
+) -> tuple[int, int]:
+    """The bytes a method allocates beyond its input and result, from the shapes alone:
+    ``(fixed, per_image)``, the engine's resources (the matrix, the kernel's spectrum) and
+    what each image of a batch adds (extended copies, transforms, the certificate's
+    passes). Python integers, upper estimates of the peak; kept on the engine."""
+    key = ("working", method, rtol, transpose)
+    if key not in engine.memo:
+        engine.memo[key] = _working_bytes(engine, method, rtol=rtol, transpose=transpose)
+    return engine.memo[key]
+
+
+def _working_bytes(
+    engine: Engine, method: Method, *, rtol: float, transpose: bool
+) -> tuple[int, int]:
+    plan = engine.plan
+    s = engine.dtype.itemsize
+    n_out, n_in = plan.shape
+    if transpose:
+        n_in, n_out = n_out, n_in
+    window = math.prod(engine.window_shape)
+    if method == "shift":
+        if engine.line is not None:  # numpy's convolve per signal; its rows stacked
+            return 0, (window + 2 * n_out) * s
+        copy = 0 if engine.linear and window == plan.shape[1] else window * s
+        return CACHE_BYTES, copy + (window * s if transpose else 0)
+    if method in ("sparse", "dense"):
+        matrix = sparse_build_bytes(plan, engine.dtype)
+        if method == "dense":
+            matrix += plan.shape[0] * plan.shape[1] * s
+        return matrix, 2 * (n_in + n_out) * s  # the batch laid out column-wise and back
+    if method == "banded":
+        out_shape = (plan.output_shape[0], plan.output_shape[1])
+        kernel_shape = (engine.kernel.shape[0], engine.kernel.shape[1])
+        gathered = _banded.gathered_entries(out_shape, kernel_shape)
+        return CACHE_BYTES, (window + gathered) * s
+    # the FFT: the data in the transforms' precision, its spectrum and the inverse's
+    # result at once; the kernel's spectrum held; the certificate's passes over |x|
+    tol = engine.tolerance(rtol, float(np.finfo(engine.dtype).eps), transpose=transpose)
+    precision = engine.fft_precision(tol, transpose=transpose) or np.dtype(np.float64)
+    p = precision.itemsize * (2 if engine.dtype.kind == "c" else 1)
+    size = math.prod(engine.fft_shape) if transpose else engine.fft_size * engine.fft_count
+    spectrum = (math.prod(engine.fft_shape) if transpose else engine.fft_size) * p
+    certificate = 2 * n_in * s + window * s + 3 * size * 4
+    return spectrum, 3 * size * p + certificate
+
+
+def fits(engine: Engine, method: Method, batch: int, *, rtol: float = 0.0) -> bool:
+    """Whether `method` applies `batch` images within the working-set budget, beside
+    their result."""
+    fixed, per_image = working_bytes(engine, method, rtol=rtol)
+    io = batch * engine.plan.shape[0] * engine.dtype.itemsize  # the result
+    return fixed + batch * per_image + io <= get_max_working_bytes()
+
+
 def choose_method(
     engine: Engine, batch: int, *, amortized: bool, direct: bool = False, rtol: float = 0.0
 ) -> Method:
-    """The cheapest method by :func:`method_costs`; with `direct`, the cheapest direct sum."""
+    """The cheapest method by :func:`method_costs` among those that fit the working-set
+    budget (:func:`fits`); with `direct`, the cheapest direct sum. Where none fits, the
+    one whose working set is least (:func:`~convmat._engines.apply.apply` then splits the
+    batch, or refuses)."""
     costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
     if direct:
         costs.pop("fft", None)
-    return min(costs, key=costs.__getitem__)
+    fitting = {m: c for m, c in costs.items() if fits(engine, m, batch, rtol=rtol)}
+    if not fitting:
+        return min(costs, key=lambda m: sum(working_bytes(engine, m, rtol=rtol)))
+    return min(fitting, key=fitting.__getitem__)
