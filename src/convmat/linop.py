@@ -23,6 +23,7 @@ from ._core.budget import (
     check_result_fits,
     check_sparse_fits,
     get_max_dense_bytes,
+    get_max_working_bytes,
 )
 from ._core.errors import DTypeError
 from ._core.plan import checked_plan, compute_dtype, matrix_dtype
@@ -190,7 +191,7 @@ class ConvOperator(_Guarded):
         )
         self._padding_products = pad is not None
         self._engines: dict[str, Engine] = {}
-        self._requests: dict[tuple[int, str, int, bool], Request] = {}
+        self._requests: dict[tuple[int, str, int, int, bool], Request] = {}
         self._lock = threading.Lock()
         self.input_shape: tuple[int, ...] = plan.input_shape
         self.output_shape: tuple[int, ...] = plan.output_shape
@@ -252,7 +253,7 @@ class ConvOperator(_Guarded):
         conj = conjugate and self._complex  # conj(A) x == conj(A conj(x)); a real A is its own
         if conj:
             batch = batch.conj()
-        key = (batch.shape[0], dtype.str, get_max_dense_bytes(), transpose)
+        key = (batch.shape[0], dtype.str, get_max_dense_bytes(), get_max_working_bytes(), transpose)
         request = self._requests.get(key)
         if request is None:  # the choice depends on shapes only: decide once per batch size
             method = self.method_for(batch.shape[0] or 1, dtype)

@@ -267,6 +267,30 @@ def images_per_pass(
     return max(1, room // per_image)
 
 
+SMALL_ENTRIES = 2**14  # a single image up to this size takes the light path of a built CSR
+
+
+def _small_sparse(batch: np.ndarray, engine: Engine, dtype: np.dtype) -> np.ndarray | None:
+    """The light path of a built operator on one small finite float image: the CSR
+    matrix already built, a matrix-vector product and nothing else (the same sums as
+    the sparse method's batched product); None where it does not apply."""
+    csr = engine.built_csr
+    if (
+        csr is None
+        or batch.shape[0] != 1
+        or batch.shape[1] > SMALL_ENTRIES
+        or batch.dtype != dtype
+        or dtype != engine.dtype
+        or dtype.kind != "f"
+        or not engine.finite_kernel
+    ):
+        return None
+    row = batch[0]
+    if not np.isfinite(row).all():
+        return None
+    return np.asarray(csr @ row).reshape(1, -1)
+
+
 def apply(
     batch: np.ndarray,
     engine: Engine,
@@ -289,6 +313,10 @@ def apply(
     (:meth:`Engine.fft_certified`; `rtol` None is :func:`default_rtol`);
     the others take a direct sum.
     """
+    if method == "sparse" and not transpose and (fill is None or fill == 0):
+        small = _small_sparse(batch, engine, dtype)
+        if small is not None:
+            return small
     certify = method == "auto" if certify is None else certify
     tolerance = default_rtol(dtype) if rtol is None else rtol
     work = compute_dtype(dtype)

@@ -180,8 +180,9 @@ class Certificate:
         range (in which the bounds are computed) certify nothing.
         """
         k1 = self.kernel_norm1
-        magnitude = np.abs(x)
-        parts = self._bound_parts(magnitude, transpose=transpose)
+        # real data: the peak and the squares need no |x|, which only the later lower
+        # bounds read
+        parts = self._bound_parts(x if x.dtype.kind != "c" else np.abs(x), transpose=transpose)
         if parts is None:
             # long double beyond float64's range, where these bounds are computed: nothing
             # is certified, and the direct sums serve every output
@@ -198,6 +199,7 @@ class Certificate:
             grow = 1.0 / (1.0 - 4.0 * float(np.finfo(y.dtype).eps))
             ok = np.abs(y) >= expand((need + err) * grow)
             rows = self._worth_a_bound(ok)
+            magnitude = np.abs(x) if rows.any() else x
             if rows.any() and not transpose:
                 hopeful = rows & self._window_minimum_may_pass(magnitude, need.max(axis=1) / k1)
                 if hopeful.any():
@@ -221,7 +223,7 @@ class Certificate:
         """At every output of :meth:`fft` of `x` in `precision` (shape ``(B, n_out)``), the
         bound of its rounding error that :meth:`fft_certified` uses; inf for rows of long
         double data beyond float64's range."""
-        parts = self._bound_parts(np.abs(x), transpose=transpose)
+        parts = self._bound_parts(x, transpose=transpose)
         n_out = self.plan.shape[1] if transpose else self.plan.shape[0]
         if parts is None:
             return np.full((x.shape[0], n_out), np.inf)
@@ -233,8 +235,11 @@ class Certificate:
         self, magnitude: np.ndarray, *, transpose: bool
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Each row's peak ``(B, 1)`` and the norms of what its transforms read
-        ``(B, blocks)``, in float64; None where a row lies beyond float64's range."""
-        peak_own = magnitude.max(axis=1, initial=0)
+        ``(B, blocks)``, in float64; None where a row lies beyond float64's range.
+        `magnitude` is ``|x|``, or real `x` itself (its squares are the same)."""
+        if magnitude.dtype.kind == "c":
+            magnitude = np.abs(magnitude)
+        peak_own = np.maximum(magnitude.max(axis=1, initial=0), -magnitude.min(axis=1, initial=0))
         if bool((peak_own > np.finfo(np.float64).max).any()):
             return None
         peak = peak_own.astype(np.float64)[:, None]
@@ -302,13 +307,15 @@ class Certificate:
                 else:
                     e = e.astype(np.float64, copy=False) @ counts.astype(np.float64)
             first = self.plan.maps[0]
-            if first.input_run is not None:
+            if first.input_run is not None and self.blocking is None:
+                rows = e  # zero padding adds nothing to the energy
+            elif first.input_run is not None:
                 rows = np.zeros((batch, first.span))
                 rows[:, first.input_run] = e
             else:
                 rows = np.where(first.window >= 0, e[:, np.maximum(first.window, 0)], 0.0)
             if self.blocking is None:
-                energy = rows.sum(axis=1, keepdims=True)
+                energy = np.add.reduce(rows, axis=1, dtype=np.float64, keepdims=True)
             else:
                 block = self.blocking[0]
                 span = block + first.m - 1

@@ -109,6 +109,16 @@ class Engine(Certificate):
         total += sum(spec.nbytes for spec, _ in self._spectra.values())
         return total
 
+    @property
+    def built_csr(self) -> sp.csr_array | None:
+        """The CSR matrix if it has been built, else None (nothing is built)."""
+        return self._csr
+
+    @cached_property
+    def finite_kernel(self) -> bool:
+        """Whether every tap is finite."""
+        return bool(np.isfinite(self.kernel).all()) if self.dtype.kind in "fc" else True
+
     # -- resources, built once -------------------------------------------------
     def csr(self) -> sp.csr_array:
         """The CSR matrix, refused beyond the machine's memory before anything is built."""
