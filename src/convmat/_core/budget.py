@@ -274,14 +274,7 @@ def check_working_set(need: int, what: str, advice: str) -> None:
     `need` is computed from the shapes with Python integers before anything
     is allocated; `what` names the work, `advice` the way out.
     """
-    limit = get_max_working_bytes()
-    if need > limit:
-        msg = (
-            f"{what} needs about {need:,} bytes ({human_bytes(need)}) of working arrays, more "
-            f"than {_budget_words(limit)}: {advice}, or raise the budget with "
-            "convmat.set_max_working_bytes()"
-        )
-        raise MatrixTooLargeError(msg)
+    _refuse_over_budget(need, f"{what} needs about", "of working arrays, more than", advice)
 
 
 def check_result_fits(
@@ -291,11 +284,18 @@ def check_result_fits(
     `itemsize` bytes) alone exceed the working-set budget, from the shapes alone, before
     the input is read: no method could then run within it."""
     need = images * (in_entries + out_entries) * itemsize
+    _refuse_over_budget(
+        need, f"{what} needs at least", "for its input copy and result, over", advice
+    )
+
+
+def _refuse_over_budget(need: int, head: str, middle: str, advice: str) -> None:
+    """Raise :class:`MatrixTooLargeError` where `need` exceeds the working-set budget:
+    ``{head} {need} ({human}) {middle} {the budget}: {advice}, or raise the budget ...``."""
     limit = get_max_working_bytes()
     if need > limit:
         msg = (
-            f"{what} needs at least {need:,} bytes ({human_bytes(need)}) for its input copy "
-            f"and result, over {_budget_words(limit)}: {advice}, or raise the budget with "
-            "convmat.set_max_working_bytes()"
+            f"{head} {need:,} bytes ({human_bytes(need)}) {middle} {_budget_words(limit)}: "
+            f"{advice}, or raise the budget with convmat.set_max_working_bytes()"
         )
         raise MatrixTooLargeError(msg)

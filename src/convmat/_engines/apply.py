@@ -20,8 +20,7 @@ import math
 
 import numpy as np
 
-from .._core.budget import get_max_working_bytes, human_bytes
-from .._core.errors import MatrixTooLargeError
+from .._core.budget import check_working_set, get_max_working_bytes
 from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
@@ -249,21 +248,18 @@ def images_per_pass(
     fixed, per_image = working_bytes(engine, method, rtol=rtol, transpose=transpose)
     if copies:
         per_image += n_in * engine.dtype.itemsize  # the input copy in the working dtype
-    room = get_max_working_bytes() - fixed - batch * n_out * dtype.itemsize
+    result = batch * n_out * dtype.itemsize
+    room = get_max_working_bytes() - fixed - result
     if room >= batch * per_image:
         return batch
-    if room < per_image:
-        budget = get_max_working_bytes()
-        need = fixed + per_image + batch * n_out * dtype.itemsize
-        msg = (
-            f"method '{method}' needs about {need:,} bytes ({human_bytes(need)}) to apply one "
-            f"image of {n_in:,} entries beside the result, over the working-set budget of "
-            f"{budget:,} bytes ({human_bytes(budget)}); pass "
+    if room < per_image:  # refused, with the sizes: not even one image fits
+        check_working_set(
+            fixed + per_image + result,
+            f"method '{method}'",
+            f"that is one image of {n_in:,} entries beside the result; pass "
             + ("" if method == "shift" else "method='shift' (it needs least), ")
-            + "smaller inputs, convmat.dask for images beyond one machine, or raise the budget "
-            "with convmat.set_max_working_bytes()"
+            + "smaller inputs, or convmat.dask for images beyond one machine",
         )
-        raise MatrixTooLargeError(msg)
     return max(1, room // per_image)
 
 

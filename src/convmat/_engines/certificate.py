@@ -46,6 +46,11 @@ def rounding_factor(unit: float, size: int) -> float:
     return 2 * a + a * a + r * (1 + a) ** 2 + b * (1 + r) * (1 + a) ** 2
 
 
+# The prices of the direct sums, in the cost model's units (convmat._engines.cost uses them)
+CALL_UNITS = 1500.0  # a call into numpy or scipy
+DIRECT_AT_UNITS = 28.0  # one gathered product of a fix-up (Engine.direct_at): 18 to 45 measured
+CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the ring
+
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 
@@ -182,7 +187,7 @@ class Certificate:
         k1 = self.kernel_norm1
         # real data: the peak and the squares need no |x|, which only the later lower
         # bounds read
-        parts = self._bound_parts(x if x.dtype.kind != "c" else np.abs(x), transpose=transpose)
+        parts = self._bound_parts(x, transpose=transpose)
         if parts is None:
             # long double beyond float64's range, where these bounds are computed: nothing
             # is certified, and the direct sums serve every output
@@ -232,18 +237,18 @@ class Certificate:
         return np.asarray(np.broadcast_to(expand(err), (x.shape[0], n_out)))
 
     def _bound_parts(
-        self, magnitude: np.ndarray, *, transpose: bool
+        self, x: np.ndarray, *, transpose: bool
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """Each row's peak ``(B, 1)`` and the norms of what its transforms read
         ``(B, blocks)``, in float64; None where a row lies beyond float64's range.
-        `magnitude` is ``|x|``, or real `x` itself (its squares are the same)."""
-        if magnitude.dtype.kind == "c":
-            magnitude = np.abs(magnitude)
-        peak_own = np.maximum(magnitude.max(axis=1, initial=0), -magnitude.min(axis=1, initial=0))
+        Real `x` is read as it is (its squares are those of ``|x|``), complex `x` by its
+        modulus."""
+        values = np.abs(x) if x.dtype.kind == "c" else x
+        peak_own = np.maximum(values.max(axis=1, initial=0), -values.min(axis=1, initial=0))
         if bool((peak_own > np.finfo(np.float64).max).any()):
             return None
         peak = peak_own.astype(np.float64)[:, None]
-        return peak, self._fft_norms(magnitude, peak[:, 0], transpose=transpose)
+        return peak, self._fft_norms(values, peak[:, 0], transpose=transpose)
 
     def _rounding(
         self, dtype: np.dtype, peak: np.ndarray, norms: np.ndarray, *, transpose: bool
@@ -421,15 +426,10 @@ class Certificate:
         products = calls = 0
         left = np.ones(outputs.size, dtype=bool)
         for axis, lo, hi in self._ring_strips(outputs):
-            mp = self.plan.maps[axis]
-            within = self._in_strip(outputs, axis, lo, hi)
-            left &= ~within
-            lines = int(self._strip_lines(axis, lo, hi).sum())
-            other = math.prod(self.plan.output_shape) // max(self.plan.output_shape[axis], 1)
-            reach = self.kernel.size // mp.m
-            # numpy's convolve: a fifth of a gathered product per tap and output
-            products += lines * (other + reach) * reach // 5
-            calls += lines + 4
+            left &= ~self._in_strip(outputs, axis, lo, hi)
+            strip_products, strip_calls = self._strip_work(axis, lo, hi)
+            products += strip_products
+            calls += strip_calls
         rest = outputs[left]
         if rest.size == 0:
             return products, calls
@@ -526,7 +526,6 @@ class Certificate:
         owner = np.argmin(nearest, axis=0)  # the axis whose edge is nearest
         in_ring = np.isfinite(nearest.min(axis=0))
         strips: list[tuple[int, int, int]] = []
-        other_len = math.prod(plan.output_shape)
         for d, mp in enumerate(maps):
             mine = in_ring & (owner == d)
             c_low = coords[d][mine & low[d]]
@@ -539,17 +538,28 @@ class Certificate:
                     continue
                 within = self._in_strip(outputs, d, lo, hi)
                 boxes = self._boxes(outputs[within], limit=False)
-                cost_boxes = (
-                    28 * int(boxes[0].sum())
+                box_products = (
+                    int(boxes[0].sum())
                     if boxes is not None
-                    else 28 * int(within.sum()) * self.kernel.size
+                    else int(within.sum()) * self.kernel.size
                 )
-                lines = int(self._strip_lines(d, lo, hi).sum())
-                reach = self.kernel.size // mp.m
-                per_line = (other_len // mp.length + reach) * reach * 6 + 3000
-                if lines * per_line < cost_boxes:
+                strip_products, strip_calls = self._strip_work(d, lo, hi)
+                strip_units = DIRECT_AT_UNITS * strip_products + CALL_UNITS * strip_calls
+                if strip_units < DIRECT_AT_UNITS * box_products:
                     strips.append((d, lo, hi))
         return strips
+
+    def _strip_work(self, axis: int, lo: int, hi: int) -> tuple[int, int]:
+        """What :meth:`_strip_values` does for one strip, as :meth:`direct_at_work`
+        counts it: numpy's convolve over each line the strip reads (priced as gathered
+        products, :data:`CONVOLVE_UNITS` against :data:`DIRECT_AT_UNITS`), and two calls
+        a line."""
+        lines = int(self._strip_lines(axis, lo, hi).sum())
+        shape = self.plan.output_shape
+        other = math.prod(shape) // max(shape[axis], 1)
+        reach = self.kernel.size // self.plan.maps[axis].m
+        convolved = lines * (other + reach) * reach
+        return int(convolved * CONVOLVE_UNITS // DIRECT_AT_UNITS), 2 * lines
 
     def _in_strip(self, outputs: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
         c = np.unravel_index(outputs, self.plan.output_shape)[axis]

@@ -67,7 +67,7 @@ from .._core.budget import (
 )
 from . import banded as _banded
 from . import separable as _separable
-from .certificate import rounding_factor
+from .certificate import CALL_UNITS, DIRECT_AT_UNITS, rounding_factor
 from .engine import CACHE_BYTES, Engine, Method, is_long_double
 from .pool import PARALLEL_WORK, THREADS
 
@@ -75,7 +75,6 @@ __all__: list[str] = []
 
 DENSE_LIMIT = 64 * 2**20
 UNIT_SECONDS = 0.7e-9  # one unit on the machine of the benchmarks: make calibrate, 0.58-0.68 ns
-CALL_UNITS = 1500.0
 BYTE_UNITS = 0.25
 _BUILD_UNITS_PER_ENTRY = 30.0
 _FFT_FLOPS_PER_UNIT = 8.5  # make calibrate: 4.3 to 7.9; 8 to 12 on box kernels (2026-12-06)
@@ -149,9 +148,6 @@ def _certified_fft_cost(
         + _FFT_CALLS * CALL_UNITS
         + spectrum
     )
-
-
-DIRECT_AT_UNITS = 28.0  # one gathered product of a fix-up (Engine.direct_at): 18 to 45 measured
 
 
 def fix_up_units(engine: Engine, outputs: np.ndarray) -> float:

@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 
 from .._core.budget import machine_memory
-from .._engines.cost import CALL_UNITS
+from .._engines.certificate import CALL_UNITS
 from .._engines.pool import PARALLEL_WORK, THREADS
 from ._gemm import COLUMN_BYTES, SHIFT_BYTES, LayerGemm, gemm_methods
 from ._layer import Layer
