@@ -42,7 +42,7 @@ import scipy.ndimage as ndi
 import scipy.signal as ss
 
 import convmat
-from sections import environment, fmt_seconds, interleaved_medians, markers, write_section
+from sections import environment, fmt_seconds, interleaved_medians, markers, measured, write_section
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("auto_targets")
@@ -221,11 +221,8 @@ def report(result: dict[str, Any]) -> list[str]:
         BEGIN,
         "## auto: the targets",
         "",
-        (
-            f"`make bench-auto`, {env['date']}, {env['machine']}; numpy {env['numpy']}, scipy "
-            f"{env['scipy']}; BLAS: {env['blas']}. {len(runs)} runs; medians of interleaved "
-            "repeats within each run."
-        ),
+        measured("make bench-auto", env)
+        + f" {len(runs)} runs; medians of interleaved repeats within each run.",
         "",
         "### 'full' mode (target ≤ 1.5x `fftconvolve`)",
         "",

@@ -39,7 +39,7 @@ from convmat._core.plan import make_plan
 from convmat._engines import cost as _cost
 from convmat._engines.apply import apply
 from convmat._engines.engine import Engine
-from sections import environment, markers, write_section
+from sections import environment, markers, measured, write_section
 
 HERE = Path(__file__).resolve().parent
 # (image shape, kernel length per axis, batch, dtype, boundary)
@@ -150,9 +150,7 @@ def report(
         "## Cost model",
         "",
         (
-            f"`make calibrate`, {env['date']}, {env['machine']}; numpy {env['numpy']}, "
-            f"scipy "
-            f"{env['scipy']}; BLAS: {env['blas']}. One unit: {unit * 1e9:.2f} ns (a multiply-add "
+            measured("make calibrate", env) + f" One unit: {unit * 1e9:.2f} ns (a multiply-add "
             "of scipy.sparse's CSR product). A built operator's product ('same' mode), times "
             "in units, medians of repeats; 'auto' (the method the model picks, its certificate "
             "included) against the fastest of the explicit methods measured. Worst: "

@@ -39,7 +39,7 @@ import scipy.fft as sfft
 import convmat
 from convmat._core.plan import make_plan
 from convmat._engines.engine import Engine
-from sections import environment, markers, write_section
+from sections import environment, markers, measured, write_section
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("fft_error")
@@ -189,11 +189,8 @@ def report(result: dict[str, object]) -> list[str]:
         BEGIN,
         "## FFT rounding bound",
         "",
-        (
-            f"`python benchmarks/fft_error.py`, {env['date']}, {env['machine']}; numpy "
-            f"{env['numpy']}, scipy {env['scipy']}. The bound and its proof: docs, \"The FFT's "
-            'rounding bound".'
-        ),
+        measured("make bench-fft-error", env)
+        + ' The bound and its proof: docs, "The FFT\'s rounding bound".',
         "",
         (
             f"* (F), the forward transform's normwise error over `u log2(N) ||Fx||_2`: at most "

@@ -54,6 +54,7 @@ from sections import (
     fmt_seconds,
     interleaved_medians,
     markers,
+    measured,
     resident_bytes,
     write_section,
 )
@@ -219,8 +220,7 @@ def tables(cases: list[dict[str, Any]], env: dict[str, Any]) -> list[str]:
         "## FFT regime: the accuracy dial against scipy",
         "",
         (
-            f"Measured {env['date']} with `make bench-fft` on {env['machine']}; numpy "
-            f"{env['numpy']}, scipy {env['scipy']}; BLAS: {env['blas']}. Cases where "
+            measured("make bench-fft", env) + " Cases where "
             "`scipy.signal.choose_conv_method` takes the FFT; mode 'same'; every convmat call "
             "cold (caches emptied). Times are medians of interleaved repeats, the allocator "
             "warmed first (see the script's docstring); *auto*: default "

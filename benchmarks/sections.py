@@ -86,6 +86,14 @@ def environment(**extra: str) -> dict[str, str]:
     }
 
 
+def measured(command: str, env: dict[str, str]) -> str:
+    """The sentence that opens a section: when, with which command, on what machine."""
+    return (
+        f"Measured {env['date']} with `{command}` on {env['machine']}; numpy {env['numpy']}, "
+        f"scipy {env['scipy']}; BLAS: {env['blas']}."
+    )
+
+
 def interleaved_medians(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds of each call, the calls interleaved repeat after repeat."""
     times: dict[str, list[float]] = {name: [] for name in calls}

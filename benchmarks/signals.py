@@ -38,7 +38,14 @@ import scipy.signal as ss
 import convmat
 from convmat._core import index as _index
 from convmat._engines import cache as _plans
-from sections import environment, interleaved_medians, markers, resident_bytes, write_section
+from sections import (
+    environment,
+    interleaved_medians,
+    markers,
+    measured,
+    resident_bytes,
+    write_section,
+)
 
 HERE = Path(__file__).resolve().parent
 BEGIN, END = markers("signals")
@@ -196,8 +203,7 @@ def tables(cases: list[dict[str, Any]], env: dict[str, Any]) -> list[str]:
         "## Signals and volumes",
         "",
         (
-            f"Measured {env['date']} with `make bench-signals` on {env['machine']}; numpy "
-            f"{env['numpy']}, scipy {env['scipy']}; BLAS: {env['blas']}. Times are medians of "
+            measured("make bench-signals", env) + " Times are medians of "
             "interleaved repeats. *cold*: `convmat.convolve` with every cache emptied first (its "
             "plan and engine built inside the timing); *applied*: a built `ConvOperator`'s "
             "`op @ x`. Memory: peak resident memory added by one cold call, in a fresh process, "
