@@ -3,16 +3,22 @@
 Run ``make calibrate`` (or ``python benchmarks/calibrate.py``). The cost model
 counts work in one unit, a multiply-add of scipy.sparse's CSR product; this
 script times that unit on a convolution matrix, then times each method as
-'auto' would run it (the sparse and shift products, and the FFT with its
-certificate at the default ``rtol``) on shapes where each competes, and
-divides each time, in units, by the model's count. A ratio of 1 means the
-model prices the method as it runs here; the fitted constant is the model's
-one scaled by that ratio (the median over the cases):
+'auto' would run it (the sparse, shift, banded and dense products, and the
+FFT with its certificate at the default ``rtol``) on shapes where each
+competes, single images and batches, and divides each time, in units, by
+the model's count. A ratio of 1 means the model prices the method as it
+runs here; the fitted constant is the model's one scaled by that ratio (the
+median over the cases where the constant's term dominates):
 
-* ``shift``: units per nonzero tap and output (the model: 2);
+* ``shift``: units per nonzero tap and output (the model: 0.85 in float64);
 * ``_FFT_FLOPS_PER_UNIT``: flops of ``5 N log2 N`` per unit, for the whole
   certified FFT (transforms, certificate, copies), which is what 'auto' pays;
-* ``_LONG_DOUBLE_SLOWDOWN``: a long double transform against a float64 one.
+* ``_LONG_DOUBLE_SLOWDOWN``: a long double transform against a float64 one;
+* ``_SPARSE_BATCH_UNITS``: the CSR product per stored entry and image of a
+  batch (batches);
+* ``_DENSE_UNITS_PER_MAC`` (batches: BLAS's GEMM) and ``_DENSE_BYTE_UNITS``
+  (single images: the matrix streamed by BLAS's GEMV);
+* ``_BANDED_MACS_PER_UNIT``: the banded GEMM's multiply-adds per unit.
 
 The model needs the right ratios between methods more than the right unit, so
 the check that matters is that the fitted constants order the methods as the
@@ -42,21 +48,33 @@ from convmat._engines.engine import Engine
 from sections import environment, markers, measured, write_section
 
 HERE = Path(__file__).resolve().parent
-# (image shape, kernel length per axis, batch, dtype, boundary)
+# (image shape, kernel length per axis, batch, dtype, boundary, mode); a batch's shape
+# leads with the batch
 CASES = (
-    ((256, 256), 7, 1, "float64", "fill"),
-    ((512, 512), 7, 1, "float64", "fill"),
-    ((512, 512), 15, 1, "float64", "fill"),
-    ((512, 512), 31, 1, "float64", "fill"),
-    ((512, 512), 15, 1, "float32", "fill"),
-    ((8, 128, 128), 15, 8, "float64", "fill"),
-    ((100_000,), 257, 1, "float64", "fill"),
-    ((1024, 1024), 3, 1, "float32", "symm"),
-    ((1024, 1024), 5, 1, "float64", "fill"),
-    ((1024, 1024), 9, 1, "float32", "symm"),
-    ((2048, 2048), 7, 1, "float32", "symm"),
-    ((2048, 2048), 11, 1, "float64", "wrap"),
+    ((256, 256), 7, 1, "float64", "fill", "same"),
+    ((512, 512), 7, 1, "float64", "fill", "same"),
+    ((512, 512), 15, 1, "float64", "fill", "same"),
+    ((512, 512), 31, 1, "float64", "fill", "same"),
+    ((512, 512), 15, 1, "float32", "fill", "same"),
+    ((8, 128, 128), 15, 8, "float64", "fill", "same"),
+    ((100_000,), 257, 1, "float64", "fill", "same"),
+    ((1024, 1024), 3, 1, "float32", "symm", "same"),
+    ((1024, 1024), 5, 1, "float64", "fill", "same"),
+    ((1024, 1024), 9, 1, "float32", "symm", "same"),
+    ((2048, 2048), 7, 1, "float32", "symm", "same"),
+    ((2048, 2048), 11, 1, "float64", "wrap", "same"),
+    # small images, one or a batch: where the dense and banded GEMMs and the CSR product
+    # of a batch compete
+    ((32, 32), 31, 1, "float64", "fill", "same"),
+    ((32, 32), 31, 1, "float64", "fill", "full"),
+    ((128, 128), 3, 1, "float64", "fill", "same"),
+    ((64, 32, 32), 3, 64, "float64", "fill", "same"),
+    ((64, 32, 32), 7, 64, "float32", "fill", "full"),
+    ((64, 32, 32), 31, 64, "float64", "fill", "full"),
+    ((64, 128, 128), 7, 64, "float64", "fill", "same"),
+    ((8, 512, 512), 3, 8, "float32", "fill", "same"),
 )
+METHODS = ("sparse", "shift", "fft", "banded", "dense")
 BEGIN, END = markers("calibrate")
 
 
@@ -86,6 +104,7 @@ def measure_case(
     batch: int,
     dtype: str,
     boundary: str,
+    mode: str,
     unit: float,
     repeats: int,
 ) -> dict[str, Any]:
@@ -93,12 +112,12 @@ def measure_case(
     image = shape[1:] if batch > 1 else shape
     k = rng.standard_normal((m,) * len(image)).astype(dtype)
     x = rng.standard_normal((batch, math.prod(image))).astype(dtype)
-    engine = Engine(k, make_plan(image, k.shape, "same", boundary))
+    engine = Engine(k, make_plan(image, k.shape, mode, boundary))
     rtol = 1e-10 if dtype == "float64" else 0.0
     model = _cost.method_costs(engine, batch, amortized=True, rtol=rtol)
     chosen = _cost.choose_method(engine, batch, amortized=True, rtol=rtol)
     measured: dict[str, float] = {}
-    for method in ("sparse", "shift", "fft", "auto"):
+    for method in (*METHODS, "auto"):
         if method != "auto" and method not in model:
             continue
         seconds = median_time(
@@ -116,6 +135,7 @@ def measure_case(
         "batch": batch,
         "dtype": dtype,
         "boundary": boundary,
+        "mode": mode,
         "model_units": {name: model[name] for name in measured},
         "measured_units": measured,
         "ratio": ratios,
@@ -162,7 +182,7 @@ def report(
     ]
     for c in cases:
         shape = "x".join(map(str, c["shape"]))
-        name = f"{shape}, {c['m']} taps/axis, {c['dtype']}, {c['boundary']}"
+        name = f"{shape}, {c['m']} taps/axis, {c['dtype']}, {c['boundary']}, {c['mode']}"
         pred = ", ".join(f"{k} {v:.3g}" for k, v in c["model_units"].items())
         meas = ", ".join(f"{k} {v:.3g}" for k, v in c["measured_units"].items())
         lines.append(
@@ -189,28 +209,46 @@ def main(argv: list[str] | None = None) -> int:
     unit = unit_seconds(args.repeats)
     print(f"unit: {unit * 1e9:.2f} ns per sparse multiply-add", file=sys.stderr, flush=True)
     cases = []
-    for shape, m, batch, dtype, boundary in CASES:
-        case = measure_case(shape, m, batch, dtype, boundary, unit, args.repeats)
+    for shape, m, batch, dtype, boundary, mode in CASES:
+        case = measure_case(shape, m, batch, dtype, boundary, mode, unit, args.repeats)
         cases.append(case)
         print(
-            f"{shape} {m} batch {batch} {dtype}: measured/model "
+            f"{shape} {m} batch {batch} {dtype} {mode}: measured/model "
             + ", ".join(f"{k} {v:.2f}" for k, v in case["ratio"].items())
             + f"; order measured {case['measured_order']}, model {case['model_order']}"
             + f"; auto ({case['auto_method']}) {case['auto_over_fastest']:.2f}x the fastest",
             file=sys.stderr,
             flush=True,
         )
-    shift = statistics.median(c["ratio"]["shift"] for c in cases if "shift" in c["ratio"])
-    fft = statistics.median(c["ratio"]["fft"] for c in cases if "fft" in c["ratio"])
+
+    def ratio(method: str, batched: bool | None = None) -> float:
+        """The median measured/model ratio of `method` (over batches or single images)."""
+        values = [
+            c["ratio"][method]
+            for c in cases
+            if method in c["ratio"] and (batched is None or (c["batch"] > 1) == batched)
+        ]
+        return statistics.median(values) if values else math.nan
+
+    # each constant scaled by its method's median ratio: the term it prices dominates there
     fitted = {
-        "shift_units_per_tap (float64)": _cost._shift_units_per_tap(np.dtype("f8")) * shift,
-        "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT / fft,
+        "shift_units_per_tap (float64)": _cost._shift_units_per_tap(np.dtype("f8"))
+        * ratio("shift"),
+        "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT / ratio("fft"),
         "_LONG_DOUBLE_SLOWDOWN": long_double_slowdown(args.repeats),
+        "_SPARSE_BATCH_UNITS": _cost._SPARSE_BATCH_UNITS * ratio("sparse", batched=True),
+        "_DENSE_UNITS_PER_MAC": _cost._DENSE_UNITS_PER_MAC * ratio("dense", batched=True),
+        "_DENSE_BYTE_UNITS": _cost._DENSE_BYTE_UNITS * ratio("dense", batched=False),
+        "_BANDED_MACS_PER_UNIT": _cost._BANDED_MACS_PER_UNIT / ratio("banded"),
     }
     current = {
         "shift_units_per_tap (float64)": _cost._shift_units_per_tap(np.dtype("f8")),
         "_FFT_FLOPS_PER_UNIT": _cost._FFT_FLOPS_PER_UNIT,
         "_LONG_DOUBLE_SLOWDOWN": _cost._LONG_DOUBLE_SLOWDOWN,
+        "_SPARSE_BATCH_UNITS": _cost._SPARSE_BATCH_UNITS,
+        "_DENSE_UNITS_PER_MAC": _cost._DENSE_UNITS_PER_MAC,
+        "_DENSE_BYTE_UNITS": _cost._DENSE_BYTE_UNITS,
+        "_BANDED_MACS_PER_UNIT": _cost._BANDED_MACS_PER_UNIT,
     }
     agree = sum(c["model_order"][0] == c["measured_order"][0] for c in cases)
     print(f"{'constant':24} {'fitted':>10} {'in _cost':>10}")

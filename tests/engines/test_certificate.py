@@ -14,6 +14,7 @@ import pytest
 
 import convmat
 from convmat._core.plan import make_plan
+from convmat._engines import certificate
 from convmat._engines.cache import engine_for
 from convmat._engines.certificate import (
     FORWARD_CONSTANT,
@@ -191,7 +192,7 @@ def test_fix_ups_of_the_ring_are_the_matrix_rows(dtype, shape, kshape, mode, cor
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
 
 
-def test_boxes_of_one_shape_are_summed_together():
+def test_boxes_are_gathered_as_one_ragged_run():
     # a few corner outputs of 'full' mode: each sums only its own box of taps
     rng = np.random.default_rng(8)
     k = rng.standard_normal((9, 9))
@@ -202,10 +203,33 @@ def test_boxes_of_one_shape_are_summed_together():
     assert engine._ring_strips(outputs) == []  # too few for strips
     products, calls = engine.direct_at_work(outputs)
     assert products == 1 + 2 + 2 + 4 + 9 + 81
-    assert calls == 3 * 6  # one group per shape of box
+    assert calls == 8 + 6 * 2  # one block, whatever the boxes' shapes
     x = rng.standard_normal((2, 900))
     a = convmat.conv_matrix(k, (30, 30), "full")
     rows = np.array([0, 1, 0, 1, 0, 1])
+    np.testing.assert_allclose(
+        engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("block", [1, 5, 81, 100])
+def test_ragged_blocks_split_between_outputs(monkeypatch, block):
+    # blocks of the ragged gather end between two outputs' boxes; a box larger than a
+    # block is a block of its own
+    monkeypatch.setattr(certificate, "DIRECT_AT_RAGGED", block)
+    rng = np.random.default_rng(9)
+    k = rng.standard_normal((9, 7))
+    plan = make_plan((30, 20), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    width = plan.output_shape[1]
+    outputs = np.array([0, 1, width, 3 * width + 2, 20 * width + 10, 2, width - 1])
+    total = int(engine._boxes(outputs)[0].sum())
+    products, calls = engine.direct_at_work(outputs)
+    assert products == total
+    assert calls >= (8 + 6 * 2) * -(-total // block)
+    x = rng.standard_normal((3, 600))
+    a = convmat.conv_matrix(k, (30, 20), "full")
+    rows = np.array([2, 1, 0, 1, 0, 2, 2])
     np.testing.assert_allclose(
         engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
     )

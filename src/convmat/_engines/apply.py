@@ -24,7 +24,7 @@ from .._core.budget import check_working_set, get_max_working_bytes
 from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
-from .cost import choose_method, fix_up_units, retry_units, working_bytes
+from .cost import choose_method, fix_up_bound_units, fix_up_units, retry_units, working_bytes
 from .engine import Engine, Method
 
 __all__: list[str] = []
@@ -196,7 +196,9 @@ def _certified_fft(
             retry = retry_units(engine, wider)
             served = failing <= FIX_UP_SHARE * ok.shape[1]
             for r in np.flatnonzero(served & (failing > 0)):
-                served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
+                # priced output by output only where the count alone does not settle it
+                if fix_up_bound_units(engine, int(failing[r])) > retry:
+                    served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
         if served.all() and pending.size == x.shape[0] and not failing.any():
             return got  # the common case: every output certified, nothing to copy
         if served.any():

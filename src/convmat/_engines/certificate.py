@@ -53,6 +53,7 @@ CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the
 
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
+DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
 
 
 _PRECISIONS = tuple(
@@ -379,8 +380,8 @@ class Certificate:
         certificates fail most) are computed as strips, each a few calls of
         numpy's convolve over the input lines the strip reads
         (:meth:`_ring_strips`). Of the others, those that read the input through
-        few taps sum only those, in groups of outputs whose boxes of taps have
-        one shape; the rest gather every tap at once. No loop runs per output.
+        few taps sum only those, their boxes of taps gathered as one ragged run;
+        the rest gather every tap at once. No loop runs per output.
         """
         out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
         left = np.ones(rows.size, dtype=bool)
@@ -436,9 +437,9 @@ class Certificate:
         boxes = self._boxes(rest)
         if boxes is None:
             return products + rest.size * self.kernel.size, calls + 8
-        sizes = boxes[0]
-        shapes = np.unique(np.stack([hi - lo for lo, hi in boxes[1]]), axis=1).shape[1]
-        return products + int(sizes.sum()), calls + 3 * shapes
+        total = int(boxes[0].sum())
+        blocks = -(-total // DIRECT_AT_RAGGED)
+        return products + total, calls + blocks * (8 + 6 * len(self.plan.maps))
 
     def _boxes(
         self, outputs: np.ndarray, *, limit: bool = True
@@ -461,41 +462,50 @@ class Certificate:
         self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray
     ) -> np.ndarray | None:
         """:meth:`direct_at` by the box of taps each output reads, where :meth:`_boxes`
-        gives them; else None. Outputs whose boxes have one shape are summed together:
-        their boxes of input and of taps gathered at once."""
+        gives them; else None. Every box's products are gathered at once, as one ragged
+        run (each output's box laid out after the previous one's), and summed per output
+        by ``np.add.reduceat``: a few calls, whatever the boxes' shapes."""
         plan = self.plan
         boxes = self._boxes(outputs)
         if boxes is None:
             return None
-        _, runs, coords = boxes
-        ndim = len(plan.maps)
+        sizes, runs, coords = boxes
         # tap j reads input c + start - j: the box of taps lo..hi-1 reads inputs from that
         # of hi - 1 on, and holds the reversed kernel's taps from m - hi on
         first = [
             c + mp.start - (hi - 1) for mp, c, (_, hi) in zip(plan.maps, coords, runs, strict=True)
         ]
         tap0 = [mp.m - hi for mp, (_, hi) in zip(plan.maps, runs, strict=True)]
-        widths = np.stack([hi - lo for lo, hi in runs])  # (ndim, outputs)
-        images = x.reshape(x.shape[0], *plan.input_shape)
-        flipped = self.kernel[(slice(None, None, -1),) * self.kernel.ndim]
+        widths = [hi - lo for lo, hi in runs]
+        images = x.reshape(x.shape[0], -1)
+        flipped = self.kernel[(slice(None, None, -1),) * self.kernel.ndim].ravel()
+        in_strides = np.cumprod([1, *plan.input_shape[:0:-1]])[::-1]
+        k_strides = np.cumprod([1, *plan.kernel_shape[:0:-1]])[::-1]
         out = np.zeros(rows.size, dtype=np.result_type(x.dtype, self.dtype))
-        shapes, group = np.unique(widths, axis=1, return_inverse=True)
-        group = group.reshape(-1)
-        for g in range(shapes.shape[1]):
-            w = shapes[:, g].tolist()
-            if 0 in w:
-                continue  # an output that reads no input: its sum is 0
-            members = np.flatnonzero(group == g)
-            at_x: list[np.ndarray] = [rows[members].reshape(-1, *[1] * ndim)]
-            at_k: list[np.ndarray] = []
-            for d in range(ndim):
-                shape = [1] * (ndim + 1)
-                shape[d + 1] = w[d]
-                steps = np.arange(w[d]).reshape(shape)
-                at_x.append(first[d][members].reshape(-1, *[1] * ndim) + steps)
-                at_k.append(tap0[d][members].reshape(-1, *[1] * ndim) + steps)
-            terms = images[tuple(at_x)] * flipped[tuple(at_k)]
-            out[members] = terms.reshape(members.size, -1).sum(axis=1)
+        nonempty = np.flatnonzero(sizes > 0)  # an output that reads no input sums to 0
+        ends = np.cumsum(sizes[nonempty])
+        lo = 0
+        while lo < nonempty.size:
+            # a block of outputs whose boxes hold at most DIRECT_AT_RAGGED products
+            base = int(ends[lo - 1]) if lo else 0
+            hi = max(lo + 1, int(np.searchsorted(ends, base + DIRECT_AT_RAGGED, "right")))
+            members = nonempty[lo:hi]
+            size = sizes[members]
+            starts = np.cumsum(size) - size
+            owner = np.repeat(np.arange(members.size), size)
+            position = np.arange(int(size.sum())) - starts[owner]  # within the output's box
+            at_x = np.zeros(position.size, dtype=np.int64)
+            at_k = np.zeros(position.size, dtype=np.int64)
+            step = np.ones(members.size, dtype=np.int64)  # the box's stride along the axis
+            for d in reversed(range(len(plan.maps))):
+                width = widths[d][members]
+                along = (position // step[owner]) % width[owner]
+                at_x += (first[d][members][owner] + along) * int(in_strides[d])
+                at_k += (tap0[d][members][owner] + along) * int(k_strides[d])
+                step = step * width
+            terms = images[rows[members][owner], at_x] * flipped[at_k]
+            out[members] = np.add.reduceat(terms, starts)
+            lo = hi
         return out
 
     # -- the ring of outputs that reads the padding, by strips -------------------------

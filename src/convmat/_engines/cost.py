@@ -3,14 +3,19 @@
 Each method's time is estimated from what it must do, counted from the
 shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
 
-* ``sparse``: one unit per stored entry and image (streaming the matrix
-  from memory included: that is how the unit is measured), plus a pass over
-  the batch to lay it out column-wise and back. A batch is split over the cores.
+* ``sparse``: one unit per stored entry for one image (streaming the matrix
+  from memory included: that is how the unit is measured); for a batch,
+  half a unit per stored entry and image in double precision, 3/8 in single
+  (scipy's loop over a laid-out batch multiplies each entry by a short
+  contiguous row), plus 1.5 units per stored entry and call, plus a pass
+  over the batch to lay it out column-wise and back. A batch is split over
+  the cores, a call each.
 * ``shift``: 0.85 units per nonzero tap and output pixel in double
   precision, 0.45 in single (a vectorised multiply and an add, measured by
   ``make calibrate``); when one image and its output do not fit the
   cache-sized block, each pass also streams three arrays from memory. In 1-D
-  it runs as numpy's convolve, a fifth of a unit per tap and output.
+  it runs as numpy's convolve, a fifth of a unit per tap and output. Its
+  loops are memory-bound: each core beyond the first adds a quarter of one.
 * ``fft``: ``5 N log2 N`` flops per forward or inverse real transform of size
   ``N`` (the classic count), at 8.5 flops per unit (measured): FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
@@ -23,15 +28,17 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   float64 one); where no precision can serve, 'auto' does not offer the FFT.
 * ``banded`` (2-D, float and complex): the GEMM of the gathered window rows
   (``kh * (TILE + kw - 1)`` per tile of ``TILE`` outputs) with the stacked
-  band, at the dense method's rate (eight multiply-adds per unit; a quarter
-  as many complex ones), plus copying the rows
+  band, at eight multiply-adds per unit in double precision (sixteen in
+  single, two in complex128, four in complex64), plus copying the rows
   (a quarter unit per 8-byte entry) and, when one image's rows outgrow the
   cache, streaming them from memory; plus a pass to extend each input and
   the fixed cost of some forty calls. Offered for batches only: measured on
   single images, its GEMM is too small to pay for BLAS's threads.
-* ``dense``: ``n_out * n_in`` multiply-adds per image at sixteen per unit
-  (BLAS: vector units and all cores), only for a matrix within 64 MiB and
-  within the dense budget (:func:`convmat.set_max_dense_bytes`).
+* ``dense``: ``n_out * n_in`` multiply-adds per image at 0.04 units each in
+  double precision, 0.02 in single (BLAS's GEMM: vector units and all
+  cores), plus the matrix streamed once per call at 0.015 units per byte
+  (BLAS's GEMV on one image); only for a matrix within 64 MiB and within
+  the dense budget (:func:`convmat.set_max_dense_bytes`).
 
 Memory traffic is charged at ``BYTE_UNITS`` per byte streamed (a quarter
 unit: main memory delivers a few bytes in the time of one scalar
@@ -67,7 +74,7 @@ from .._core.budget import (
 )
 from . import banded as _banded
 from . import separable as _separable
-from .certificate import CALL_UNITS, DIRECT_AT_UNITS, rounding_factor
+from .certificate import CALL_UNITS, DIRECT_AT_RAGGED, DIRECT_AT_UNITS, rounding_factor
 from .engine import CACHE_BYTES, Engine, Method, is_long_double
 from .pool import PARALLEL_WORK, THREADS
 
@@ -80,13 +87,25 @@ _BUILD_UNITS_PER_ENTRY = 30.0
 _FFT_FLOPS_PER_UNIT = 8.5  # make calibrate: 4.3 to 7.9; 8 to 12 on box kernels (2026-12-06)
 _SHIFT_UNITS_PER_BYTE = 0.1  # a vectorised multiply-add per tap and output, per byte of
 # an entry (SIMD lanes), plus 0.05: 0.45 (float32) and 0.85 (float64); calibrate: 0.79x 1.1
-_BLAS_FLOPS_PER_UNIT = 16.0
+# the dense method: a multiply-add of BLAS's GEMM per 8-byte entry (single precision twice
+# as fast), and each byte of the matrix streamed once per call (its GEMV on one image)
+_DENSE_UNITS_PER_MAC = 0.04
+_DENSE_BYTE_UNITS = 0.015
+# the CSR product of a batch (scipy's csr_matvecs: each stored entry times a row of the
+# laid-out batch): per stored entry and image (double precision; single 3/4 of it), and
+# per stored entry and call (each thread's share of the batch is one call)
+_SPARSE_BATCH_UNITS = 0.5
+_SPARSE_ENTRY_UNITS = 1.5
+_SPARSE_LAYOUT_UNITS = 2.0  # laying the batch out column-wise and back, per entry
+_SPARSE_VECTOR_UNITS = 0.5  # one image: no layout, its entries read and written once
+# the shift method's extra threads, each worth this share of one (a memory-bound loop)
+_SHIFT_THREAD_GAIN = 0.25
 _LONG_DOUBLE_SLOWDOWN = 11.0  # x86 80-bit transforms against float64 ones: calibrate, 11.9
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _FFT_CALLS = 200  # the certified FFT's numpy calls: 250 to 290 µs on a 16² image, measured
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
 _COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run
-_BANDED_MACS_PER_UNIT = _BLAS_FLOPS_PER_UNIT / 2  # the dense method's BLAS rate, in multiply-adds
+_BANDED_MACS_PER_UNIT = 8.0  # the banded GEMM's multiply-adds of 8-byte entries per unit
 _LINE_UNITS_PER_TAP = 0.2  # numpy's convolve (a SIMD dot product) against a scalar multiply-add
 
 
@@ -106,7 +125,8 @@ def _banded_cost(engine: Engine, batch: int) -> float:
     out_shape = (engine.plan.output_shape[0], engine.plan.output_shape[1])
     kernel_shape = (engine.kernel.shape[0], engine.kernel.shape[1])
     gathered = _banded.gathered_entries(out_shape, kernel_shape)
-    rate = _BANDED_MACS_PER_UNIT / (4 if engine.dtype.kind == "c" else 1)
+    # single precision twice as fast; a complex product four real ones in twice the bytes
+    rate = _BANDED_MACS_PER_UNIT * 8 / itemsize / (2 if engine.dtype.kind == "c" else 1)
     per_entry = _banded.tile_width(out_shape[1]) / rate + _COPY_UNITS * itemsize / 8
     if gathered * itemsize > CACHE_BYTES:  # one image's rows do not stay in cache
         per_entry += BYTE_UNITS * itemsize
@@ -156,6 +176,15 @@ def fix_up_units(engine: Engine, outputs: np.ndarray) -> float:
     return DIRECT_AT_UNITS * products + CALL_UNITS * calls
 
 
+def fix_up_bound_units(engine: Engine, failing: int) -> float:
+    """An upper bound of :func:`fix_up_units` for `failing` outputs of one row, from their
+    count alone: every tap of each gathered, in blocks of the boxes' ragged gather."""
+    products = failing * engine.kernel.size
+    blocks = -(-products // DIRECT_AT_RAGGED)
+    calls = 8 + blocks * (8 + 6 * len(engine.plan.maps))
+    return DIRECT_AT_UNITS * products + CALL_UNITS * calls
+
+
 def retry_units(engine: Engine, precision: np.dtype | None) -> float:
     """Serving one image again: its forward FFT in `precision`, or (None) the cheapest
     direct method."""
@@ -187,8 +216,15 @@ def method_costs(
     fits = sparse_build_bytes(plan, engine.dtype) <= machine_memory() // 2
     # sparse and shift split a batch over the cores (their loops release the GIL)
     sparse_threads = THREADS if batch >= 2 and plan.nnz_estimate * batch >= PARALLEL_WORK else 1
+    # one image: scipy's scalar loop, the unit itself; a batch: a short vector per entry
+    if batch == 1:
+        per_entry = 1.0
+    else:
+        per_image = _SPARSE_BATCH_UNITS * (0.5 + engine.dtype.itemsize / 16)
+        per_entry = per_image + _SPARSE_ENTRY_UNITS * sparse_threads / batch
     costs["sparse"] = (
-        float(plan.nnz_estimate) * batch + 2.0 * batch * (n_in + n_out)
+        per_entry * float(plan.nnz_estimate) * batch
+        + (_SPARSE_LAYOUT_UNITS if batch > 1 else _SPARSE_VECTOR_UNITS) * batch * (n_in + n_out)
     ) / sparse_threads + 8 * CALL_UNITS
     if not amortized:
         costs["sparse"] += _BUILD_UNITS_PER_ENTRY * plan.nnz_estimate
@@ -207,7 +243,11 @@ def method_costs(
         BYTE_UNITS * 3 * engine.dtype.itemsize if streamed else 0.0
     )
     shift_work = nonzero_taps * n_out * batch
-    shift_threads = THREADS if batch >= 2 and shift_work >= PARALLEL_WORK else 1
+    shift_threads = (
+        1.0 + _SHIFT_THREAD_GAIN * (THREADS - 1)
+        if batch >= 2 and shift_work >= PARALLEL_WORK
+        else 1.0
+    )
     if engine.line is not None:
         # numpy's convolve: a vectorised dot product per output, every tap, one call a signal
         line_work = engine.kernel.size * n_out * batch
@@ -237,10 +277,11 @@ def method_costs(
     if not exact_only:
         dense_bytes = n_out * n_in * engine.dtype.itemsize
         if dense_bytes <= DENSE_LIMIT and dense_fits(plan, engine.dtype):
+            per_mac = _DENSE_UNITS_PER_MAC * engine.dtype.itemsize / 8
+            if engine.dtype.kind == "c":
+                per_mac *= 2  # four real multiply-adds in twice the bytes
             costs["dense"] = (
-                n_out * n_in * batch * 2 / _BLAS_FLOPS_PER_UNIT
-                + BYTE_UNITS * dense_bytes
-                + 2 * CALL_UNITS
+                per_mac * n_out * n_in * batch + _DENSE_BYTE_UNITS * dense_bytes + 12 * CALL_UNITS
             )
             if not amortized:
                 costs["dense"] += _BUILD_UNITS_PER_ENTRY * plan.nnz_estimate + n_out * n_in / 4
