@@ -71,6 +71,7 @@ CORE = (
     "choose",
     "linop",
     "spectral",
+    "psf",
     "deblur",
     "dask",
 )

@@ -22,7 +22,17 @@ import pytest
 import convmat
 
 SRC = Path(convmat.__file__).resolve().parent
-PUBLIC = ("toeplitz", "conv", "choose", "fftconv", "linop", "spectral", "deblur", "dask")
+PUBLIC = (
+    "toeplitz",
+    "conv",
+    "choose",
+    "fftconv",
+    "linop",
+    "spectral",
+    "psf",
+    "deblur",
+    "dask",
+)
 FRONT = ("demo", "explain", "plot", "cli", "__main__")
 DOMAINS = ("nn", "_inverse", "_blocks")
 

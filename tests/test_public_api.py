@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import convmat
-from convmat import conv, deblur, fftconv, linop, nn, spectral, toeplitz
+from convmat import conv, deblur, fftconv, linop, nn, psf, spectral, toeplitz
 from convmat.nn import _functional, _norm
 
 try:  # the [dask] extra
@@ -42,6 +42,7 @@ PUBLIC = [
     "get_max_working_bytes",
     "nn",
     "oaconvolve",
+    "psf",
     "set_max_dense_bytes",
     "set_max_working_bytes",
     "singular_values",
@@ -56,7 +57,7 @@ def test_all_is_pinned():
 
 @pytest.mark.parametrize(
     "module",
-    [conv, *DASK, deblur, fftconv, linop, _functional, _norm, spectral, toeplitz],
+    [conv, *DASK, deblur, fftconv, linop, _functional, _norm, psf, spectral, toeplitz],
     ids=lambda m: getattr(m, "__name__", "convmat.dask"),
 )
 def test_module_all_lists_its_public_functions(module):
@@ -79,7 +80,7 @@ def test_nn_exports_what_its_modules_define() -> None:
         assert getattr(nn, name) is getattr(_functional, name, getattr(_norm, name, None))
 
 
-@pytest.mark.parametrize("name", [n for n in PUBLIC if n not in ("__version__", "nn")])
+@pytest.mark.parametrize("name", [n for n in PUBLIC if n not in ("__version__", "nn", "psf")])
 def test_documented(name):
     doc = inspect.getdoc(getattr(convmat, name))
     assert doc
@@ -91,6 +92,7 @@ def test_documented(name):
 @pytest.mark.parametrize(
     ("module", "name"),
     [(nn, name) for name in nn.__all__]
+    + [(psf, name) for name in psf.__all__]
     + [(cdask, name) for name in (cdask.__all__ if cdask is not None else [])],
 )
 def test_submodule_functions_documented(module, name):

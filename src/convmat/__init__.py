@@ -21,11 +21,12 @@ source and holds the code to this):
    ``_inverse`` (the deblurring solvers and their operators), ``_blocks``
    (dask machinery; imports dask);
 3. public modules, each importing only those before it: ``toeplitz``,
-   ``conv``, ``choose``, ``fftconv``, ``linop``, ``spectral``, ``deblur``, ``dask``;
+   ``conv``, ``choose``, ``fftconv``, ``linop``, ``spectral``, ``psf``,
+   ``deblur``, ``dask``;
 4. front ends: ``demo``, ``explain``, ``plot``, ``cli`` (and ``__main__``).
 """
 
-from . import nn
+from . import nn, psf
 from ._core.errors import DTypeError, MatrixTooLargeError, ResultOverflowError
 from .choose import (
     MethodChoice,
@@ -80,6 +81,7 @@ __all__ = [
     "get_max_working_bytes",
     "nn",
     "oaconvolve",
+    "psf",
     "set_max_dense_bytes",
     "set_max_working_bytes",
     "singular_values",
