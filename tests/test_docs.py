@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import convmat
-from convmat import nn
+from convmat import nn, psf
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -30,8 +30,9 @@ def _documented() -> set[str]:
 
 
 def test_every_public_name_has_a_reference_page() -> None:
-    public = {f"convmat.{n}" for n in convmat.__all__ if n not in ("__version__", "nn")}
+    public = {f"convmat.{n}" for n in convmat.__all__ if n not in ("__version__", "nn", "psf")}
     public |= {f"convmat.nn.{n}" for n in nn.__all__}
+    public |= {f"convmat.psf.{n}" for n in psf.__all__}
     public |= {"convmat.plot.plot_matrix", "convmat.plot.figure_pixels"}  # the drawing
     cdask = pytest.importorskip("convmat.dask", reason="dask is the [dask] extra")
     public |= {f"convmat.dask.{n}" for n in cdask.__all__}
