@@ -2,14 +2,17 @@
 
 import numpy as np
 
+from convmat import set_max_working_bytes
 from convmat._core.plan import make_plan
 from convmat._engines.cost import (
     DENSE_LIMIT,
     choose_method,
+    fits,
     fix_up_bound_units,
     fix_up_units,
     method_costs,
     retry_units,
+    working_bytes,
 )
 from convmat._engines.engine import Engine
 
@@ -129,3 +132,21 @@ def test_batched_products_are_priced_per_image_and_per_call():
         method_costs(single, 64, amortized=True)["dense"]
         < 0.6 * (method_costs(e, 64, amortized=True)["dense"])
     )
+
+
+def test_a_transpose_is_fitted_to_its_own_working_set():
+    e = _engine(np.ones((5, 5)), (64, 64), "full")
+    b = 8
+    need = {}
+    for transpose in (False, True):
+        fixed, per_image = working_bytes(e, "shift", transpose=transpose)
+        n_out = e.plan.shape[1] if transpose else e.plan.shape[0]
+        need[transpose] = fixed + b * (per_image + n_out * e.dtype.itemsize)
+    assert need[True] != need[False]  # the transpose holds a window-sized sum per image
+    set_max_working_bytes((need[True] + need[False]) // 2)
+    try:
+        smaller = min(need, key=need.__getitem__)
+        assert fits(e, "shift", b, transpose=smaller)
+        assert not fits(e, "shift", b, transpose=not smaller)
+    finally:
+        set_max_working_bytes(None)

@@ -24,7 +24,15 @@ from .._core.budget import check_working_set, get_max_working_bytes
 from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
-from .cost import choose_method, fix_up_bound_units, fix_up_units, retry_units, working_bytes
+from .cost import (
+    cheapest_fitting,
+    choose_method,
+    fix_up_bound_units,
+    fix_up_units,
+    method_costs,
+    retry_units,
+    working_bytes,
+)
 from .engine import Engine, Method
 
 __all__: list[str] = []
@@ -209,25 +217,39 @@ def _certified_fft(
         pending = pending[~served]
         precision = wider
     if pending.size:
-        direct = choose_method(engine, pending.size, amortized=amortized, direct=True)
+        direct = choose_method(
+            engine, pending.size, amortized=amortized, direct=True, transpose=transpose
+        )
         rest = x[pending]
         out[pending] = engine.transpose(rest, direct) if transpose else engine.forward(rest, direct)
     return out
 
 
 def resolve_method(
-    engine: Engine, batch: int, method: Method | str, *, amortized: bool, rtol: float = 0.0
+    engine: Engine,
+    batch: int,
+    method: Method | str,
+    *,
+    amortized: bool,
+    rtol: float = 0.0,
+    transpose: bool = False,
+    costs: dict[Method, float] | None = None,
 ) -> Method:
-    """The method to use: the requested one, or the cost model's for 'auto' and `rtol`.
+    """The method to use: the requested one, or the cost model's for 'auto' and `rtol`
+    (for the transpose's working set, with `transpose`; from `costs` when the caller has
+    them already).
 
     Integers never go through 'dense' or 'fft' (neither is exact): the cost
     model does not offer them, and ConvOperator refuses them for an integer kernel.
     """
-    if method == "auto":
-        return choose_method(engine, batch, amortized=amortized, rtol=rtol)
-    if method == "direct":  # scipy's name: the best direct sum, never the FFT
-        return choose_method(engine, batch, amortized=amortized, direct=True)
-    return method  # type: ignore[return-value]
+    if method not in ("auto", "direct"):
+        return method  # type: ignore[return-value]
+    if costs is None:
+        costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
+    # 'direct' is scipy's name: the best direct sum, never the FFT
+    return cheapest_fitting(
+        engine, costs, batch, direct=method == "direct", rtol=rtol, transpose=transpose
+    )
 
 
 def images_per_pass(
@@ -321,7 +343,9 @@ def apply(
     plan, k = engine.plan, engine.kernel
     if batch.shape[0] == 0:
         return np.zeros((0, plan.shape[1] if transpose else plan.shape[0]), dtype=dtype)
-    chosen = resolve_method(engine, batch.shape[0], method, amortized=amortized, rtol=tolerance)
+    chosen = resolve_method(
+        engine, batch.shape[0], method, amortized=amortized, rtol=tolerance, transpose=transpose
+    )
     step = images_per_pass(
         engine,
         chosen,

@@ -54,6 +54,7 @@ CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
+KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
 
 
 _PRECISIONS = tuple(
@@ -340,6 +341,19 @@ class Certificate:
         share = (magnitude >= least[:, None].astype(magnitude.dtype)).mean(axis=1)
         return np.asarray(share**self.kernel.size >= 0.5)
 
+    def _inside_taps(self) -> np.ndarray:
+        """Per output, the sum of ``|k|`` over the taps that read the input (float64); kept
+        for outputs of at most :data:`KEPT_TAP_SUMS` entries (a per-call cost on small
+        images, an output-sized array on large ones)."""
+        kept = self.__dict__.get("_kept_inside_taps")
+        if kept is not None:
+            return np.asarray(kept)
+        taps = np.asarray(inside_sum(np.abs(self.kernel).astype(np.float64), self.plan))
+        if taps.size <= KEPT_TAP_SUMS:
+            taps.flags.writeable = False
+            self.__dict__["_kept_inside_taps"] = taps
+        return taps
+
     def _window_minimum_bound(self, magnitude: np.ndarray) -> np.ndarray:
         """A lower bound of ``(|k| * |x|)(o)`` for every output, in O(n) per axis: the least
         ``|x|`` the output reads, times the sum of ``|k|`` over the taps that read the input.
@@ -359,7 +373,7 @@ class Certificate:
                 *(mp.input_run for mp in self.plan.maps),
             )
             ext[inside] = images
-            taps = inside_sum(absk, self.plan)
+            taps = self._inside_taps()
         else:
             # every window position is an input position; the padded copy is ours to write
             ext = self.extend(images)

@@ -336,25 +336,51 @@ def _working_bytes(
     return spectrum, 3 * size * p + certificate
 
 
-def fits(engine: Engine, method: Method, batch: int, *, rtol: float = 0.0) -> bool:
-    """Whether `method` applies `batch` images within the working-set budget, beside
-    their result."""
-    fixed, per_image = working_bytes(engine, method, rtol=rtol)
-    io = batch * engine.plan.shape[0] * engine.dtype.itemsize  # the result
+def fits(
+    engine: Engine, method: Method, batch: int, *, rtol: float = 0.0, transpose: bool = False
+) -> bool:
+    """Whether `method` applies `batch` images (by the transpose, with `transpose`) within
+    the working-set budget, beside their result."""
+    fixed, per_image = working_bytes(engine, method, rtol=rtol, transpose=transpose)
+    n_out = engine.plan.shape[1] if transpose else engine.plan.shape[0]
+    io = batch * n_out * engine.dtype.itemsize  # the result
     return fixed + batch * per_image + io <= get_max_working_bytes()
 
 
 def choose_method(
-    engine: Engine, batch: int, *, amortized: bool, direct: bool = False, rtol: float = 0.0
+    engine: Engine,
+    batch: int,
+    *,
+    amortized: bool,
+    direct: bool = False,
+    rtol: float = 0.0,
+    transpose: bool = False,
 ) -> Method:
     """The cheapest method by :func:`method_costs` among those that fit the working-set
     budget (:func:`fits`); with `direct`, the cheapest direct sum. Where none fits, the
     one whose working set is least (:func:`~convmat._engines.apply.apply` then splits the
-    batch, or refuses)."""
+    batch, or refuses). With `transpose`, for the transpose's working set."""
     costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
-    if direct:
-        costs.pop("fft", None)
-    fitting = {m: c for m, c in costs.items() if fits(engine, m, batch, rtol=rtol)}
+    return cheapest_fitting(engine, costs, batch, direct=direct, rtol=rtol, transpose=transpose)
+
+
+def cheapest_fitting(
+    engine: Engine,
+    costs: dict[Method, float],
+    batch: int,
+    *,
+    direct: bool = False,
+    rtol: float = 0.0,
+    transpose: bool = False,
+) -> Method:
+    """:func:`choose_method`'s choice among `costs` (:func:`method_costs`'s, computed
+    once by a caller that also reports them)."""
+    offered = {m: c for m, c in costs.items() if not (direct and m == "fft")}
+    fitting = {
+        m: c for m, c in offered.items() if fits(engine, m, batch, rtol=rtol, transpose=transpose)
+    }
     if not fitting:
-        return min(costs, key=lambda m: sum(working_bytes(engine, m, rtol=rtol)))
+        return min(
+            offered, key=lambda m: sum(working_bytes(engine, m, rtol=rtol, transpose=transpose))
+        )
     return min(fitting, key=fitting.__getitem__)

@@ -334,8 +334,16 @@ def predict(request: Request, *, amortized: bool) -> tuple[Method, float, int]:
     engine = engine_for(request.kernel, plan, work)
     tol = default_rtol(request.dtype) if request.rtol is None else request.rtol
     images = max(request.images, 1)
-    method = resolve_method(engine, images, request.method, amortized=amortized, rtol=tol)
     costs = method_costs(engine, images, amortized=amortized, rtol=tol)
+    method = resolve_method(
+        engine,
+        images,
+        request.method,
+        amortized=amortized,
+        rtol=tol,
+        transpose=request.transpose,
+        costs=costs,
+    )
     seconds = costs.get(method, math.nan) * UNIT_SECONDS
     fixed, per_image = working_bytes(engine, method, rtol=tol, transpose=request.transpose)
     n_out = plan.shape[1] if request.transpose else plan.shape[0]
