@@ -88,6 +88,20 @@ def median_time(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """The median seconds of each call, timed in rounds of one call each (after one
+    untimed round)."""
+    for call in calls.values():
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def unit_seconds(repeats: int) -> float:
     """Seconds of one multiply-add of scipy.sparse's CSR product: a convolution matrix
     (5x5 kernel over 512², the model's sparse method) applied to one image."""
@@ -116,17 +130,18 @@ def measure_case(
     rtol = 1e-10 if dtype == "float64" else 0.0
     model = _cost.method_costs(engine, batch, amortized=True, rtol=rtol)
     chosen = _cost.choose_method(engine, batch, amortized=True, rtol=rtol)
-    measured: dict[str, float] = {}
-    for method in (*METHODS, "auto"):
-        if method != "auto" and method not in model:
-            continue
-        seconds = median_time(
+    calls = {
+        method: (
             lambda method=method: apply(
                 x, engine, np.dtype(dtype), method=method, certify=True, amortized=True, rtol=rtol
-            ),
-            repeats,
+            )
         )
-        measured[method] = seconds / unit
+        for method in (*METHODS, "auto")
+        if method == "auto" or method in model
+    }
+    # interleaved: each round times every method once, so that the machine's drift
+    # falls on all of them alike
+    measured = {method: seconds / unit for method, seconds in interleaved(calls, repeats).items()}
     auto = measured.pop("auto")
     ratios = {name: measured[name] / model[name] for name in measured}
     return {

@@ -337,6 +337,7 @@ def apply(
         small = _small_sparse(batch, engine, dtype)
         if small is not None:
             return small
+    light = method == "auto" and not transpose and (fill is None or fill == 0)
     certify = method == "auto" if certify is None else certify
     tolerance = default_rtol(dtype) if rtol is None else rtol
     work = compute_dtype(dtype)
@@ -346,6 +347,10 @@ def apply(
     chosen = resolve_method(
         engine, batch.shape[0], method, amortized=amortized, rtol=tolerance, transpose=transpose
     )
+    if light and chosen == "sparse":  # the light path, as an explicit 'sparse' takes it
+        small = _small_sparse(batch, engine, dtype)
+        if small is not None:
+            return small
     step = images_per_pass(
         engine,
         chosen,

@@ -63,11 +63,13 @@ the cheapest method that fits the working-set budget
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
 from .._core.budget import (
     dense_fits,
+    get_max_dense_bytes,
     get_max_working_bytes,
     machine_memory,
     sparse_build_bytes,
@@ -84,6 +86,7 @@ DENSE_LIMIT = 64 * 2**20
 UNIT_SECONDS = 0.7e-9  # one unit on the machine of the benchmarks: make calibrate, 0.58-0.68 ns
 BYTE_UNITS = 0.25
 _BUILD_UNITS_PER_ENTRY = 30.0
+MEMO_ENTRIES = 256  # an engine's kept prices and working sets, at most
 _FFT_FLOPS_PER_UNIT = 8.5  # make calibrate: 4.3 to 7.9; 8 to 12 on box kernels (2026-12-06)
 _SHIFT_UNITS_PER_BYTE = 0.1  # a vectorised multiply-add per tap and output, per byte of
 # an entry (SIMD lanes), plus 0.05: 0.45 (float32) and 0.85 (float64); calibrate: 0.79x 1.1
@@ -208,7 +211,19 @@ def method_costs(
     engine: Engine, batch: int, *, amortized: bool, rtol: float = 0.0
 ) -> dict[Method, float]:
     """Estimated cost of each method that can serve this engine, in units (the FFT as
-    'auto' runs it for `rtol`)."""
+    'auto' runs it for `rtol`). Kept on the engine per batch size, `amortized`, `rtol`
+    and dense budget (a one-shot call through a cached engine prices nothing twice)."""
+    key = ("costs", batch, amortized, rtol, get_max_dense_bytes())
+    if key not in engine.memo:
+        if len(engine.memo) >= MEMO_ENTRIES:
+            engine.memo.clear()
+        engine.memo[key] = _method_costs(engine, batch, amortized=amortized, rtol=rtol)
+    return dict(cast("dict[Method, float]", engine.memo[key]))
+
+
+def _method_costs(
+    engine: Engine, batch: int, *, amortized: bool, rtol: float
+) -> dict[Method, float]:
     plan = engine.plan
     n_out, n_in = plan.shape
     exact_only = engine.dtype.kind in "iub"
@@ -298,7 +313,7 @@ def working_bytes(
     key = ("working", method, rtol, transpose)
     if key not in engine.memo:
         engine.memo[key] = _working_bytes(engine, method, rtol=rtol, transpose=transpose)
-    return engine.memo[key]
+    return cast("tuple[int, int]", engine.memo[key])
 
 
 def _working_bytes(

@@ -73,7 +73,7 @@ class Engine(Certificate):
         self._spectra: dict[tuple[object, ...], tuple[np.ndarray, int]] = {}
         self._folds: list[sp.csr_array | slice] | None = None
         # the cost model's figures that depend on the shapes alone, kept per engine
-        self.memo: dict[tuple[object, ...], tuple[int, int]] = {}
+        self.memo: dict[tuple[object, ...], object] = {}
         self.window_shape = tuple(mp.length + mp.m - 1 for mp in plan.maps)
         # a 1-D convolution (every other axis of length 1): shift-and-add runs as numpy's
         # convolve, a compiled direct sum, one signal at a time
