@@ -17,14 +17,16 @@ module handles each:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
-from .._core.budget import check_working_set, get_max_working_bytes
+from .._core.budget import check_working_set, get_max_dense_bytes, get_max_working_bytes
 from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
 from .cost import (
+    MEMO_ENTRIES,
     cheapest_fitting,
     choose_method,
     fix_up_bound_units,
@@ -244,12 +246,28 @@ def resolve_method(
     """
     if method not in ("auto", "direct"):
         return method  # type: ignore[return-value]
-    if costs is None:
-        costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
-    # 'direct' is scipy's name: the best direct sum, never the FFT
-    return cheapest_fitting(
-        engine, costs, batch, direct=method == "direct", rtol=rtol, transpose=transpose
+    # the choice depends on the shapes and the budgets only: kept on the engine
+    key = (
+        "choice",
+        batch,
+        method,
+        amortized,
+        rtol,
+        transpose,
+        get_max_dense_bytes(),
+        get_max_working_bytes(),
     )
+    kept = engine.memo.get(key)
+    if kept is None:
+        if costs is None:
+            costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
+        # 'direct' is scipy's name: the best direct sum, never the FFT
+        if len(engine.memo) >= MEMO_ENTRIES:
+            engine.memo.clear()
+        kept = engine.memo[key] = cheapest_fitting(
+            engine, costs, batch, direct=method == "direct", rtol=rtol, transpose=transpose
+        )
+    return cast("Method", kept)
 
 
 def images_per_pass(
