@@ -90,12 +90,16 @@ def median_time(call: Callable[[], object], repeats: int) -> float:
 
 def interleaved(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """The median seconds of each call, timed in rounds of one call each (after one
-    untimed round)."""
+    untimed round), in a shuffled order each round: no call always follows the same
+    other one, whose memory traffic would leave it a cold cache."""
     for call in calls.values():
         call()
     times: dict[str, list[float]] = {name: [] for name in calls}
+    order = np.random.default_rng(0)
+    names = list(calls)
     for _ in range(repeats):
-        for name, call in calls.items():
+        for i in order.permutation(len(names)).tolist():
+            name, call = names[i], calls[names[i]]
             start = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - start)
