@@ -26,11 +26,11 @@ from .._core.exact import Bilinear, abs_max, abs_sum, exact_products
 from .._core.plan import Plan, compute_dtype
 from .._core.taps import outside_sum
 from .cost import (
-    MEMO_ENTRIES,
     cheapest_fitting,
     choose_method,
     fix_up_bound_units,
     fix_up_units,
+    kept,
     method_costs,
     retry_units,
     working_bytes,
@@ -257,17 +257,17 @@ def resolve_method(
         get_max_dense_bytes(),
         get_max_working_bytes(),
     )
-    kept = engine.memo.get(key)
-    if kept is None:
-        if costs is None:
-            costs = method_costs(engine, batch, amortized=amortized, rtol=rtol)
-        # 'direct' is scipy's name: the best direct sum, never the FFT
-        if len(engine.memo) >= MEMO_ENTRIES:
-            engine.memo.clear()
-        kept = engine.memo[key] = cheapest_fitting(
-            engine, costs, batch, direct=method == "direct", rtol=rtol, transpose=transpose
+
+    def choose() -> Method:
+        priced = (
+            method_costs(engine, batch, amortized=amortized, rtol=rtol) if costs is None else costs
         )
-    return cast("Method", kept)
+        # 'direct' is scipy's name: the best direct sum, never the FFT
+        return cheapest_fitting(
+            engine, priced, batch, direct=method == "direct", rtol=rtol, transpose=transpose
+        )
+
+    return cast("Method", kept(engine, key, choose))
 
 
 def images_per_pass(
@@ -351,11 +351,6 @@ def apply(
     (:meth:`Engine.fft_certified`; `rtol` None is :func:`default_rtol`);
     the others take a direct sum.
     """
-    if method == "sparse" and not transpose and (fill is None or fill == 0):
-        small = _small_sparse(batch, engine, dtype)
-        if small is not None:
-            return small
-    light = method == "auto" and not transpose and (fill is None or fill == 0)
     certify = method == "auto" if certify is None else certify
     tolerance = default_rtol(dtype) if rtol is None else rtol
     work = compute_dtype(dtype)
@@ -365,8 +360,8 @@ def apply(
     chosen = resolve_method(
         engine, batch.shape[0], method, amortized=amortized, rtol=tolerance, transpose=transpose
     )
-    if light and chosen == "sparse":  # the light path, as an explicit 'sparse' takes it
-        small = _small_sparse(batch, engine, dtype)
+    if chosen == "sparse" and not transpose and (fill is None or fill == 0):
+        small = _small_sparse(batch, engine, dtype)  # one small image: the light path
         if small is not None:
             return small
     step = images_per_pass(

@@ -63,6 +63,7 @@ the cheapest method that fits the working-set budget
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -214,11 +215,18 @@ def method_costs(
     'auto' runs it for `rtol`). Kept on the engine per batch size, `amortized`, `rtol`
     and dense budget (a one-shot call through a cached engine prices nothing twice)."""
     key = ("costs", batch, amortized, rtol, get_max_dense_bytes())
+    costs = kept(engine, key, lambda: _method_costs(engine, batch, amortized=amortized, rtol=rtol))
+    return dict(cast("dict[Method, float]", costs))
+
+
+def kept(engine: Engine, key: tuple[object, ...], compute: Callable[[], object]) -> object:
+    """``compute()``, kept in ``engine.memo`` under `key` (the memo emptied once it holds
+    :data:`MEMO_ENTRIES`)."""
     if key not in engine.memo:
         if len(engine.memo) >= MEMO_ENTRIES:
             engine.memo.clear()
-        engine.memo[key] = _method_costs(engine, batch, amortized=amortized, rtol=rtol)
-    return dict(cast("dict[Method, float]", engine.memo[key]))
+        engine.memo[key] = compute()
+    return engine.memo[key]
 
 
 def _method_costs(
@@ -311,9 +319,10 @@ def working_bytes(
     what each image of a batch adds (extended copies, transforms, the certificate's
     passes). Python integers, upper estimates of the peak; kept on the engine."""
     key = ("working", method, rtol, transpose)
-    if key not in engine.memo:
-        engine.memo[key] = _working_bytes(engine, method, rtol=rtol, transpose=transpose)
-    return cast("tuple[int, int]", engine.memo[key])
+    working = kept(
+        engine, key, lambda: _working_bytes(engine, method, rtol=rtol, transpose=transpose)
+    )
+    return cast("tuple[int, int]", working)
 
 
 def _working_bytes(
