@@ -233,3 +233,33 @@ def test_ragged_blocks_split_between_outputs(monkeypatch, block):
     np.testing.assert_allclose(
         engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
     )
+
+
+def test_corners_alone_are_summed_not_bounded_by_another_transform(monkeypatch):
+    # nonnegative data in 'full' mode: |y| certifies every output but the corners, which
+    # read a handful of taps each; their boxes cost less than a transform of |x|
+    rng = np.random.default_rng(10)
+    k = rng.uniform(size=(31, 31))
+    x = rng.uniform(size=(1, 128 * 128))
+    plan = make_plan((128, 128), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    y = engine.fft(x, transpose=False, precision=np.dtype(np.float64))
+    calls = []
+    real_fft = Engine.fft
+
+    def counted(self, *args, **kwargs):
+        calls.append(kwargs.get("absolute", False))
+        return real_fft(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "fft", counted)
+    tol = engine.tolerance(1e-10, float(np.finfo(np.float64).eps), transpose=False)
+    ok = engine.fft_certified(x, y, transpose=False, tol=tol, precision=np.dtype(np.float64))
+    assert calls == []  # no transform of |x|
+    failing = np.flatnonzero(~ok[0])
+    assert 0 < failing.size <= certificate.BOXED_WORTH
+    coords = np.unravel_index(failing, plan.output_shape)
+    near = [np.minimum(c, n - 1 - c) for c, n in zip(coords, plan.output_shape, strict=True)]
+    assert (np.minimum(*near) < 30).all()  # each reads the padding along some axis
+    # and a row with many failing outputs inside still gets the transform
+    ok[0, : 4 * certificate.BOXED_WORTH] = False
+    assert engine._worth_a_bound(ok).all()

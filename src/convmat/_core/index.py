@@ -140,8 +140,10 @@ class AxisMap:
         first = min(max(self.pad_before, 0), self.span)
         stop = min(max(self.pad_before + self.n, 0), self.span)
         # tap j reads window position o + m - 1 - j, inside for first <= it < stop
-        lo = np.clip(outputs + self.m - stop, 0, self.m)
-        hi = np.maximum(np.clip(outputs + self.m - first, 0, self.m), lo)
+        # np.minimum/np.maximum: np.clip costs several times more on the few outputs of a
+        # fix-up
+        lo = np.minimum(np.maximum(outputs + (self.m - stop), 0), self.m)
+        hi = np.maximum(np.minimum(np.maximum(outputs + (self.m - first), 0), self.m), lo)
         return lo, hi
 
     @cached_property

@@ -54,6 +54,7 @@ CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
+BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further bound
 KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
 
 
@@ -266,10 +267,23 @@ class Certificate:
             return np.asarray(rounding + tiny)
 
     def _worth_a_bound(self, ok: np.ndarray) -> np.ndarray:
-        """The rows whose uncertified outputs cost more to sum directly (a gather of every
-        tap each) than another lower bound costs (a few passes over the row)."""
-        failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
-        return np.asarray(failing * self.kernel.size > ok.shape[1])
+        """The rows whose uncertified outputs cost more to sum directly than another lower
+        bound costs (a few passes over the row): a gather of every tap each, or, for
+        few outputs under zero padding, of the taps in their boxes (the corners of 'full'
+        mode read a handful each)."""
+        n_out = ok.shape[1]
+        failing = n_out - np.count_nonzero(ok, axis=1)
+        worth = failing * self.kernel.size > n_out
+        # boxes are counted only where they may settle it: few outputs, whose boxes
+        # need not be a corner's handful each to cost less than a pass
+        check = worth & (failing <= BOXED_WORTH) & (failing * self.kernel.size <= 16 * n_out)
+        if self.linear and check.any():
+            rows, outputs = np.nonzero(~ok[check])
+            boxes = self._boxes(outputs, limit=False)
+            if boxes is not None:
+                products = np.bincount(rows, weights=boxes[0], minlength=int(check.sum()))
+                worth[check] = products > n_out
+        return np.asarray(worth)
 
     def _per_output(self, per_block: np.ndarray) -> np.ndarray:
         """``(B, blocks)`` values of the forward transforms, spread to the outputs each
@@ -538,6 +552,11 @@ class Certificate:
             return []
         if not all(mp.convolution for mp in maps):
             return []
+        boxes = self._boxes(outputs, limit=False)
+        # a strip makes at least two calls: outputs whose boxes hold fewer products are
+        # summed by their boxes
+        if boxes is not None and DIRECT_AT_UNITS * int(boxes[0].sum()) <= 2 * CALL_UNITS:
+            return []
         coords = np.unravel_index(outputs, plan.output_shape)
         # per axis, how far each output lies inside the ring's low and high side (inf: not)
         dist, low = [], []
@@ -560,13 +579,14 @@ class Certificate:
             ):
                 if hi <= lo:
                     continue
-                within = self._in_strip(outputs, d, lo, hi)
-                boxes = self._boxes(outputs[within], limit=False)
+                within = (coords[d] >= lo) & (coords[d] < hi)
                 box_products = (
-                    int(boxes[0].sum())
+                    int(boxes[0][within].sum())
                     if boxes is not None
                     else int(within.sum()) * self.kernel.size
                 )
+                if DIRECT_AT_UNITS * box_products <= 2 * CALL_UNITS * (hi - lo):
+                    continue  # each position of the strip reads at least one line
                 strip_products, strip_calls = self._strip_work(d, lo, hi)
                 strip_units = DIRECT_AT_UNITS * strip_products + CALL_UNITS * strip_calls
                 if strip_units < DIRECT_AT_UNITS * box_products:
