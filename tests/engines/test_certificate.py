@@ -263,3 +263,29 @@ def test_corners_alone_are_summed_not_bounded_by_another_transform(monkeypatch):
     # and a row with many failing outputs inside still gets the transform
     ok[0, : 4 * certificate.BOXED_WORTH] = False
     assert engine._worth_a_bound(ok).all()
+
+
+@pytest.mark.parametrize("boundary", ["fill", "symm"])
+def test_the_certificate_in_chunks_decides_as_in_one_pass(monkeypatch, boundary):
+    # the comparisons with the thresholds and the squares behind the norms, a chunk at a
+    # time (down to one block's outputs, one input row): the same outputs certified
+    rng = np.random.default_rng(13)
+    k = rng.standard_normal((9, 5))
+    plan = make_plan((4000, 16), k.shape, "same", boundary)
+    engine = Engine(k, plan)
+    assert engine.blocking is not None
+    x = rng.standard_normal((2, 4000 * 16)) * 10.0 ** rng.uniform(-8, 8, (2, 4000 * 16))
+    y = engine.fft(x, transpose=False, precision=np.dtype(np.float64))
+    tol = engine.tolerance(1e-12, float(np.finfo(np.float64).eps), transpose=False)
+
+    def decide() -> tuple[np.ndarray, np.ndarray]:
+        ok = engine.fft_certified(x, y, transpose=False, tol=tol, precision=np.dtype(np.float64))
+        return ok, engine._fft_norms(np.abs(x), np.abs(x).max(axis=1), transpose=False)
+
+    whole_ok, whole_norms = decide()
+    assert 0 < whole_ok.mean() < 1  # some outputs certified, some not: the test can tell
+    monkeypatch.setattr(certificate, "CHUNK_ENTRIES", 1)
+    chunked_ok, chunked_norms = decide()
+    np.testing.assert_array_equal(chunked_ok, whole_ok)
+    # the same sums, up to the order numpy's reductions add them in (an ulp)
+    np.testing.assert_allclose(chunked_norms, whole_norms, rtol=1e-14)

@@ -107,3 +107,56 @@ def test_an_engine_built_in_blocks_of_rows_holds_the_same_matrix(monkeypatch, mo
         np.testing.assert_array_equal(got.indptr, whole.indptr)
         np.testing.assert_array_equal(got.indices, whole.indices)
         np.testing.assert_allclose(got.data, whole.data, rtol=1e-15)
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+def test_transforms_in_groups_give_the_same_bits_as_in_one_call(monkeypatch, boundary, dtype):
+    # overlap-save blocks and batches of images transformed a group at a time: every
+    # transform is the one it would be alone, so the result does not change by a bit
+    rng = np.random.default_rng(11)
+    k = rng.standard_normal((9, 7)).astype(dtype)
+    cases = [((3000, 16), 1), ((40, 30), 6)]  # blocks of one image; a batch of images
+    for shape, batch in cases:
+        plan = make_plan(shape, k.shape, "same", boundary)
+        x = rng.standard_normal((batch, int(np.prod(shape)))).astype(dtype)
+        results = []
+        for group in (2**40, 1):  # all at once; one block or image per group
+            monkeypatch.setattr(_engine, "FFT_GROUP_BYTES", group)
+            engine = Engine(k, plan)
+            assert (engine.blocking is not None) == (batch == 1)
+            for precision in (np.dtype(np.float32), np.dtype(np.float64)):
+                got = engine.fft(x, transpose=False, precision=precision)
+                results.append(got)
+                if not np.iscomplexobj(x):
+                    results.append(
+                        engine.fft(np.abs(x), transpose=False, precision=precision, absolute=True)
+                    )
+            results.append(
+                engine.fft(x[:, : plan.shape[0]], transpose=True, precision=np.dtype(np.float64))
+            )
+        half = len(results) // 2
+        for whole, grouped in zip(results[:half], results[half:], strict=True):
+            np.testing.assert_array_equal(grouped, whole)
+
+
+def test_a_blocked_transform_holds_a_group_not_the_image():
+    # the temporaries of a blocked forward FFT of float32 data (transformed in float64):
+    # a group of blocks, not the whole image's spectrum (which alone is 4x its bytes)
+    import tracemalloc
+
+    rng = np.random.default_rng(12)
+    k = rng.standard_normal((15, 15)).astype(np.float32)
+    plan = make_plan((1024, 1024), k.shape, "same", "fill")
+    engine = Engine(k, plan)
+    assert engine.blocking is not None
+    x = rng.standard_normal((1, 1024 * 1024)).astype(np.float32)
+    engine.fft(x, transpose=False, precision=np.dtype(np.float64))  # the kernel's spectrum
+    tracemalloc.start()
+    try:
+        y = engine.fft(x, transpose=False, precision=np.dtype(np.float64))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert y.dtype == np.float32
+    assert peak <= y.nbytes + 6 * _engine.FFT_GROUP_BYTES

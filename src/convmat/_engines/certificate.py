@@ -55,7 +55,10 @@ DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of tap
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
 BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further bound
-KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
+KEPT_TAP_SUMS = 2**18
+CHUNK_ENTRIES = (
+    2**20
+)  # entries of a chunk of the certificate's passes over the outputs  # outputs up to which the window minimum's tap sums are kept (2 MiB)
 
 
 _PRECISIONS = tuple(
@@ -199,20 +202,19 @@ class Certificate:
         def bound(dtype: np.dtype) -> np.ndarray:
             return self._rounding(dtype, *parts, transpose=transpose)
 
-        expand = self._per_output if not transpose else (lambda a: a)
         with np.errstate(over="ignore", invalid="ignore"):
             err = bound(precision)
             need = err / (0.5 * tol)  # the least (|k| * |x|)(o) at which the FFT's output passes
             # |y(o)| was rounded to y's dtype (a few ulps for a complex modulus)
             grow = 1.0 / (1.0 - 4.0 * float(np.finfo(y.dtype).eps))
-            ok = np.abs(y) >= expand((need + err) * grow)
+            ok = self._at_least(y, (need + err) * grow, magnitude=True)
             rows = self._worth_a_bound(ok)
             magnitude = np.abs(x) if rows.any() else x
             if rows.any() and not transpose:
                 hopeful = rows & self._window_minimum_may_pass(magnitude, need.max(axis=1) / k1)
                 if hopeful.any():
                     least = self._window_minimum_bound(magnitude[hopeful])
-                    ok[hopeful] |= least >= expand(need[hopeful])
+                    ok[hopeful] |= self._at_least(least, need[hopeful])
                 rows = self._worth_a_bound(ok)
             if rows.any():
                 # the scale needs only a lower bound: a float32 transform, less its error
@@ -224,7 +226,7 @@ class Certificate:
                 )
                 # an overflowed float32 scale is only known to exceed float32's largest value
                 np.minimum(scale, np.finfo(scale.dtype).max, out=scale)
-                ok[rows] |= scale >= expand(need[rows] + bound(np.dtype(np.float32))[rows])
+                ok[rows] |= self._at_least(scale, need[rows] + bound(np.dtype(np.float32))[rows])
         return np.asarray(ok)
 
     def rounding_bound(self, x: np.ndarray, *, transpose: bool, precision: np.dtype) -> np.ndarray:
@@ -285,6 +287,36 @@ class Certificate:
                 worth[check] = products > n_out
         return np.asarray(worth)
 
+    def _at_least(
+        self, values: np.ndarray, per_block: np.ndarray, *, magnitude: bool = False
+    ) -> np.ndarray:
+        """``values >= t`` (``|values| >= t`` with `magnitude`) at every output, `t` the
+        ``(B, blocks)`` thresholds of the transforms (:meth:`_per_output`), a chunk of
+        :data:`CHUNK_ENTRIES` at a time: no output-sized temporary but the result."""
+        batch, n_out = values.shape
+        blocked = per_block.shape[1] > 1
+        size = 1
+        if blocked:
+            assert self.blocking is not None
+            size = self.blocking[0] * math.prod(self.plan.output_shape[1:])
+        step = max(size, CHUNK_ENTRIES // max(batch, 1) // size * size)
+        out = np.empty(values.shape, dtype=bool)
+        for c0 in range(0, n_out, step):  # c0 is a multiple of `size`: a block's start
+            c1 = min(n_out, c0 + step)
+            part = np.abs(values[:, c0:c1]) if magnitude else values[:, c0:c1]
+            if not blocked:
+                np.greater_equal(part, per_block, out=out[:, c0:c1])
+                continue
+            first, whole = c0 // size, (c1 - c0) // size
+            if whole:
+                head = part[:, : whole * size].reshape(batch, whole, size)
+                at = per_block[:, first : first + whole, None]
+                out[:, c0 : c0 + whole * size] = (head >= at).reshape(batch, -1)
+            if c0 + whole * size < c1:
+                tail = part[:, whole * size :]
+                out[:, c0 + whole * size : c1] = tail >= per_block[:, first + whole, None]
+        return out
+
     def _per_output(self, per_block: np.ndarray) -> np.ndarray:
         """``(B, blocks)`` values of the forward transforms, spread to the outputs each
         serves: ``(B, 1)`` for one transform, ``(B, n_out)`` for overlap-save blocks."""
@@ -312,42 +344,84 @@ class Certificate:
         tiny = max(float(info.tiny), float(wide.tiny))
         in_range = bool(((peak < limit) & ((peak > 1 / limit) | (peak == 0))).all())
         safe = np.ones((batch, 1)) if in_range else np.where(peak > 0, peak, 1.0)[:, None]
-        scaled = magnitude if in_range else magnitude / safe.astype(magnitude.dtype)
-        square = np.square(scaled)  # in the data's precision, summed in float64
         if transpose:
+            scaled = magnitude if in_range else magnitude / safe.astype(magnitude.dtype)
+            square = np.square(scaled)  # in the data's precision, summed in float64
             energy = np.add.reduce(square, axis=1, dtype=np.float64, keepdims=True)
         else:
             # the energy of each input row along the first axis, the other axes' boundary
-            # weighing each entry by how often the window holds it
-            e = square.reshape(batch, *self.plan.input_shape)
-            for mp in reversed(self.plan.maps[1:]):
-                w = mp.window
-                counts = np.bincount(w[w >= 0], minlength=mp.n)
-                if (counts == 1).all():
-                    e = np.add.reduce(e, axis=-1, dtype=np.float64)
-                else:
-                    e = e.astype(np.float64, copy=False) @ counts.astype(np.float64)
+            # weighing each entry by how often the window holds it; the squares of a
+            # chunk of rows at a time
+            images = magnitude.reshape(batch, *self.plan.input_shape)
+            n0 = self.plan.input_shape[0]
+            row = math.prod(self.plan.input_shape[1:]) * batch
+            step = max(1, CHUNK_ENTRIES // max(row, 1))
+            e = np.concatenate(
+                [
+                    self._row_energy(images[:, r : r + step], None if in_range else safe)
+                    for r in range(0, n0, step)
+                ],
+                axis=1,
+            )
             first = self.plan.maps[0]
-            if first.input_run is not None and self.blocking is None:
-                rows = e  # zero padding adds nothing to the energy
-            elif first.input_run is not None:
-                rows = np.zeros((batch, first.span))
-                rows[:, first.input_run] = e
-            else:
-                rows = np.where(first.window >= 0, e[:, np.maximum(first.window, 0)], 0.0)
+            run = first.input_run
             if self.blocking is None:
+                # zero padding adds nothing to the energy
+                rows = e if run is not None else self._window_rows(e)
                 energy = np.add.reduce(rows, axis=1, dtype=np.float64, keepdims=True)
             else:
                 block = self.blocking[0]
                 span = block + first.m - 1
                 starts = range(0, self.plan.output_shape[0], block)
-                energy = np.stack([rows[:, lo : lo + span].sum(axis=1) for lo in starts], 1)
-        terms = square.shape[1] * max(1, math.prod(self.window_shape) // max(square.shape[1], 1))
+                if run is not None:  # each block's rows of the input, read in place
+                    cuts = [
+                        (
+                            min(max(lo, run.start), run.stop),
+                            min(max(lo + span, run.start), run.stop),
+                        )
+                        for lo in starts
+                    ]
+                    parts = [e[:, a - run.start : b - run.start] for a, b in cuts]
+                else:
+                    rows = self._window_rows(e)
+                    parts = [rows[:, lo : lo + span] for lo in starts]
+                energy = np.stack(
+                    [np.add.reduce(part, axis=1, dtype=np.float64) for part in parts], 1
+                )
+        n_in = magnitude.shape[1]
+        terms = n_in * max(1, math.prod(self.window_shape) // max(n_in, 1))
         # each square rounded once, each sum of `terms` of them in float64; squares that
         # underflowed lost at most `tiny` each
         energy = energy + terms * tiny
         grow = (1.0 + float(info.eps)) * (1.0 + 2.0 * terms * float(np.finfo(np.float64).eps))
         return np.asarray(np.sqrt(energy * grow) * safe)
+
+    def _row_energy(self, rows: np.ndarray, safe: np.ndarray | None) -> np.ndarray:
+        """``(B, r)`` float64 sums of the squares of these rows ``(B, r, ...)`` of the
+        input's magnitude (divided by `safe` per image), each entry weighed by how often
+        the window holds it along the other axes."""
+        if safe is not None:
+            rows = rows / safe.reshape(-1, *[1] * (rows.ndim - 1)).astype(rows.dtype)
+        e = np.square(rows)  # in the data's precision, summed in float64
+        for mp in reversed(self.plan.maps[1:]):
+            w = mp.window
+            counts = np.bincount(w[w >= 0], minlength=mp.n)
+            # every entry once (an upper bound where the window skips some), and again for
+            # each further time the window holds it (the few near the edges)
+            more = np.flatnonzero(counts > 1)
+            extra = (
+                e[..., more].astype(np.float64) @ (counts[more] - 1).astype(np.float64)
+                if more.size
+                else 0.0
+            )
+            e = np.add.reduce(e, axis=-1, dtype=np.float64) + extra
+        return np.asarray(e, dtype=np.float64)
+
+    def _window_rows(self, e: np.ndarray) -> np.ndarray:
+        """Per-row energies ``(B, n)`` of the input laid along the first axis's window
+        (zero where it reads padding), in float64."""
+        window = self.plan.maps[0].window
+        return np.asarray(np.where(window >= 0, e[:, np.maximum(window, 0)], 0.0))
 
     def _window_minimum_may_pass(self, magnitude: np.ndarray, least: np.ndarray) -> np.ndarray:
         """Per row, whether :meth:`_window_minimum_bound` is likely to certify most outputs:

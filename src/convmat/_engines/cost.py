@@ -78,7 +78,7 @@ from .._core.budget import (
 from . import banded as _banded
 from . import separable as _separable
 from .certificate import CALL_UNITS, DIRECT_AT_RAGGED, DIRECT_AT_UNITS, rounding_factor
-from .engine import CACHE_BYTES, Engine, Method, is_long_double
+from .engine import CACHE_BYTES, FFT_GROUP_BYTES, Engine, Method, is_long_double
 from .pool import PARALLEL_WORK, THREADS
 
 __all__: list[str] = []
@@ -356,8 +356,13 @@ def _working_bytes(
     p = precision.itemsize * (2 if engine.dtype.kind == "c" else 1)
     size = math.prod(engine.fft_shape) if transpose else engine.fft_size * engine.fft_count
     spectrum = (math.prod(engine.fft_shape) if transpose else engine.fft_size) * p
-    certificate = 2 * n_in * s + window * s + 3 * size * 4
-    return spectrum, 3 * size * p + certificate
+    certificate = 2 * n_in * s + window * s
+    if not transpose and engine.blocking is not None:
+        # overlap-save blocks transformed a group at a time (Engine._fft_blocked), |x|'s
+        # in float32 too: a group's temporaries, whatever the batch
+        group = 3 * max(engine.fft_size * p, FFT_GROUP_BYTES)
+        return spectrum + group + 3 * max(engine.fft_size * 4, FFT_GROUP_BYTES), certificate
+    return spectrum, 3 * size * p + certificate + 3 * size * 4
 
 
 def fits(

@@ -486,7 +486,11 @@ class Engine(Certificate):
     ) -> np.ndarray:
         """The forward FFT by overlap-save along the first axis: each block of
         ``rows`` outputs is the 'valid' part of the transform of the window rows it reads
-        (``rows + m - 1``), all blocks of the batch transformed in one call."""
+        (``rows + m - 1``), in groups of blocks of at most :data:`FFT_GROUP_BYTES` in the
+        transforms' precision (at least one block), each group transformed in one call
+        and written into the result: the transforms' temporaries stay a group's, not the
+        batch's. Every block is transformed as it would be alone, so the grouping does not
+        change the result."""
         assert self.blocking is not None
         rows, shape = self.blocking
         batch, length = images.shape[0], self.plan.output_shape[0]
@@ -494,37 +498,75 @@ class Engine(Certificate):
         span = rows + self.plan.maps[0].m - 1
         # the window, cut into overlapping slabs laid into the transforms' zero padding
         extent = (span, *self.window_shape[1:])  # the transforms pad it to `shape`
-        slabs = np.zeros((batch, count, *extent), dtype=self._wide(images, precision, absolute))
+        wide = self._wide(images, precision, absolute)
+        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
+        out_dtype = wide.type(0).real.dtype if absolute else np.result_type(images, k_dtype)
+        cells = math.prod(self.plan.output_shape[1:])
+        out = np.empty((batch, length, cells), dtype=out_dtype)
+        # a block's transform in its precision, complex where the data are
+        block_bytes = math.prod(shape) * wide.itemsize
+        # a group holds at most a quarter of the data's bytes, so that the temporaries of
+        # a small call stay below the data's
+        group_bytes = min(FFT_GROUP_BYTES, images.nbytes // 4)
+        per_group = max(1, group_bytes // block_bytes)
+        # whole images per group where their blocks fit, else blocks of one image
+        image_step = max(1, per_group // count)
+        block_step = min(count, per_group)
+        workers = _workers(math.prod(shape) * count * batch)  # every core for a large call
         if self.linear:
             # the input where the window holds it, zero padding elsewhere
             run = self.plan.maps[0].input_run
             assert run is not None
             inner: list[slice | int] = [mp.input_run or slice(None) for mp in self.plan.maps[1:]]
-            for b in range(count):
-                lo, hi = max(run.start, b * rows), min(run.stop, b * rows + span)
-                if lo < hi:
-                    at = [slice(None), b, slice(lo - b * rows, hi - b * rows), *inner]
-                    slabs[tuple(at)] = images[:, lo - run.start : hi - run.start]
+            start: int = run.start
+
+            def window_rows(i0: int, i1: int, lo: int, hi: int) -> np.ndarray:
+                return images[i0:i1, lo - start : hi - start]
         else:
-            xw = self.extend(images)
-            tail: list[slice | int] = [slice(0, w) for w in self.window_shape[1:]]
-            for b in range(count):
-                part = xw[:, b * rows : b * rows + span]
-                at = [slice(None), b, slice(0, part.shape[1]), *tail]
-                slabs[tuple(at)] = part
+            # each block's rows of the window extended from the input as the block is laid
+            # out: no extended copy of the whole input
+            run = slice(0, self.window_shape[0])
+            inner = [slice(None)] * (len(self.window_shape) - 1)
+            index = self.plan.maps[0].window
+
+            def window_rows(i0: int, i1: int, lo: int, hi: int) -> np.ndarray:
+                at = index[lo:hi]
+                part = images[i0:i1, np.maximum(at, 0)]
+                part[:, at < 0] = 0  # zero padding along the first axis
+                for d, mp in enumerate(self.plan.maps[1:], start=2):
+                    part = mp.extend(part, d)
+                return part
+
         keep = tuple(
             slice(mp.m - 1, mp.m - 1 + n)
             for mp, n in zip(self.plan.maps, (rows, *self.plan.output_shape[1:]), strict=True)
         )
-        out = self._transform(
-            slabs.reshape(batch * count, *extent),
-            shape,
-            transpose=False,
-            absolute=absolute,
-            out_dtype=images.dtype,
-            keep=keep,
-        )
-        return out.reshape(batch, count * rows, -1)[:, :length].reshape(batch, -1)
+
+        def group(i0: int, i1: int, b0: int, b1: int) -> None:
+            slabs = np.zeros((i1 - i0, b1 - b0, *extent), dtype=wide)
+            for b in range(b0, b1):
+                lo, hi = max(run.start, b * rows), min(run.stop, b * rows + span)
+                if lo < hi:
+                    at = [slice(None), b - b0, slice(lo - b * rows, hi - b * rows), *inner]
+                    slabs[tuple(at)] = window_rows(i0, i1, lo, hi)
+            got = self._transform(
+                slabs.reshape((i1 - i0) * (b1 - b0), *extent),
+                shape,
+                transpose=False,
+                absolute=absolute,
+                out_dtype=images.dtype,
+                keep=keep,
+                workers=workers,
+            )
+            del slabs
+            stop = min(length, b1 * rows)
+            got = got.reshape(i1 - i0, (b1 - b0) * rows, cells)
+            out[i0:i1, b0 * rows : stop] = got[:, : stop - b0 * rows]
+
+        for i0 in range(0, batch, image_step):
+            for b0 in range(0, count, block_step):
+                group(i0, min(batch, i0 + image_step), b0, min(count, b0 + block_step))
+        return out.reshape(batch, -1)
 
     def _fft(
         self,
@@ -537,22 +579,42 @@ class Engine(Certificate):
         """The product of the images `a` (the window, or the outputs in a transpose) by one
         transform each: `a` laid into the transform's zero padding in `precision`."""
         wide = self._wide(a, precision, absolute)
-        if transpose:  # the outputs sit inside the transform, not at its start
-            buf = np.zeros((a.shape[0], *self.fft_shape), dtype=wide)
-            buf[_batched(self._fft_out)] = a
-        else:  # the transforms pad the data at its end
-            buf = a.astype(wide, copy=False)  # read, never written
         keep = self._fft_in if transpose else self._fft_out
         shifts = _safe_exponents(a, precision)
-        return self._transform(
-            buf,
-            self.fft_shape,
-            transpose=transpose,
-            absolute=absolute,
-            out_dtype=a.dtype,
-            keep=keep,
-            shifts=shifts,
-        )
+
+        batch = a.shape[0]
+        size = math.prod(self.fft_shape)
+        workers = _workers(size * batch)  # every core for the groups of a large call
+
+        def product(lo: int, hi: int) -> np.ndarray:
+            if transpose:  # the outputs sit inside the transform, not at its start
+                buf = np.zeros((hi - lo, *self.fft_shape), dtype=wide)
+                buf[_batched(self._fft_out)] = a[lo:hi]
+            else:  # the transforms pad the data at its end
+                buf = a[lo:hi].astype(wide, copy=False)  # read, never written
+            return self._transform(
+                buf,
+                self.fft_shape,
+                transpose=transpose,
+                absolute=absolute,
+                out_dtype=a.dtype,
+                keep=keep,
+                shifts=shifts[lo:hi],
+                workers=workers,
+            )
+
+        step = max(1, min(FFT_GROUP_BYTES, a.nbytes // 4) // (size * wide.itemsize))
+        if step >= batch:
+            return product(0, batch)
+        # images in groups: the transforms' temporaries stay a group's, not the batch's
+        first = product(0, step)
+        out = np.empty((batch, *first.shape[1:]), dtype=first.dtype)
+        out[:step] = first
+        del first
+
+        for lo in range(step, batch, step):
+            out[lo : lo + step] = product(lo, min(batch, lo + step))
+        return out
 
     def _wide(self, a: np.ndarray, precision: np.dtype, absolute: bool) -> np.dtype:
         """The transforms' dtype: `precision`, complex when the data or the kernel is
@@ -570,6 +632,7 @@ class Engine(Certificate):
         out_dtype: np.dtype,
         keep: tuple[slice, ...],
         shifts: np.ndarray | None = None,
+        workers: int | None = None,
     ) -> np.ndarray:
         """The circular convolution of size `shape` of each image of `buf` (in the
         transform's precision, zero-padded at the end of each axis to `shape`; the
@@ -577,7 +640,8 @@ class Engine(Certificate):
         place for a complex kernel's transpose, whose `buf` is a fresh embedding) with the
         kernel, its `keep` part in `out_dtype`'s precision (with the kernel's); with
         `absolute` (``|k|`` on ``|x|``, a bound's scale) in the transform's own precision.
-        `shifts`: :func:`_safe_exponents` of `buf`, when known.
+        `shifts`: :func:`_safe_exponents` of `buf`, when known; `workers`: the threads of
+        each transform (by default by :func:`_workers` from its size).
 
         Where :func:`_prune` says so, one axis at a time: the forward transforms run only
         over the rows that hold data, the inverse ones only over the rows that are kept."""
@@ -596,17 +660,19 @@ class Engine(Certificate):
             buf = _ldexp(buf, -shifts.reshape(-1, *[1] * ndim))
         spec, k_shift = self._spectrum(transpose, real, precision, absolute, shape)
         if _prune(buf.shape[1:], shape):
-            prod = _padded_transform(buf, shape, real=real, batched=True)
+            prod = _padded_transform(buf, shape, real=real, batched=True, workers=workers)
             del buf
             prod *= spec
-            out = _kept_inverse(prod, shape, keep, real=real)
+            out = _kept_inverse(prod, shape, keep, real=real, workers=workers)
         else:  # one multi-axis call each way: faster in 1-D and 2-D
             axes = tuple(range(1, ndim + 1))
             forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
-            prod = forward(buf, s=shape, axes=axes, workers=_workers(buf.size))
+            prod = forward(buf, s=shape, axes=axes, workers=workers or _workers(buf.size))
             del buf
             prod *= spec
-            out = inverse(prod, s=shape, axes=axes, workers=_workers(prod.size), overwrite_x=True)
+            out = inverse(
+                prod, s=shape, axes=axes, workers=workers or _workers(prod.size), overwrite_x=True
+            )
             out = out[_batched(keep)]
         del prod
         if transpose and complex_kernel:
@@ -625,7 +691,12 @@ def _workers(size: int) -> int:
 
 
 def _padded_transform(
-    k: np.ndarray, shape: tuple[int, ...], *, real: bool, batched: bool = False
+    k: np.ndarray,
+    shape: tuple[int, ...],
+    *,
+    real: bool,
+    batched: bool = False,
+    workers: int | None = None,
 ) -> np.ndarray:
     """``rfftn(k, s=shape)`` (``fftn`` unless `real`) of an array zero-padded at the end of
     each axis to `shape` (over the axes after the first with `batched`): one axis at a time
@@ -637,7 +708,8 @@ def _padded_transform(
         n = shape[axis - lead]
         transform = sfft.rfft if real and axis == k.ndim - 1 else sfft.fft
         size = out.size * n // max(out.shape[axis], 1)
-        out = transform(out, n=n, axis=axis, workers=_workers(size), overwrite_x=out is not k)
+        threads = workers or _workers(size)
+        out = transform(out, n=n, axis=axis, workers=threads, overwrite_x=out is not k)
     return np.asarray(out)
 
 
@@ -651,7 +723,12 @@ def _prune(extent: tuple[int, ...], shape: tuple[int, ...]) -> bool:
 
 
 def _kept_inverse(
-    spec: np.ndarray, shape: tuple[int, ...], keep: tuple[slice, ...], *, real: bool
+    spec: np.ndarray,
+    shape: tuple[int, ...],
+    keep: tuple[slice, ...],
+    *,
+    real: bool,
+    workers: int | None = None,
 ) -> np.ndarray:
     """``irfftn(spec, s=shape)[:, *keep]`` (``ifftn`` unless `real`) over the axes after the
     first: one axis at a time from the first, each cut to its kept rows before the next
@@ -659,11 +736,11 @@ def _kept_inverse(
     out = spec
     for axis in range(1, spec.ndim):
         n = shape[axis - 1]
-        size = out.size
+        threads = workers or _workers(out.size)
         if real and axis == spec.ndim - 1:
-            out = sfft.irfft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
+            out = sfft.irfft(out, n=n, axis=axis, workers=threads, overwrite_x=True)
         else:
-            out = sfft.ifft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
+            out = sfft.ifft(out, n=n, axis=axis, workers=threads, overwrite_x=True)
         index: list[slice] = [slice(None)] * out.ndim
         index[axis] = keep[axis - 1]
         out = out[tuple(index)]
@@ -671,6 +748,10 @@ def _kept_inverse(
 
 
 BLOCK_ENTRIES = 2**14  # least entries of one block's transform (overlap-save)
+BLOCK_OVERLAP = 8  # a block's transform spans at least this many times the kernel's rows
+BLOCK_COUNT = 4  # least blocks of a window that is cut
+# a group of overlap-save blocks transformed in one call, in the transforms' precision
+FFT_GROUP_BYTES = 2**20
 
 
 def _blocking(plan: Plan, window_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
@@ -684,9 +765,9 @@ def _blocking(plan: Plan, window_shape: tuple[int, ...]) -> tuple[int, tuple[int
     """
     m0 = plan.maps[0].m
     rest = tuple(sfft.next_fast_len(w, real=True) for w in window_shape[1:])
-    rows = max(8 * (m0 - 1), BLOCK_ENTRIES // max(math.prod(rest), 1), 1)
+    rows = max(BLOCK_OVERLAP * (m0 - 1), BLOCK_ENTRIES // max(math.prod(rest), 1), 1)
     first = sfft.next_fast_len(rows, real=not rest)
-    if window_shape[0] < 4 * first:
+    if window_shape[0] < BLOCK_COUNT * first:
         return None
     return first - m0 + 1, (first, *rest)
 
