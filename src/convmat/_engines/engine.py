@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Literal
 
@@ -587,6 +587,10 @@ class Engine(Certificate):
         workers = _workers(size * batch)  # every core for the groups of a large call
 
         def product(lo: int, hi: int) -> np.ndarray:
+            if lean:
+                return self._lean_product(
+                    a[lo:hi], precision=precision, absolute=absolute, shifts=shifts[lo:hi]
+                )
             if transpose:  # the outputs sit inside the transform, not at its start
                 buf = np.zeros((hi - lo, *self.fft_shape), dtype=wide)
                 buf[_batched(self._fft_out)] = a[lo:hi]
@@ -603,6 +607,17 @@ class Engine(Certificate):
                 workers=workers,
             )
 
+        # large real 2-D images transformed in a wider precision than their own: one axis
+        # at a time in one padded half spectrum (measured against one multi-axis call:
+        # 0.7x to 0.9x the time for float32 data, at half the memory; 1.1x to 1.3x the
+        # time for double precision data and for volumes, which keep the one call)
+        lean = (
+            not transpose
+            and wide.kind != "c"
+            and len(self.fft_shape) == 2
+            and wide.itemsize > a.dtype.itemsize
+            and size * wide.itemsize >= LEAN_FFT_BYTES
+        )
         step = max(1, min(FFT_GROUP_BYTES, a.nbytes // 4) // (size * wide.itemsize))
         if step >= batch:
             return product(0, batch)
@@ -614,6 +629,48 @@ class Engine(Certificate):
 
         for lo in range(step, batch, step):
             out[lo : lo + step] = product(lo, min(batch, lo + step))
+        return out
+
+    def _lean_product(
+        self, a: np.ndarray, *, precision: np.dtype, absolute: bool, shifts: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_transform` of real images `a` (the window, at the transform's start)
+        with a real kernel, holding one padded half spectrum and the result: the real
+        transforms along the last axis a chunk of rows at a time (each chunk cast to
+        `precision` as it goes), the complex ones along the other axes in place, the
+        inverse likewise, and only the kept outputs brought back to real."""
+        batch, shape, ndim = a.shape[0], self.fft_shape, len(self.fft_shape)
+        keep = self._fft_out
+        spec, k_shift = self._spectrum(False, True, precision, absolute, shape)
+        complex_ = np.result_type(precision, np.complex64)
+        half = np.zeros((batch, *shape[:-1], shape[-1] // 2 + 1), dtype=complex_)
+        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
+        out_dtype = precision if absolute else np.result_type(a.dtype, k_dtype)
+        down = -shifts.reshape(-1, *[1] * ndim)
+        line = math.prod(a.shape[2:]) * batch  # entries of one row along the first axis
+        step = max(1, CHUNK_ROWS_BYTES // max(line * half.itemsize, 1))
+        inner = tuple(slice(0, n) for n in a.shape[2:-1])
+        for r in range(0, a.shape[1], step):
+            rows = a[:, r : r + step].astype(precision)
+            rows = _ldexp(rows, down)
+            part = sfft.rfft(rows, n=shape[-1], axis=-1)
+            at = (slice(None), slice(r, r + rows.shape[1]), *inner)
+            half[at] = part
+        # the other axes in place, forward, the kernel's spectrum, and back
+        for axis in range(1, ndim):
+            _in_place(sfft.fft, half, axis)
+        half *= spec
+        for axis in range(1, ndim):
+            _in_place(sfft.ifft, half, axis)
+        kept = half[_batched(keep[:-1])]
+        out = np.empty((batch, *(k.stop - k.start for k in keep)), dtype=out_dtype)
+        up = (shifts + k_shift).reshape(-1, *[1] * ndim)
+        line = math.prod(kept.shape[2:]) * batch
+        step = max(1, CHUNK_ROWS_BYTES // max(line * half.itemsize, 1))
+        for r in range(0, kept.shape[1], step):
+            real = sfft.irfft(kept[:, r : r + step], n=shape[-1], axis=-1)[..., keep[-1]]
+            with np.errstate(over="ignore"):
+                out[:, r : r + step] = _ldexp(real, up)
         return out
 
     def _wide(self, a: np.ndarray, precision: np.dtype, absolute: bool) -> np.dtype:
@@ -685,6 +742,22 @@ class Engine(Certificate):
 FFT_PRECISION = np.dtype(np.float64)  # an explicit method='fft' computes in float64
 
 
+def _in_place(transform: Callable[..., np.ndarray], a: np.ndarray, axis: int) -> None:
+    """`transform` (scipy.fft's fft or ifft) of `a` along `axis` (not the last), written
+    into `a`: the leading axis's slices one at a time where `axis` is further in, so that
+    no transform copies the whole array."""
+    if axis == 1 or a.shape[1] == 1:
+        done = transform(a, axis=axis, overwrite_x=True, workers=_workers(a.size))
+        if not np.shares_memory(done, a):
+            a[...] = done
+        return
+    for i in range(a.shape[1]):
+        view = a[:, i]
+        done = transform(view, axis=axis - 1, overwrite_x=True, workers=_workers(view.size))
+        if not np.shares_memory(done, view):
+            view[...] = done
+
+
 def _workers(size: int) -> int:
     """Threads for a transform pass over `size` entries: all of them only on large ones."""
     return THREADS if size >= 2**18 else 1
@@ -752,6 +825,8 @@ BLOCK_OVERLAP = 8  # a block's transform spans at least this many times the kern
 BLOCK_COUNT = 4  # least blocks of a window that is cut
 # a group of overlap-save blocks transformed in one call, in the transforms' precision
 FFT_GROUP_BYTES = 2**20
+LEAN_FFT_BYTES = 2**20  # a real image's transform from which it runs one axis at a time
+CHUNK_ROWS_BYTES = 2**20  # rows of a lean transform's real passes, in its spectrum's bytes
 
 
 def _blocking(plan: Plan, window_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]] | None:
