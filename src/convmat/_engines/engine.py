@@ -505,14 +505,11 @@ class Engine(Certificate):
         out = np.empty((batch, length, cells), dtype=out_dtype)
         # a block's transform in its precision, complex where the data are
         block_bytes = math.prod(shape) * wide.itemsize
-        # a group holds at most a quarter of the data's bytes, so that the temporaries of
-        # a small call stay below the data's
-        group_bytes = min(FFT_GROUP_BYTES, images.nbytes // 4)
+        group_bytes = _group_bytes(images.nbytes)
         per_group = max(1, group_bytes // block_bytes)
         # whole images per group where their blocks fit, else blocks of one image
         image_step = max(1, per_group // count)
         block_step = min(count, per_group)
-        workers = _workers(math.prod(shape) * count * batch)  # every core for a large call
         if self.linear:
             # the input where the window holds it, zero padding elsewhere
             run = self.plan.maps[0].input_run
@@ -556,7 +553,6 @@ class Engine(Certificate):
                 absolute=absolute,
                 out_dtype=images.dtype,
                 keep=keep,
-                workers=workers,
             )
             del slabs
             stop = min(length, b1 * rows)
@@ -584,7 +580,6 @@ class Engine(Certificate):
 
         batch = a.shape[0]
         size = math.prod(self.fft_shape)
-        workers = _workers(size * batch)  # every core for the groups of a large call
 
         def product(lo: int, hi: int) -> np.ndarray:
             if lean:
@@ -604,7 +599,6 @@ class Engine(Certificate):
                 out_dtype=a.dtype,
                 keep=keep,
                 shifts=shifts[lo:hi],
-                workers=workers,
             )
 
         # large real 2-D images transformed in a wider precision than their own: one axis
@@ -618,7 +612,7 @@ class Engine(Certificate):
             and wide.itemsize > a.dtype.itemsize
             and size * wide.itemsize >= LEAN_FFT_BYTES
         )
-        step = max(1, min(FFT_GROUP_BYTES, a.nbytes // 4) // (size * wide.itemsize))
+        step = max(1, _group_bytes(a.nbytes) // (size * wide.itemsize))
         if step >= batch:
             return product(0, batch)
         # images in groups: the transforms' temporaries stay a group's, not the batch's
@@ -689,7 +683,6 @@ class Engine(Certificate):
         out_dtype: np.dtype,
         keep: tuple[slice, ...],
         shifts: np.ndarray | None = None,
-        workers: int | None = None,
     ) -> np.ndarray:
         """The circular convolution of size `shape` of each image of `buf` (in the
         transform's precision, zero-padded at the end of each axis to `shape`; the
@@ -697,8 +690,7 @@ class Engine(Certificate):
         place for a complex kernel's transpose, whose `buf` is a fresh embedding) with the
         kernel, its `keep` part in `out_dtype`'s precision (with the kernel's); with
         `absolute` (``|k|`` on ``|x|``, a bound's scale) in the transform's own precision.
-        `shifts`: :func:`_safe_exponents` of `buf`, when known; `workers`: the threads of
-        each transform (by default by :func:`_workers` from its size).
+        `shifts`: :func:`_safe_exponents` of `buf`, when known.
 
         Where :func:`_prune` says so, one axis at a time: the forward transforms run only
         over the rows that hold data, the inverse ones only over the rows that are kept."""
@@ -717,19 +709,17 @@ class Engine(Certificate):
             buf = _ldexp(buf, -shifts.reshape(-1, *[1] * ndim))
         spec, k_shift = self._spectrum(transpose, real, precision, absolute, shape)
         if _prune(buf.shape[1:], shape):
-            prod = _padded_transform(buf, shape, real=real, batched=True, workers=workers)
+            prod = _padded_transform(buf, shape, real=real, batched=True)
             del buf
             prod *= spec
-            out = _kept_inverse(prod, shape, keep, real=real, workers=workers)
+            out = _kept_inverse(prod, shape, keep, real=real)
         else:  # one multi-axis call each way: faster in 1-D and 2-D
             axes = tuple(range(1, ndim + 1))
             forward, inverse = (sfft.rfftn, sfft.irfftn) if real else (sfft.fftn, sfft.ifftn)
-            prod = forward(buf, s=shape, axes=axes, workers=workers or _workers(buf.size))
+            prod = forward(buf, s=shape, axes=axes, workers=_workers(buf.size))
             del buf
             prod *= spec
-            out = inverse(
-                prod, s=shape, axes=axes, workers=workers or _workers(prod.size), overwrite_x=True
-            )
+            out = inverse(prod, s=shape, axes=axes, workers=_workers(prod.size), overwrite_x=True)
             out = out[_batched(keep)]
         del prod
         if transpose and complex_kernel:
@@ -758,18 +748,22 @@ def _in_place(transform: Callable[..., np.ndarray], a: np.ndarray, axis: int) ->
             view[...] = done
 
 
+def _group_bytes(data: int) -> int:
+    """The bytes of a group of transforms for `data` bytes of input: a quarter of them,
+    within :data:`MIN_GROUP_BYTES` and :data:`FFT_GROUP_BYTES` (measured: smaller groups
+    pay their calls on small images, larger ones their temporaries on large ones). Each
+    group's transforms take the threads their own size warrants: on a whole call's
+    count, small transforms lost more to threading than they gained."""
+    return min(FFT_GROUP_BYTES, max(MIN_GROUP_BYTES, data // 4))
+
+
 def _workers(size: int) -> int:
     """Threads for a transform pass over `size` entries: all of them only on large ones."""
     return THREADS if size >= 2**18 else 1
 
 
 def _padded_transform(
-    k: np.ndarray,
-    shape: tuple[int, ...],
-    *,
-    real: bool,
-    batched: bool = False,
-    workers: int | None = None,
+    k: np.ndarray, shape: tuple[int, ...], *, real: bool, batched: bool = False
 ) -> np.ndarray:
     """``rfftn(k, s=shape)`` (``fftn`` unless `real`) of an array zero-padded at the end of
     each axis to `shape` (over the axes after the first with `batched`): one axis at a time
@@ -781,8 +775,7 @@ def _padded_transform(
         n = shape[axis - lead]
         transform = sfft.rfft if real and axis == k.ndim - 1 else sfft.fft
         size = out.size * n // max(out.shape[axis], 1)
-        threads = workers or _workers(size)
-        out = transform(out, n=n, axis=axis, workers=threads, overwrite_x=out is not k)
+        out = transform(out, n=n, axis=axis, workers=_workers(size), overwrite_x=out is not k)
     return np.asarray(out)
 
 
@@ -796,12 +789,7 @@ def _prune(extent: tuple[int, ...], shape: tuple[int, ...]) -> bool:
 
 
 def _kept_inverse(
-    spec: np.ndarray,
-    shape: tuple[int, ...],
-    keep: tuple[slice, ...],
-    *,
-    real: bool,
-    workers: int | None = None,
+    spec: np.ndarray, shape: tuple[int, ...], keep: tuple[slice, ...], *, real: bool
 ) -> np.ndarray:
     """``irfftn(spec, s=shape)[:, *keep]`` (``ifftn`` unless `real`) over the axes after the
     first: one axis at a time from the first, each cut to its kept rows before the next
@@ -809,11 +797,11 @@ def _kept_inverse(
     out = spec
     for axis in range(1, spec.ndim):
         n = shape[axis - 1]
-        threads = workers or _workers(out.size)
+        size = out.size
         if real and axis == spec.ndim - 1:
-            out = sfft.irfft(out, n=n, axis=axis, workers=threads, overwrite_x=True)
+            out = sfft.irfft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
         else:
-            out = sfft.ifft(out, n=n, axis=axis, workers=threads, overwrite_x=True)
+            out = sfft.ifft(out, n=n, axis=axis, workers=_workers(size), overwrite_x=True)
         index: list[slice] = [slice(None)] * out.ndim
         index[axis] = keep[axis - 1]
         out = out[tuple(index)]
@@ -825,6 +813,7 @@ BLOCK_OVERLAP = 8  # a block's transform spans at least this many times the kern
 BLOCK_COUNT = 4  # least blocks of a window that is cut
 # a group of overlap-save blocks transformed in one call, in the transforms' precision
 FFT_GROUP_BYTES = 2**20
+MIN_GROUP_BYTES = 2**19  # ... and at least this, or a quarter of the data if more
 LEAN_FFT_BYTES = 2**20  # a real image's transform from which it runs one axis at a time
 CHUNK_ROWS_BYTES = 2**20  # rows of a lean transform's real passes, in its spectrum's bytes
 
