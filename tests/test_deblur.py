@@ -434,3 +434,58 @@ def test_a_likely_colour_axis_warns_with_the_shapes_it_takes(channels):
     )
     with pytest.warns(UserWarning, match=expected):
         convmat.deconvolve2d(np.ones((22, 24, channels)), SYMMETRIC, reg=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("model", "prior"), list(itertools.product(MODELS, (*PRIORS, "tv"))), ids="-".join
+)
+def test_scaling_the_kernel_scales_the_estimate_inversely(model, prior):
+    """A PSF written as integers (a box of ones, a binomial summing to 256) or scaled
+    down: the solvers see the kernel at unit sum, so the automatic weight, the iterations
+    and the stop are those of the normalised kernel, and the estimate divides by the
+    scale (under a binomial of sum 256, total variation had come out below the
+    observation)."""
+    y, _ = _checkerboard(model, 6, 1e-2, seed=11)
+    x, info = convmat.deconvolve2d(y, SYMMETRIC, boundary=model, prior=prior, return_info=True)
+    degree = 1 if prior == "tv" else 2
+    for c in (1 / 100, 25.0, 256.0):
+        xc, info_c = convmat.deconvolve2d(
+            y, c * SYMMETRIC, boundary=model, prior=prior, return_info=True
+        )
+        np.testing.assert_allclose(xc * c, x, rtol=0, atol=1e-6 * np.abs(x).max())
+        np.testing.assert_allclose(info_c.reg, info.reg * c**degree, rtol=1e-6)
+        np.testing.assert_array_equal(info_c.iterations, info.iterations)
+        assert info_c.stopped == info.stopped
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_fixed_weight_keeps_its_objective_at_any_kernel_scale(model):
+    """A given weight is the weight of the stated objective, whatever the kernel's scale:
+    the dense normal equations with a kernel summing to 256 and to 1/100."""
+    rng = np.random.default_rng(12)
+    y = rng.random((8, 9))
+    for c, reg in ((256.0, 30.0), (1 / 100, 1e-6)):
+        kernel = c * ASYMMETRIC
+        _, info = convmat.deconvolve2d(
+            y, kernel, boundary=model, reg=reg, return_info=True, **SOLVED
+        )
+        ref = _dense_solution(y, kernel, model, "gradient", reg)
+        np.testing.assert_allclose(info.scene, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+        assert float(info.reg) == pytest.approx(reg, rel=1e-12)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_fixed_total_variation_weight_is_relative_to_the_peak(model):
+    """``||A x - y||^2 / 2 + reg * max|y| * TV(x)``: the observation scaled by c with the
+    same weight gives the estimate scaled by c; the kernel scaled by c with the weight
+    scaled by c gives the estimate divided by c."""
+    y, _ = _checkerboard(model, 6, 1e-2, seed=13)
+    opts = {"boundary": model, "prior": "tv", "reg": 0.02, "tol": 1e-10, "maxiter": 20_000}
+    x = convmat.deconvolve2d(y, SYMMETRIC, **opts)
+    np.testing.assert_allclose(
+        convmat.deconvolve2d(7.0 * y, SYMMETRIC, **opts) / 7.0, x, atol=1e-7 * np.abs(x).max()
+    )
+    scaled = {**opts, "reg": 0.02 * 25.0}
+    np.testing.assert_allclose(
+        convmat.deconvolve2d(y, 25.0 * SYMMETRIC, **scaled) * 25.0, x, atol=1e-7 * np.abs(x).max()
+    )

@@ -117,8 +117,14 @@ def deconvolve2d(
 
     Minimises ``||A x - y||^2 + reg * ||L x||^2`` per image, with ``A`` the
     exact convolution matrix of the boundary model and ``L`` the prior; with
-    ``prior='tv'``, ``||A x - y||^2 / 2 + reg * TV(x)`` with ``TV`` the
-    isotropic total variation.
+    ``prior='tv'``, ``||A x - y||^2 / 2 + reg * max|y| * TV(x)`` with ``TV``
+    the isotropic total variation, its weight relative to the image's peak
+    magnitude. The solvers run on the kernel scaled to unit sum of
+    magnitudes and each image to unit peak, the weight converted: any scale
+    of either gives the same iterations, the same stopping and the same
+    automatic weight, ``deconvolve2d(y, c * k)`` is ``deconvolve2d(y, k) / c``
+    with the weight chosen by a rule (the weight reported scaled by ``c**2``,
+    ``c`` for total variation).
 
     Parameters
     ----------
@@ -264,8 +270,18 @@ def deconvolve2d(
     _check_work(y, k, scene_shape)
 
     images = y.astype(np.float64).reshape(-1, h, w)
-    solve = Tikhonov(kern, (h, w), model, checked_prior, iters, rtol, solver=solver)
-    scenes, regs, steps, done = _deconvolve_each(images, solve, reg_arg, sigma, callback)
+    # the solvers see a kernel of unit l1 norm (and data of unit peak): their constants,
+    # tolerances and weight rules then act alike for every scale of either
+    gain = _gain(kern)
+    power = 1 if checked_prior == "tv" else 2  # the weight's degree in the kernel's scale
+    solve = Tikhonov(kern / gain, (h, w), model, checked_prior, iters, rtol, solver=solver)
+    # two divisions: a kernel's square may leave float64's range where the weight does not
+    weight = reg_arg / gain / gain ** (power - 1) if isinstance(reg_arg, float) else reg_arg
+    report = None if callback is None else _scaled(callback, 1.0 / gain)
+    scenes, regs, steps, done = _deconvolve_each(images, solve, weight, sigma, report)
+    scenes /= gain
+    with np.errstate(over="ignore"):  # a weight beyond float64's range is reported as inf
+        regs = regs * gain * gain ** (power - 1)
     batch = y.shape[:-2]
     whole = scenes.reshape(*batch, *scene_shape)
     if model == "unknown":
@@ -354,6 +370,12 @@ def _check_work(y: np.ndarray, k: np.ndarray, scene_shape: tuple[int, int]) -> N
     if not k.any():
         msg = "`kernel` is all zeros: a zero blur erases the scene and cannot be inverted"
         raise ValueError(msg)
+
+
+def _gain(kernel: np.ndarray) -> float:
+    """``||kernel||_1`` (positive: a kernel of zeros is refused), scaled to stay finite."""
+    peak = float(np.max(np.abs(kernel)))
+    return float(np.abs(kernel / peak).sum()) * peak
 
 
 def _deconvolve_each(
