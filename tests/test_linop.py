@@ -439,3 +439,46 @@ def test_a_product_of_the_wrong_length_names_both_lengths(call, want, got):
     op = convmat.ConvOperator(np.ones((3, 3)), (4, 5))  # (42, 20)
     with pytest.raises(ValueError, match=rf"must have {want} entries.*got shape {got}"):
         call(op)
+
+
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "symm", "nearest"])
+def test_a_plain_image_takes_the_light_path_once_a_call_found_it(monkeypatch, boundary):
+    """One small float image of the input's shape goes straight to the built CSR once a
+    call through the whole pipeline found that the light path serves it: the same bits;
+    NaN, a budget changed, batches, transposes and other dtypes take the whole way."""
+    from convmat._engines import pipeline
+
+    rng = np.random.default_rng(21)
+    k = rng.random((3, 3))
+    x = rng.random((16, 16))
+    op = convmat.ConvOperator(k, x.shape, "same", boundary)
+    first = op(x)  # the whole pipeline; the CSR is built
+    expected = convmat.conv2d(x, k, "same", boundary=boundary, method="sparse")
+    np.testing.assert_allclose(first, expected, rtol=1e-15, atol=1e-15)
+    runs = []
+    real_run = pipeline.run
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(convmat.linop, "run", counted)
+    np.testing.assert_array_equal(op(x), first)
+    assert runs == []  # straight to the CSR
+    y = x.copy()
+    y[3, 4] = np.nan  # a NaN stays local: the whole way
+    got = op(y)
+    assert np.isnan(got).sum() == 9
+    assert len(runs) == 1
+    op(x.astype(np.float32))  # another dtype
+    op(x[None])  # a batch
+    op.T(x)  # the transpose
+    assert len(runs) == 4
+    convmat.set_max_working_bytes(10**9)  # another budget: found again by a whole call
+    try:
+        op(x)
+        op(x)
+    finally:
+        convmat.set_max_working_bytes(None)
+    assert len(runs) == 5
+    assert not np.shares_memory(op(x), x)

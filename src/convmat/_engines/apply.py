@@ -308,23 +308,30 @@ def images_per_pass(
 SMALL_ENTRIES = 2**14  # a single image up to this size takes the light path of a built CSR
 
 
-def _small_sparse(batch: np.ndarray, engine: Engine, dtype: np.dtype) -> np.ndarray | None:
+def light_path_serves(engine: Engine, entries: int, dtype: np.dtype) -> bool:
+    """Whether one image of `entries` entries of `dtype` may take the light path of a
+    built operator (:func:`small_sparse`), its values aside."""
+    return (
+        engine.built_csr is not None
+        and entries <= SMALL_ENTRIES
+        and dtype == engine.dtype
+        and dtype.kind == "f"
+        and engine.finite_kernel
+    )
+
+
+def small_sparse(batch: np.ndarray, engine: Engine, dtype: np.dtype) -> np.ndarray | None:
     """The light path of a built operator on one small finite float image: the CSR
     matrix already built, a matrix-vector product and nothing else (the same sums as
     the sparse method's batched product); None where it does not apply."""
-    csr = engine.built_csr
     if (
-        csr is None
-        or batch.shape[0] != 1
-        or batch.shape[1] > SMALL_ENTRIES
+        batch.shape[0] != 1
         or batch.dtype != dtype
-        or dtype != engine.dtype
-        or dtype.kind != "f"
-        or not engine.finite_kernel
+        or not light_path_serves(engine, batch.shape[1], dtype)
     ):
         return None
-    row = batch[0]
-    if not np.isfinite(row).all():
+    row, csr = batch[0], engine.built_csr
+    if csr is None or not np.isfinite(row).all():
         return None
     return np.asarray(csr @ row).reshape(1, -1)
 
@@ -361,7 +368,7 @@ def apply(
         engine, batch.shape[0], method, amortized=amortized, rtol=tolerance, transpose=transpose
     )
     if chosen == "sparse" and not transpose and (fill is None or fill == 0):
-        small = _small_sparse(batch, engine, dtype)  # one small image: the light path
+        small = small_sparse(batch, engine, dtype)  # one small image: the light path
         if small is not None:
             return small
     step = images_per_pass(
