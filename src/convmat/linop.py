@@ -280,14 +280,13 @@ class ConvOperator(_Guarded):
             )
         engine = self._engine(dtype)
         out = run(request, batch, engine, amortized=True, certify=self.method == "auto")
-        tolerance = default_rtol(dtype) if request.rtol is None else request.rtol
         if (
             batch.shape[0] == 1
             and not transpose
             and not conj
             and batch.dtype == dtype
             and request.fill in (None, 0)
-            and resolve_method(engine, 1, request.method, amortized=True, rtol=tolerance)
+            and resolve_method(engine, 1, request.method, amortized=True, rtol=self._rtol(dtype))
             == "sparse"
             and light_path_serves(engine, batch.shape[1], dtype)
         ):  # the light path served it: later calls go straight to it

@@ -55,10 +55,8 @@ DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of tap
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
 BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further bound
-KEPT_TAP_SUMS = 2**18
-CHUNK_ENTRIES = (
-    2**20
-)  # entries of a chunk of the certificate's passes over the outputs  # outputs up to which the window minimum's tap sums are kept (2 MiB)
+KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
+CHUNK_ENTRIES = 2**20  # entries of a chunk of the certificate's passes over the outputs
 
 
 _PRECISIONS = tuple(

@@ -499,8 +499,7 @@ class Engine(Certificate):
         # the window, cut into overlapping slabs laid into the transforms' zero padding
         extent = (span, *self.window_shape[1:])  # the transforms pad it to `shape`
         wide = self._wide(images, precision, absolute)
-        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
-        out_dtype = wide.type(0).real.dtype if absolute else np.result_type(images, k_dtype)
+        out_dtype = self._product_dtype(images.dtype, precision, absolute)
         cells = math.prod(self.plan.output_shape[1:])
         out = np.empty((batch, length, cells), dtype=out_dtype)
         # a block's transform in its precision, complex where the data are
@@ -580,6 +579,17 @@ class Engine(Certificate):
 
         batch = a.shape[0]
         size = math.prod(self.fft_shape)
+        # large real 2-D images transformed in a wider precision than their own: one axis
+        # at a time in one padded half spectrum (measured against one multi-axis call:
+        # 0.7x to 0.9x the time for float32 data, at half the memory; 1.1x to 1.3x the
+        # time for double precision data and for volumes, which keep the one call)
+        lean = (
+            not transpose
+            and wide.kind != "c"
+            and len(self.fft_shape) == 2
+            and wide.itemsize > a.dtype.itemsize
+            and size * wide.itemsize >= LEAN_FFT_BYTES
+        )
 
         def product(lo: int, hi: int) -> np.ndarray:
             if lean:
@@ -601,17 +611,6 @@ class Engine(Certificate):
                 shifts=shifts[lo:hi],
             )
 
-        # large real 2-D images transformed in a wider precision than their own: one axis
-        # at a time in one padded half spectrum (measured against one multi-axis call:
-        # 0.7x to 0.9x the time for float32 data, at half the memory; 1.1x to 1.3x the
-        # time for double precision data and for volumes, which keep the one call)
-        lean = (
-            not transpose
-            and wide.kind != "c"
-            and len(self.fft_shape) == 2
-            and wide.itemsize > a.dtype.itemsize
-            and size * wide.itemsize >= LEAN_FFT_BYTES
-        )
         step = max(1, _group_bytes(a.nbytes) // (size * wide.itemsize))
         if step >= batch:
             return product(0, batch)
@@ -638,8 +637,7 @@ class Engine(Certificate):
         spec, k_shift = self._spectrum(False, True, precision, absolute, shape)
         complex_ = np.result_type(precision, np.complex64)
         half = np.zeros((batch, *shape[:-1], shape[-1] // 2 + 1), dtype=complex_)
-        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
-        out_dtype = precision if absolute else np.result_type(a.dtype, k_dtype)
+        out_dtype = self._product_dtype(a.dtype, precision, absolute)
         down = -shifts.reshape(-1, *[1] * ndim)
         line = math.prod(a.shape[2:]) * batch  # entries of one row along the first axis
         step = max(1, CHUNK_ROWS_BYTES // max(line * half.itemsize, 1))
@@ -666,6 +664,11 @@ class Engine(Certificate):
             with np.errstate(over="ignore"):
                 out[:, r : r + step] = _ldexp(real, up)
         return out
+
+    def _product_dtype(self, data: np.dtype, precision: np.dtype, absolute: bool) -> np.dtype:
+        """The dtype of a product of data of dtype `data` computed in `precision`: the
+        data's with the kernel's, or (`absolute`, a bound's scale) the precision itself."""
+        return precision if absolute else np.result_type(data, self.dtype)
 
     def _wide(self, a: np.ndarray, precision: np.dtype, absolute: bool) -> np.dtype:
         """The transforms' dtype: `precision`, complex when the data or the kernel is
@@ -695,8 +698,7 @@ class Engine(Certificate):
         Where :func:`_prune` says so, one axis at a time: the forward transforms run only
         over the rows that hold data, the inverse ones only over the rows that are kept."""
         precision = np.empty(0, buf.dtype).real.dtype
-        k_dtype = np.empty(0, self.dtype).real.dtype if absolute else self.dtype
-        out_dtype = precision if absolute else np.result_type(out_dtype, k_dtype)
+        out_dtype = self._product_dtype(out_dtype, precision, absolute)
         ndim = len(shape)
         real = buf.dtype.kind != "c"
         complex_kernel = self.dtype.kind == "c" and not absolute
