@@ -155,7 +155,7 @@ def products(rng: np.random.Generator, rows_per_group: int) -> dict[str, object]
             x = _data(rng, (rows_per_group, n), spread, complex_)
             exact = x.astype(wide) @ (a if transpose else a.T)
             got = engine.fft(x, transpose=transpose, precision=f64)
-            bound = engine.rounding_bound(x, transpose=transpose, precision=f64)
+            bound = engine.certificate.rounding_bound(x, transpose=transpose, precision=f64)
             err = np.abs(got.astype(wide) - exact).astype(np.float64)
             ratio = (err / bound).max(axis=1)
             worst = max(worst, float(ratio.max()))

@@ -57,10 +57,10 @@ def _reference(x: np.ndarray, k: np.ndarray, mode: str, boundary: str) -> tuple[
 
 def _certify(engine, x: np.ndarray, eps: float, rtol: float = 0.0) -> np.ndarray:
     """The outputs 'auto' certifies for the rows of `x` at `rtol` (forward products)."""
-    tol = engine.tolerance(rtol, eps, transpose=False)
-    precision = engine.fft_precision(tol, transpose=False)
+    tol = engine.certificate.tolerance(rtol, eps, transpose=False)
+    precision = engine.certificate.fft_precision(tol, transpose=False)
     y = engine.fft(x, transpose=False, precision=precision)
-    return engine.fft_certified(x, y, transpose=False, tol=tol, precision=precision)
+    return engine.certificate.fft_certified(x, y, transpose=False, tol=tol, precision=precision)
 
 
 def _taps(k: np.ndarray) -> int:
@@ -191,7 +191,7 @@ def test_direct_sums_at_chosen_outputs_are_the_matrix_rows(dtype, boundary):
     rows = np.array([0, 2, 2, 1, 0])
     outputs = np.array([0, 5, 61, 33, 62])
     expected = (x @ convmat.conv_matrix(k, (5, 6), "full", boundary).T)[rows, outputs]
-    got = engine.direct_at(x, rows, outputs)
+    got = engine.certificate.direct_at(x, rows, outputs)
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
@@ -224,7 +224,7 @@ def test_window_minimum_bound_is_a_lower_bound(mode, boundary):
     k[0, 0] = 0.0
     op = convmat.ConvOperator(k, (9, 7), mode, boundary)
     engine = engine_for(k, op._plan, np.dtype(np.float64))
-    bound = engine._window_minimum_bound(np.abs(x).reshape(3, -1))
+    bound = engine.certificate._window_minimum_bound(np.abs(x).reshape(3, -1))
     exact = np.stack([reference_nd(np.abs(im), np.abs(k), mode, boundary) for im in x])
     assert (bound <= exact.reshape(3, -1)).all()
     assert (bound > 0).any()
@@ -405,17 +405,19 @@ def test_the_precision_follows_the_tolerance():
     plan = convmat.ConvOperator(k, (512, 512), "same")._plan
     double = engine_for(k, plan, np.dtype(np.float64))
     eps64 = float(np.finfo(np.float64).eps)
-    tol = double.tolerance(1e-10, eps64, transpose=False)
-    assert double.fft_precision(tol, transpose=False) == np.float64
-    strict = double.fft_precision(double.tolerance(0.0, eps64, transpose=False), transpose=False)
+    tol = double.certificate.tolerance(1e-10, eps64, transpose=False)
+    assert double.certificate.fft_precision(tol, transpose=False) == np.float64
+    strict = double.certificate.fft_precision(
+        double.certificate.tolerance(0.0, eps64, transpose=False), transpose=False
+    )
     wide = np.finfo(np.longdouble).eps < eps64 / 2
     assert strict == (np.dtype(np.longdouble) if wide else None)
     single = engine_for(k.astype(np.float32), plan, np.dtype(np.float32))
     eps32 = float(np.finfo(np.float32).eps)
-    assert single.fft_precision(single.tolerance(0.0, eps32, transpose=False), transpose=False) == (
-        np.float64
-    )
-    assert single.fft_precision(0.5, transpose=False) == np.float32
+    assert single.certificate.fft_precision(
+        single.certificate.tolerance(0.0, eps32, transpose=False), transpose=False
+    ) == (np.float64)
+    assert single.certificate.fft_precision(0.5, transpose=False) == np.float32
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)

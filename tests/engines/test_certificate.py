@@ -77,7 +77,7 @@ def test_the_bound_holds_at_every_output(mode, boundary, shape, kshape, complex_
         (True, y, y.astype(a.dtype) @ a),
     ):
         got = engine.fft(data, transpose=transpose, precision=f64)
-        bound = engine.rounding_bound(data, transpose=transpose, precision=f64)
+        bound = engine.certificate.rounding_bound(data, transpose=transpose, precision=f64)
         err = np.abs(got.astype(a.dtype) - exact).astype(np.float64)
         assert (err <= bound).all(), float((err / bound).max())
 
@@ -105,7 +105,7 @@ def test_the_bound_holds_block_by_block():
     f64 = np.dtype(np.float64)
     flat = x.reshape(2, -1)
     got = engine.fft(flat, transpose=False, precision=f64)
-    bound = engine.rounding_bound(flat, transpose=False, precision=f64)
+    bound = engine.certificate.rounding_bound(flat, transpose=False, precision=f64)
     err = np.abs(got - exact.reshape(2, -1)).astype(np.float64)
     assert (err <= bound).all()
     assert bound[:, -1].max() < 1e-6 * bound[:, 0].min()  # the last block is bounded alone
@@ -121,7 +121,7 @@ def test_float32_transforms_are_bounded_too():
     f32 = np.dtype(np.float32)
     got = engine.fft(x, transpose=False, precision=f32)
     err = np.abs(got - x @ a.T)
-    bound = engine.rounding_bound(x, transpose=False, precision=f32)
+    bound = engine.certificate.rounding_bound(x, transpose=False, precision=f32)
     assert (err <= bound).all()
     assert err.max() > 1e-3 * bound.max()  # a bound that float64 rounding alone could not pass
 
@@ -132,11 +132,11 @@ def test_the_l2_form_is_tighter_than_the_l1_form_for_broad_kernels():
     t = np.arange(31) - 15
     g = np.exp(-(t**2) / 50.0)
     engine = Engine(np.outer(g, g), make_plan((64, 64), (31, 31), "full", "fill"))
-    assert engine.kernel_norm1 / engine.kernel_norm2 > 17
+    assert engine.certificate.kernel_norm1 / engine.certificate.kernel_norm2 > 17
     x = np.ones((1, 64 * 64))
-    bound = engine.rounding_bound(x, transpose=False, precision=np.dtype(np.float64))
+    bound = engine.certificate.rounding_bound(x, transpose=False, precision=np.dtype(np.float64))
     u = 2.0**-53
-    l1_form = 5 * u * math.log2(engine.fft_size) * engine.kernel_norm1 * 64.0
+    l1_form = 5 * u * math.log2(engine.fft_size) * engine.certificate.kernel_norm1 * 64.0
     assert bound.max() < l1_form / 3
 
 
@@ -144,11 +144,11 @@ def test_kernel_norms_are_upper_bounds_in_any_range():
     for scale in (1e-300, 1.0, 1e300):
         k = np.full((3, 3), scale)
         engine = Engine(k, make_plan((8, 8), (3, 3), "same", "fill"))
-        assert engine.kernel_norm2 >= 3 * scale
-        assert engine.kernel_norm2 <= 3 * scale * (1 + 1e-13)
-        assert engine.kernel_norm1 >= 9 * scale
+        assert engine.certificate.kernel_norm2 >= 3 * scale
+        assert engine.certificate.kernel_norm2 <= 3 * scale * (1 + 1e-13)
+        assert engine.certificate.kernel_norm1 >= 9 * scale
     zero = Engine(np.zeros((2, 2)), make_plan((4, 4), (2, 2), "same", "fill"))
-    assert zero.kernel_norm1 == zero.kernel_norm2 == 0.0
+    assert zero.certificate.kernel_norm1 == zero.certificate.kernel_norm2 == 0.0
 
 
 # -- the fix-ups ---------------------------------------------------------------------------
@@ -183,10 +183,10 @@ def test_fix_ups_of_the_ring_are_the_matrix_rows(dtype, shape, kshape, mode, cor
     inner = np.setdiff1d(np.arange(plan.shape[0]), reads_padding)[:3]
     rows = np.concatenate([rows, np.ones(inner.size, dtype=np.int64)])
     outputs = np.concatenate([outputs, inner])
-    strips = engine._ring_strips(reads_padding)
+    strips = engine.certificate._ring_strips(reads_padding)
     if reads_padding.size >= 16 and math.prod(kshape) > 8:
         assert strips, "the ring is served by strips"
-    got = engine.direct_at(x, rows, outputs)
+    got = engine.certificate.direct_at(x, rows, outputs)
     expected = (x @ a.T)[rows, outputs]
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
@@ -200,15 +200,15 @@ def test_boxes_are_gathered_as_one_ragged_run():
     engine = Engine(k, plan)
     width = plan.output_shape[1]
     outputs = np.array([0, 1, width, width + 1, 2 * width + 2, 20 * width + 20])
-    assert engine._ring_strips(outputs) == []  # too few for strips
-    products, calls = engine.direct_at_work(outputs)
+    assert engine.certificate._ring_strips(outputs) == []  # too few for strips
+    products, calls = engine.certificate.direct_at_work(outputs)
     assert products == 1 + 2 + 2 + 4 + 9 + 81
     assert calls == 8 + 6 * 2  # one block, whatever the boxes' shapes
     x = rng.standard_normal((2, 900))
     a = convmat.conv_matrix(k, (30, 30), "full")
     rows = np.array([0, 1, 0, 1, 0, 1])
     np.testing.assert_allclose(
-        engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+        engine.certificate.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
     )
 
 
@@ -223,15 +223,15 @@ def test_ragged_blocks_split_between_outputs(monkeypatch, block):
     engine = Engine(k, plan)
     width = plan.output_shape[1]
     outputs = np.array([0, 1, width, 3 * width + 2, 20 * width + 10, 2, width - 1])
-    total = int(engine._boxes(outputs)[0].sum())
-    products, calls = engine.direct_at_work(outputs)
+    total = int(engine.certificate._boxes(outputs)[0].sum())
+    products, calls = engine.certificate.direct_at_work(outputs)
     assert products == total
     assert calls >= (8 + 6 * 2) * -(-total // block)
     x = rng.standard_normal((3, 600))
     a = convmat.conv_matrix(k, (30, 20), "full")
     rows = np.array([2, 1, 0, 1, 0, 2, 2])
     np.testing.assert_allclose(
-        engine.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+        engine.certificate.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
     )
 
 
@@ -252,8 +252,10 @@ def test_corners_alone_are_summed_not_bounded_by_another_transform(monkeypatch):
         return real_fft(self, *args, **kwargs)
 
     monkeypatch.setattr(Engine, "fft", counted)
-    tol = engine.tolerance(1e-10, float(np.finfo(np.float64).eps), transpose=False)
-    ok = engine.fft_certified(x, y, transpose=False, tol=tol, precision=np.dtype(np.float64))
+    tol = engine.certificate.tolerance(1e-10, float(np.finfo(np.float64).eps), transpose=False)
+    ok = engine.certificate.fft_certified(
+        x, y, transpose=False, tol=tol, precision=np.dtype(np.float64)
+    )
     assert calls == []  # no transform of |x|
     failing = np.flatnonzero(~ok[0])
     assert 0 < failing.size <= certificate.BOXED_WORTH
@@ -262,7 +264,7 @@ def test_corners_alone_are_summed_not_bounded_by_another_transform(monkeypatch):
     assert (np.minimum(*near) < 30).all()  # each reads the padding along some axis
     # and a row with many failing outputs inside still gets the transform
     ok[0, : 4 * certificate.BOXED_WORTH] = False
-    assert engine._worth_a_bound(ok).all()
+    assert engine.certificate._worth_a_bound(ok).all()
 
 
 @pytest.mark.parametrize("boundary", ["fill", "symm"])
@@ -276,11 +278,13 @@ def test_the_certificate_in_chunks_decides_as_in_one_pass(monkeypatch, boundary)
     assert engine.blocking is not None
     x = rng.standard_normal((2, 4000 * 16)) * 10.0 ** rng.uniform(-8, 8, (2, 4000 * 16))
     y = engine.fft(x, transpose=False, precision=np.dtype(np.float64))
-    tol = engine.tolerance(1e-12, float(np.finfo(np.float64).eps), transpose=False)
+    tol = engine.certificate.tolerance(1e-12, float(np.finfo(np.float64).eps), transpose=False)
 
     def decide() -> tuple[np.ndarray, np.ndarray]:
-        ok = engine.fft_certified(x, y, transpose=False, tol=tol, precision=np.dtype(np.float64))
-        return ok, engine._fft_norms(np.abs(x), np.abs(x).max(axis=1), transpose=False)
+        ok = engine.certificate.fft_certified(
+            x, y, transpose=False, tol=tol, precision=np.dtype(np.float64)
+        )
+        return ok, engine.certificate._fft_norms(np.abs(x), np.abs(x).max(axis=1), transpose=False)
 
     whole_ok, whole_norms = decide()
     assert 0 < whole_ok.mean() < 1  # some outputs certified, some not: the test can tell

@@ -88,7 +88,9 @@ def test_fix_ups_and_retries_are_priced():
     assert one > 0
     assert fix_up_units(e, np.repeat(middle, 10)) > 5 * one
     full = _engine(np.ones((31, 31)), (512, 512), "full")
-    assert full.direct_at_work(np.array([0]))[0] == 1  # the corner of 'full' reads one tap
+    assert (
+        full.certificate.direct_at_work(np.array([0]))[0] == 1
+    )  # the corner of 'full' reads one tap
     assert fix_up_units(full, np.array([0])) < one
     # the bound from the count alone holds over the outputs' own price
     corners = np.array([0, 1, 2, 542, 543, 1084])

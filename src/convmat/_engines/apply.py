@@ -180,15 +180,15 @@ def _certified_fft(
 ) -> np.ndarray:
     """The FFT where it certifies the contract, direct sums elsewhere.
 
-    Each row goes through the FFT in the precision :meth:`Engine.fft_precision`
+    Each row goes through the FFT in the precision :meth:`Certificate.fft_precision`
     picks; rows it leaves with many uncertified outputs are tried again in the
     next wider precision. Outputs still uncertified (near exact zeros, in the
     corners of 'full' mode, far from a bright spot) are recomputed one by one
     as direct sums when they are few; a row with many of them, or any in a
     transpose, goes through the best direct method whole.
     """
-    tol = engine.tolerance(rtol, float(np.finfo(dtype).eps), transpose=transpose)
-    precision = engine.fft_precision(tol, transpose=transpose)
+    tol = engine.certificate.tolerance(rtol, float(np.finfo(dtype).eps), transpose=transpose)
+    precision = engine.certificate.fft_precision(tol, transpose=transpose)
     out = np.empty(
         (x.shape[0], engine.plan.shape[1] if transpose else engine.plan.shape[0]),
         dtype=np.result_type(x.dtype, engine.dtype),
@@ -197,9 +197,11 @@ def _certified_fft(
     while precision is not None and pending.size:
         rows = x if pending.size == x.shape[0] else x[pending]
         got = engine.fft(rows, transpose=transpose, precision=precision)
-        ok = engine.fft_certified(rows, got, transpose=transpose, tol=tol, precision=precision)
+        ok = engine.certificate.fft_certified(
+            rows, got, transpose=transpose, tol=tol, precision=precision
+        )
         failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
-        wider = engine.wider_precision(precision)
+        wider = engine.certificate.wider_precision(precision)
         if transpose:  # no fix-ups of single outputs in a transpose
             served = failing == 0
         else:  # fix-ups where they cost less than serving the row again
@@ -215,7 +217,9 @@ def _certified_fft(
             out[pending[served]] = got[served]
             if failing[served].any():
                 fix, outputs = np.nonzero(~ok[served])
-                out[pending[served][fix], outputs] = engine.direct_at(rows[served], fix, outputs)
+                out[pending[served][fix], outputs] = engine.certificate.direct_at(
+                    rows[served], fix, outputs
+                )
         pending = pending[~served]
         precision = wider
     if pending.size:
@@ -356,7 +360,7 @@ def apply(
     padding's offset; `method` is a method name or 'auto'. With `certify`
     (the default for 'auto'), the FFT serves only the outputs it certifies
     within ``max(rtol, terms * eps)`` of ``(|k| * |x|)(o)``
-    (:meth:`Engine.fft_certified`; `rtol` None is :func:`default_rtol`);
+    (:meth:`Certificate.fft_certified`; `rtol` None is :func:`default_rtol`);
     the others take a direct sum.
     """
     certify = method == "auto" if certify is None else certify

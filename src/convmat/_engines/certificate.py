@@ -1,18 +1,20 @@
 """The FFT's accuracy certified at every output, and direct sums for the outputs it leaves.
 
-:class:`Certificate` is the part of :class:`~convmat._engines.engine.Engine`
-that decides, output by output, whether an FFT product is within the
-tolerance of 'auto' (:meth:`Certificate.fft_certified`), in which precision
-to try it, and sums directly the outputs it does not certify
+A :class:`Certificate` is held by each :class:`~convmat._engines.engine.Engine`
+(its ``certificate``): it decides, output by output, whether an FFT product is
+within the tolerance of 'auto' (:meth:`Certificate.fft_certified`), in which
+precision to try it, and sums directly the outputs it does not certify
 (:meth:`Certificate.direct_at`). It reads the engine's kernel, plan and FFT
-geometry, declared here.
+geometry, copied when it is made, and calls back into the engine's FFT path
+(:class:`FFTPath`) for a transform of ``|x|`` or the boundary's extension.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -48,7 +50,9 @@ def rounding_factor(unit: float, size: int) -> float:
 
 # The prices of the direct sums, in the cost model's units (convmat._engines.cost uses them)
 CALL_UNITS = 1500.0  # a call into numpy or scipy
-DIRECT_AT_UNITS = 28.0  # one gathered product of a fix-up (Engine.direct_at): 18 to 45 measured
+DIRECT_AT_UNITS = (
+    28.0  # one gathered product of a fix-up (Certificate.direct_at): 18 to 45 measured
+)
 CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the ring
 
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
@@ -78,8 +82,8 @@ def _precision_for(dtype: np.dtype, unit: float) -> np.dtype | None:
     return wider[-1] if wider else None
 
 
-class Certificate:
-    """The certificate of an engine's FFT products (a base of the engine)."""
+class FFTPath(Protocol):
+    """What a certificate reads of the engine whose products it certifies."""
 
     kernel: np.ndarray
     plan: Plan
@@ -89,22 +93,52 @@ class Certificate:
     linear: bool
     blocking: tuple[int, tuple[int, ...]] | None
 
-    if TYPE_CHECKING:
+    @property
+    def reads(self) -> int: ...
 
-        @property
-        def reads(self) -> int: ...
+    @property
+    def fft_size(self) -> int: ...
 
-        @property
-        def fft_size(self) -> int: ...
+    @property
+    def fft_reads(self) -> int: ...
 
-        @property
-        def fft_reads(self) -> int: ...
+    def extend(self, x: np.ndarray) -> np.ndarray: ...
 
-        def extend(self, x: np.ndarray) -> np.ndarray: ...
+    def fft(
+        self, x: np.ndarray, *, transpose: bool, precision: np.dtype, absolute: bool = False
+    ) -> np.ndarray: ...
 
-        def fft(
-            self, x: np.ndarray, *, transpose: bool, precision: np.dtype, absolute: bool = False
-        ) -> np.ndarray: ...
+
+class Certificate:
+    """The certificate of one engine's FFT products.
+
+    The engine's kernel, plan and FFT geometry are read once, here; the engine
+    itself is held by a weak reference (it holds its certificate), for the
+    transforms of ``|x|`` and the boundary's extension.
+    """
+
+    def __init__(self, path: FFTPath) -> None:
+        self.kernel = path.kernel
+        self.plan = path.plan
+        self.dtype = path.dtype
+        self.window_shape = path.window_shape
+        self.fft_shape = path.fft_shape
+        self.linear = path.linear
+        self.blocking = path.blocking
+        self.reads = path.reads
+        self.fft_size = path.fft_size
+        self.fft_reads = path.fft_reads
+        self._path = weakref.ref(path)
+        self._kept_inside_taps: np.ndarray | None = None
+
+    @property
+    def path(self) -> FFTPath:
+        """The engine whose products this certifies."""
+        path = self._path()
+        if path is None:  # pragma: no cover - the engine holds its certificate
+            msg = "the engine of this certificate no longer exists"
+            raise ReferenceError(msg)
+        return path
 
     # -- the accuracy of the FFT, certified -----------------------------------------
     def tolerance(self, rtol: float, eps: float, *, transpose: bool) -> float:
@@ -216,7 +250,7 @@ class Certificate:
                 rows = self._worth_a_bound(ok)
             if rows.any():
                 # the scale needs only a lower bound: a float32 transform, less its error
-                scale = self.fft(
+                scale = self.path.fft(
                     magnitude if rows.all() else magnitude[rows],
                     transpose=transpose,
                     precision=np.dtype(np.float32),
@@ -431,13 +465,12 @@ class Certificate:
         """Per output, the sum of ``|k|`` over the taps that read the input (float64); kept
         for outputs of at most :data:`KEPT_TAP_SUMS` entries (a per-call cost on small
         images, an output-sized array on large ones)."""
-        kept = self.__dict__.get("_kept_inside_taps")
-        if kept is not None:
-            return np.asarray(kept)
+        if self._kept_inside_taps is not None:
+            return self._kept_inside_taps
         taps = np.asarray(inside_sum(np.abs(self.kernel).astype(np.float64), self.plan))
         if taps.size <= KEPT_TAP_SUMS:
             taps.flags.writeable = False
-            self.__dict__["_kept_inside_taps"] = taps
+            self._kept_inside_taps = taps
         return taps
 
     def _window_minimum_bound(self, magnitude: np.ndarray) -> np.ndarray:
@@ -462,7 +495,7 @@ class Certificate:
             taps = self._inside_taps()
         else:
             # every window position is an input position; the padded copy is ours to write
-            ext = self.extend(images)
+            ext = self.path.extend(images)
             taps = np.full(self.plan.output_shape, absk.sum())
         least = ext
         for d, m in enumerate(self.kernel.shape):

@@ -20,7 +20,7 @@ shapes alone, in one unit: a multiply-add of scipy.sparse's scalar loop.
   ``N`` (the classic count), at 8.5 flops per unit (measured): FFT kernels are
   vectorised and spread over the cores; plus the product with the spectrum.
   'auto' uses the FFT only where it certifies the accuracy ``rtol`` asks
-  for: the transforms run in the precision :meth:`Engine.fft_precision`
+  for: the transforms run in the precision :meth:`Certificate.fft_precision`
   picks (float64 for single precision data and for double precision at the
   default ``rtol``; long double, nine times slower, where a tighter ``rtol``
   needs it), plus the certificate's passes over the data and, as likely as
@@ -142,20 +142,20 @@ def _certified_fft_cost(
     engine: Engine, batch: int, rtol: float, *, amortized: bool
 ) -> float | None:
     """The FFT under 'auto' for `rtol`: the product's transforms in the precision
-    :meth:`Engine.fft_precision` picks, the certificate's passes over the data, and the
+    :meth:`Certificate.fft_precision` picks, the certificate's passes over the data, and the
     float32 transform of ``|x|`` with ``|k|`` priced by how likely signed data need it
     (the share of outputs whose own magnitude cannot certify them, for data of even
     magnitude), plus the kernel's spectrum for a one-shot call; None where no precision
     is offered."""
     eps = float(np.finfo(engine.dtype).eps)
-    tol = engine.tolerance(rtol, eps, transpose=False)
-    precision = engine.fft_precision(tol, transpose=False)
+    tol = engine.certificate.tolerance(rtol, eps, transpose=False)
+    precision = engine.certificate.fft_precision(tol, transpose=False)
     if precision is None:
         return None
     size = engine.fft_size
     n_in = engine.fft_reads
     # |k|_1 / |k|_2: how much smaller a signed sum is than the sum of magnitudes
-    k1, k2 = engine.kernel_norm1, engine.kernel_norm2
+    k1, k2 = engine.certificate.kernel_norm1, engine.certificate.kernel_norm2
     ratio = k2 / k1 if 0.0 < k1 < math.inf else 1.0
     spread = 1.0 / ratio
     # the bound of an output of even magnitude, against what the certificate allows
@@ -175,8 +175,8 @@ def _certified_fft_cost(
 
 
 def fix_up_units(engine: Engine, outputs: np.ndarray) -> float:
-    """Summing these outputs of one row directly (:meth:`Engine.direct_at`)."""
-    products, calls = engine.direct_at_work(outputs)
+    """Summing these outputs of one row directly (:meth:`Certificate.direct_at`)."""
+    products, calls = engine.certificate.direct_at_work(outputs)
     return DIRECT_AT_UNITS * products + CALL_UNITS * calls
 
 
@@ -351,8 +351,8 @@ def _working_bytes(
         return CACHE_BYTES, (window + gathered) * s
     # the FFT: the data in the transforms' precision, its spectrum and the inverse's
     # result at once; the kernel's spectrum held; the certificate's passes over |x|
-    tol = engine.tolerance(rtol, float(np.finfo(engine.dtype).eps), transpose=transpose)
-    precision = engine.fft_precision(tol, transpose=transpose) or np.dtype(np.float64)
+    tol = engine.certificate.tolerance(rtol, float(np.finfo(engine.dtype).eps), transpose=transpose)
+    precision = engine.certificate.fft_precision(tol, transpose=transpose) or np.dtype(np.float64)
     p = precision.itemsize * (2 if engine.dtype.kind == "c" else 1)
     size = math.prod(engine.fft_shape) if transpose else engine.fft_size * engine.fft_count
     spectrum = (math.prod(engine.fft_shape) if transpose else engine.fft_size) * p

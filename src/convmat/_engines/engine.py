@@ -60,8 +60,9 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-class Engine(Certificate):
-    """Products with the matrix of `plan` and `kernel` (dtype = working dtype)."""
+class Engine:
+    """Products with the matrix of `plan` and `kernel` (dtype = working dtype); its FFT
+    products' accuracy is decided by its :attr:`certificate`."""
 
     def __init__(self, kernel: np.ndarray, plan: Plan) -> None:
         self.kernel = _readonly(np.array(kernel, copy=True))
@@ -97,6 +98,7 @@ class Engine(Certificate):
             slice(0, w) for w in (plan.input_shape if self.linear else self.window_shape)
         )
         self.blocking = _blocking(plan, self.window_shape)
+        self.certificate = Certificate(self)
 
     @property
     def nbytes(self) -> int:
