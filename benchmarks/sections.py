@@ -27,6 +27,7 @@ SCRIPTS = (
     "fft_error",
     "signals",
     "inverse",
+    "deblur_exactness",
     "speed",
     "dask_scale",
 )

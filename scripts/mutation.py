@@ -61,6 +61,7 @@ CORE = (
     "_inverse.restore",
     "_inverse.admm",
     "_inverse.operators",
+    "_inverse.direct",
     "_inverse.tikhonov",
     "_blocks.checks",
     "_blocks.window",

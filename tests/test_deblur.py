@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import convmat
+from convmat._inverse.direct import difference_gram
 from convmat._inverse.restore import apply_prior
 
 MODELS = ("unknown", "fill", "wrap", "symm")
@@ -20,6 +21,12 @@ ASYMMETRIC = np.array([[0.5, 0.2, 0.1, 0.05], [0.1, 0.3, 0.2, 0.1], [0.0, 0.1, 0
 EVEN = np.array([[1.0, 2.0], [3.0, 1.5]]) / 7.5
 # solved to rounding, to compare with the dense normal equations
 SOLVED = {"tol": 1e-13, "maxiter": 200_000}
+
+
+@pytest.fixture
+def iterative(monkeypatch):
+    """Small scenes solved by the iterative solvers, as large ones are (not factorised)."""
+    monkeypatch.setattr("convmat._inverse.direct.DIRECT_PIXELS", 0)
 
 
 def _checkerboard(model, square, noise, seed):
@@ -53,7 +60,12 @@ def _dense_solution(y, kernel, model, prior, reg):
 @pytest.mark.parametrize(
     "kernel", [SYMMETRIC, ASYMMETRIC, EVEN], ids=["symmetric", "asymmetric", "even"]
 )
-def test_equals_the_dense_normal_equations(model, prior, kernel):
+@pytest.mark.parametrize("direct", [True, False], ids=["factorised", "iterative"])
+def test_equals_the_dense_normal_equations(model, prior, kernel, direct, monkeypatch):
+    """Small scenes are factorised (solver 'direct'); the iterative solvers, which serve
+    large ones, reach the same solution."""
+    if not direct:
+        monkeypatch.setattr("convmat._inverse.direct.DIRECT_PIXELS", 0)
     rng = np.random.default_rng(0)
     y = rng.random((2, 9, 11))
     reg = 1e-2
@@ -70,11 +82,13 @@ def test_equals_the_dense_normal_equations(model, prior, kernel):
             np.testing.assert_array_equal(x[i], info.scene[i])
     np.testing.assert_array_equal(info.reg, [reg, reg])
     assert info.converged.all()
-    expected = {"wrap": "fft"}.get(model, "cg" if prior == "laplacian" else "admm")
+    iterative_solver = "cg" if prior == "laplacian" else "admm"
+    expected = {"wrap": "fft"}.get(model, "direct" if direct else iterative_solver)
     if model == "symm" and kernel is SYMMETRIC:
         expected = "dct"
     assert info.solver == expected
     assert (info.iterations > 0).all() == (expected in ("cg", "admm"))
+    assert list(info.stopped) == ["tol" if expected in ("cg", "admm") else "exact"] * 2
 
 
 def test_the_unknown_boundary_fits_the_data_and_aligns_with_same_mode():
@@ -143,7 +157,7 @@ def test_inputs_are_not_written_and_integers_are_accepted():
     assert x.dtype == np.float64
 
 
-def test_maxiter_warns_and_reports():
+def test_maxiter_warns_and_reports(iterative):
     rng = np.random.default_rng(6)
     with pytest.warns(RuntimeWarning, match="maxiter=2"):
         _, info = convmat.deconvolve2d(
@@ -286,7 +300,7 @@ def test_colour_images_are_deblurred_channel_by_channel():
 
 
 @pytest.mark.parametrize("prior", ["gradient", "laplacian"])
-def test_callback_sees_every_iteration_and_info_says_why_it_stopped(prior):
+def test_callback_sees_every_iteration_and_info_says_why_it_stopped(prior, iterative):
     """ADMM (gradient) and conjugate gradients (Laplacian): one call per iteration,
     numbered from 1, as many as info counts."""
     rng = np.random.default_rng(4)
@@ -374,7 +388,7 @@ def test_total_variation_batches_float32_weights_and_refusals():
     reason="mutation testing calls every function through a trampoline outside convmat, "
     "which the stack walk cannot tell from the caller",
 )
-def test_warnings_point_at_the_callers_line():
+def test_warnings_point_at_the_callers_line(iterative):
     """Past deconvolve2d's keyword-only wrapper: the user's line, not convmat's."""
     rng = np.random.default_rng(6)
     with pytest.warns(UserWarning, match="channel_axis") as record:
@@ -400,7 +414,7 @@ def test_a_constant_image_is_its_own_estimate(model, prior):
 
 
 @pytest.mark.parametrize("size", [5, 7])
-def test_the_laplacian_prior_s_default_stop_is_near_the_solution(size):
+def test_the_laplacian_prior_s_default_stop_is_near_the_solution(size, iterative):
     """Conjugate gradients with a chosen (small) weight on a clean observation: at the
     default tol the estimate of a constant image is that constant to 1e-3 (it ran from
     -2.2 to 12.4 when they stopped at a relative residual of 1e-5)."""
@@ -412,7 +426,7 @@ def test_the_laplacian_prior_s_default_stop_is_near_the_solution(size):
     np.testing.assert_allclose(x, 3.0, rtol=1e-3)
 
 
-def test_callback_iterates_are_in_the_observation_s_units():
+def test_callback_iterates_are_in_the_observation_s_units(iterative):
     """The solve runs on data of peak 1; the iterates handed to `callback` are scaled back:
     the last one is the scene returned."""
     rng = np.random.default_rng(10)
@@ -489,3 +503,52 @@ def test_a_fixed_total_variation_weight_is_relative_to_the_peak(model):
     np.testing.assert_allclose(
         convmat.deconvolve2d(y, 25.0 * SYMMETRIC, **scaled) * 25.0, x, atol=1e-7 * np.abs(x).max()
     )
+
+
+def test_small_problems_of_the_issue_are_solved_exactly():
+    """A 13x11 observation, identity prior, weight 0.05, 'fill', and a 24x24 crop with the
+    edges unknown and weight 1e-5: at the default `tol` the estimates stopped 2e-3 and
+    1.6e-2 from the solution. Small scenes are now factorised: the solution to rounding."""
+    rng = np.random.default_rng(11)
+    kernel = np.outer([1.0, 4, 6, 4, 1], [1.0, 4, 6, 4, 1]) / 256
+    y = rng.random((13, 11))
+    x, info = convmat.deconvolve2d(
+        y, kernel, boundary="fill", reg=0.05, prior="identity", return_info=True
+    )
+    assert info.solver == "direct"
+    assert info.stopped == "exact"
+    ref = _dense_solution(y, kernel, "fill", "identity", 0.05)
+    np.testing.assert_allclose(x, ref, rtol=1e-10, atol=1e-12)
+    crop = convmat.conv2d(rng.random((28, 28)), kernel, "valid")
+    x, info = convmat.deconvolve2d(crop, kernel, reg=1e-5, return_info=True)
+    assert info.solver == "direct"
+    ref = _dense_solution(crop, kernel, "unknown", "gradient", 1e-5)
+    np.testing.assert_allclose(info.scene, ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("model", ["unknown", "fill", "symm"])
+@pytest.mark.parametrize("reg", [30.0, "auto"])  # 30: 1e-2 at the kernel's unit sum
+def test_a_reported_convergence_is_certified_in_the_caller_s_units(model, reg):
+    """A scene too large to factorise, any scale of kernel and data: where info says
+    'tol', the normal equations' residual of the returned scene, from the dense matrix at
+    the caller's scale and the weight reported, is within the default `tol` (1e-6)."""
+    rng = np.random.default_rng(12)
+    kernel = 25.0 * ASYMMETRIC  # not of unit sum; 'symm' with an asymmetric kernel runs ADMM
+    shape = (46, 48)
+    y = 300.0 * rng.random(shape)
+    _, info = convmat.deconvolve2d(y, kernel, boundary=model, reg=reg, return_info=True)
+    assert info.solver == "admm"
+    assert info.stopped == "tol"
+    if model == "unknown":
+        scene = (shape[0] + kernel.shape[0] - 1, shape[1] + kernel.shape[1] - 1)
+        a = convmat.conv_matrix(kernel, scene, "valid", format="csr")
+    else:
+        scene = shape
+        a = convmat.conv_matrix(kernel, shape, "same", model, format="csr")
+    assert info.scene.shape == scene
+    n = int(np.prod(scene))
+    normal = a.T @ a + float(info.reg) * difference_gram(scene, "gradient")
+    rhs = a.T @ y.ravel()
+    residual = np.linalg.norm(rhs - normal @ info.scene.ravel()) / np.linalg.norm(rhs)
+    assert residual <= 1e-6
+    assert n > 2048

@@ -36,6 +36,12 @@ from ._core.validate import (
 from ._inverse.restore import PRIORS, Prior
 from ._inverse.tikhonov import Tikhonov, solver_for
 
+# The default certified residual of a quadratic prior's normal equations, relative to
+# ||A^T y||. Measured on camera 512^2 with the edges unknown, weights by GCV: at 1e-6, 0.2
+# to 0.8 s a solve; at 1e-7 up to 4.8 s (a 13x13 Gaussian at noise 1e-4, whose unobserved
+# border converges slowest; docs/guide/deblurring.md gives the distances to the minimiser).
+RESIDUAL_TOL = 1e-6
+
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
 DeblurBoundary = Literal["unknown", "fill", "wrap", "symm", "pad", "circular", "symmetric"]
@@ -51,17 +57,19 @@ class DeconvolutionInfo:
     reg : ndarray of float, shape (...)
         The regularisation weight used.
     iterations : ndarray of int, shape (...)
-        ADMM or conjugate-gradient iterations (0 for the exact transform solvers).
+        ADMM and conjugate-gradient iterations (0 for the exact solvers).
     converged : ndarray of bool, shape (...)
-        Whether the solver reached `tol` (always True for transform solvers).
+        Whether the estimate is certified to `tol` (always True for the
+        exact solvers).
     scene : ndarray, shape (..., H + kH - 1, W + kW - 1) or (..., H, W)
         The whole estimated scene: larger than the observation for boundary
         'unknown', the estimate itself otherwise.
     solver : str
-        'fft', 'dct', 'admm' or 'cg'.
+        'fft', 'dct' or 'direct' (exact), 'admm' (ADMM, then conjugate
+        gradients for a quadratic prior) or 'cg'.
     stopped : ndarray of str, shape (...)
-        Why the solver stopped: 'exact' (a transform solver), 'tol' (the
-        iterations reached `tol`) or 'maxiter'.
+        Why the solver stopped: 'exact' (an exact solver), 'tol' (the
+        certificate of `tol` holds) or 'maxiter'.
 
     Examples
     --------
@@ -70,10 +78,10 @@ class DeconvolutionInfo:
     >>> observed = np.ones((3, 8, 9))                        # a batch of three images
     >>> psf = np.full((3, 3), 1 / 9)
     >>> _, info = convmat.deconvolve2d(observed, psf, reg=1e-2, return_info=True)
-    >>> info.solver, info.reg.shape, info.scene.shape
-    ('admm', (3,), (3, 10, 11))
+    >>> info.solver, info.reg.shape, info.scene.shape   # a small scene, factorised
+    ('direct', (3,), (3, 10, 11))
     >>> info  # doctest: +ELLIPSIS
-    DeconvolutionInfo(solver='admm', reg=[0.01, 0.01, 0.01], ..., scene=<array of shape (3, 10, 11), dtype float64>)
+    DeconvolutionInfo(solver='direct', reg=[0.01, 0.01, 0.01], ..., scene=<array of shape (3, 10, 11), dtype float64>)
     """
 
     reg: np.ndarray
@@ -163,16 +171,19 @@ def deconvolve2d(
         Most iterations per image: default 500 for ADMM, 2000 for
         conjugate gradients.
     tol : float, optional
-        In (0, 1). ADMM stops when the estimate (the field of view, not the
-        unobserved border of the scene) changes by less than `tol`
-        (relative, in the 2-norm) in one iteration; default 1e-4 (in the
-        benchmark the estimate is then within about 0.15 dB of PSNR of the
-        solved problem on clean data, 0.01 dB at noise 1e-2). Conjugate
-        gradients stop at the relative residual `tol` of the normal
-        equations; default 1e-10 for a given `reg`, 1e-8 for a chosen one
-        (at 1e-5 a clean observation, whose weight is small, stopped far
-        from the solution: 12 dB against 37.8 dB solved, on ``camera``
-        under a 7x7 box blur with the edges unknown).
+        In (0, 1). For the quadratic priors, the certified residual of the
+        normal equations: a solve stops with ``stopped='tol'`` only when
+        ``||A^T y - (A^T A + reg L^T L) x|| <= tol ||A^T y||``, recomputed
+        from the estimate with the exact operators (ADMM brings the iterate
+        near, conjugate gradients finish); default 1e-6, and for the
+        Laplacian prior 1e-8 with a chosen `reg`, 1e-10 with a given one.
+        The distance to the minimiser that a residual certifies grows with
+        the problem's conditioning: ``benchmarks/RESULTS.md`` gives it for
+        the default on 256x256 crops. Scenes of at most 2048 pixels under
+        'unknown', 'fill' or 'symm' are factorised instead (solver
+        'direct'), exactly. With ``prior='tv'``, ADMM stops when the
+        estimate (the field of view) changes by less than `tol` (relative,
+        in the 2-norm) in one iteration; default 1e-4.
     channel_axis : int, optional
         The axis of `observed` that holds colour channels, as scikit-image
         spells it: each channel is deblurred as an image of its own, and the
@@ -212,14 +223,20 @@ def deconvolve2d(
     Solvers: 'wrap' is diagonalised by the FFT and 'symm' with a kernel
     symmetric in each axis (odd sizes) by the orthonormal DCT-II, both
     together with a quadratic prior: a division per frequency, exact. Every
-    other model, and total variation on every model, runs ADMM: the model is
-    the crop of a circular convolution of a larger grid (Almeida and
-    Figueiredo 2013), split so that each iteration is two FFT pairs, a mask
-    and a shrinkage, and every iterate is a sane image. The Laplacian prior
-    on those models runs conjugate gradients on the normal equations
-    ``(A^T A + reg L^T L) x = A^T y`` with the exact operator, preconditioned
-    by the DCT model. A solve that stops at `maxiter` before `tol` warns
-    (``RuntimeWarning``) and says so in the info.
+    other model with a quadratic prior and at most 2048 pixels in the scene
+    is solved by a
+    Cholesky factorisation of the normal equations ``(A^T A + reg L^T L) x
+    = A^T y`` with the exact sparse matrix (solver 'direct'). Larger
+    scenes, and total variation on every model, run ADMM: the model is the
+    crop of a circular convolution of a larger grid (Almeida and Figueiredo
+    2013), split so that each iteration is two FFT pairs, a mask and a
+    shrinkage, and every iterate is a sane image; for a quadratic prior,
+    conjugate gradients on the normal equations with the exact operator,
+    preconditioned by the DCT (or periodic) model, start from ADMM's
+    iterate and run until the residual is certified. The Laplacian prior
+    on those models runs conjugate gradients alone. A solve that stops at
+    `maxiter` before `tol` warns (``RuntimeWarning``) and says so in the
+    info.
 
     The weight is chosen on the DCT model of the observation (the FFT model
     for 'wrap'): closed-form filter factors, so GCV or the discrepancy
@@ -235,8 +252,8 @@ def deconvolve2d(
     >>> k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16
     >>> y = convmat.conv2d(scene, k, "valid") + 0.01 * rng.standard_normal((38, 48))
     >>> x, info = convmat.deconvolve2d(y, k, return_info=True)  # edges unknown, reg by GCV
-    >>> x.shape, info.scene.shape, info.solver
-    ((38, 48), (40, 50), 'admm')
+    >>> x.shape, info.scene.shape, info.solver, str(info.stopped)   # 2000 pixels: factorised
+    ((38, 48), (40, 50), 'direct', 'exact')
     >>> truth = scene[1:-1, 1:-1]
     >>> bool(np.mean((x - truth) ** 2) < np.mean((y - truth) ** 2) / 2)
     True
@@ -260,13 +277,15 @@ def deconvolve2d(
     checked_prior = _check_prior(prior)
     sigma = None if noise_std is None else _check_positive_float(noise_std, "noise_std")
     kern = k.astype(np.float64)
-    solver = solver_for(model, kern, checked_prior)
-    iters, rtol = _stopping(solver, maxiter, tol, fixed=isinstance(reg_arg, float))
+    h, w = y.shape[-2:]
+    scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
+    solver = solver_for(model, kern, checked_prior, scene_shape[0] * scene_shape[1])
+    iters, rtol = _stopping(
+        solver, maxiter, tol, fixed=isinstance(reg_arg, float), tv=checked_prior == "tv"
+    )
     if not isinstance(return_info, (bool, np.bool_)):
         msg = f"`return_info` must be a bool, got {return_info!r}"
         raise TypeError(msg)
-    h, w = y.shape[-2:]
-    scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
     _check_work(y, k, scene_shape)
 
     images = y.astype(np.float64).reshape(-1, h, w)
@@ -336,17 +355,22 @@ def _checked_arrays(
     return y, k, channels
 
 
-def _stopping(solver: str, maxiter: object, tol: object, *, fixed: bool) -> tuple[int, float]:
+def _stopping(
+    solver: str, maxiter: object, tol: object, *, fixed: bool, tv: bool
+) -> tuple[int, float]:
     """The iteration limit and tolerance: the arguments checked, or the solver's defaults
-    (conjugate gradients stop tighter where the weight is chosen by a rule)."""
+    (a quadratic prior's certified residual; ADMM's change per iteration for total
+    variation)."""
     default_iters = 2000 if solver == "cg" else 500
     iters = default_iters if maxiter is None else check_positive_int(maxiter, "maxiter")
     if tol is not None:
         rtol = _check_tol(tol)
-    elif solver == "cg":
+    elif tv:
+        rtol = 1e-4
+    elif solver == "cg":  # the Laplacian prior, worse conditioned: a tighter residual
         rtol = 1e-10 if fixed else 1e-8
     else:
-        rtol = 1e-4
+        rtol = RESIDUAL_TOL
     return iters, rtol
 
 

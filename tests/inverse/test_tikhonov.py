@@ -60,6 +60,47 @@ def test_solver_names():
     assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
     for model in ("unknown", "fill", "wrap", "symm"):
         assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"
+        assert solver_for(model, KERNELS["symmetric"], "tv", 100) == "admm"
+    # small scenes of a quadratic prior are factorised, where no transform serves
+    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2048) == "direct"
+    assert solver_for("unknown", KERNELS["symmetric"], "laplacian", 2048) == "direct"
+    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2049) == "admm"
+    assert solver_for("wrap", KERNELS["asymmetric"], "gradient", 100) == "fft"
+    assert solver_for("symm", KERNELS["symmetric"], "identity", 100) == "dct"
+
+
+@pytest.mark.parametrize("model", ["unknown", "fill", "symm"])
+@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
+def test_converged_means_the_residual_is_certified(model, prior):
+    """The iterative solves report convergence only where the normal equations' residual,
+    recomputed from the estimate with the dense matrices, is within `tol` of ``A^T y``;
+    stopped early, they say so and the residual is above it."""
+    kernel = KERNELS["asymmetric"]
+    shape = (9, 10)
+    a, scene = _matrix(kernel, shape, model)
+    solver = "cg" if prior == "laplacian" else "admm"
+    n = int(np.prod(scene))
+    ltl = apply_prior(np.eye(n).reshape(n, *scene), prior, periodic=False).reshape(n, n)
+    y = np.random.default_rng(3).random(shape)
+    reg = 1e-3
+
+    def residual(x):
+        r = a.T @ y.ravel() - (a.T @ a + reg * ltl) @ x.ravel()
+        return np.linalg.norm(r) / np.linalg.norm(a.T @ y.ravel())
+
+    for tol in (1e-4, 1e-7, 1e-10):
+        problem = Tikhonov(kernel, shape, model, prior, maxiter=5000, tol=tol, solver=solver)
+        x, steps, done = problem(y, reg)
+        assert done
+        assert steps > 0
+        assert residual(x) <= tol
+        # the FFT operators compute the same residual, to their rounding
+        assert abs(problem.residual(problem.adjoint(y), x, reg) - residual(x)) <= 1e-12
+    problem = Tikhonov(kernel, shape, model, prior, maxiter=2, tol=1e-12, solver=solver)
+    x, steps, done = problem(y, reg)
+    assert not done
+    assert steps == 2
+    assert residual(x) > 1e-12
 
 
 @pytest.mark.parametrize("model", ["unknown", "fill", "wrap", "symm"])

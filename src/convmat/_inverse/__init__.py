@@ -4,6 +4,8 @@ Modules, each importing only ``_core``, ``_engines`` and those listed before
 it: ``restore`` (priors, frequency responses, the weight rules: GCV, the
 discrepancy principle, the noise level), ``operators`` (each boundary model's
 blur and its adjoint, behind one interface), ``admm`` (ADMM with the mask
-splitting, and total variation), ``tikhonov`` (one model, kernel and prior:
-the exact transform solvers, ADMM or conjugate gradients, and the weight).
+splitting, and total variation), ``direct`` (small scenes: the normal
+equations factorised), ``tikhonov`` (one model, kernel and prior: the exact
+transform and direct solvers, ADMM and conjugate gradients to a certified
+residual, and the weight).
 """

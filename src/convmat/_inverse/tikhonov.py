@@ -22,7 +22,9 @@ from scipy.sparse.linalg import LinearOperator, cg
 
 from .._engines.fillfft import FillBlur
 from .._engines.pipeline import forward
+from . import direct as _direct
 from .admm import Diagonal, Penalty, Splitting
+from .direct import Normal
 from .operators import Blur, Circulant, Cosine, Reflected, dct, idct
 from .restore import (
     Prior,
@@ -47,19 +49,30 @@ __all__: list[str] = []
 # is 1e-3 or more the rules choose above the floor.
 WEIGHT_FLOOR = 1e-4
 
+# ADMM's relative change per iteration at which a quadratic prior's solve hands its
+# iterate to conjugate gradients, which certify the residual of the normal equations
+ADMM_HANDOFF = 1e-3
+CG_MARGIN = 0.5  # conjugate gradients aim at this share of `tol` (their residual drifts)
+
 Callback = Callable[[np.ndarray, int], object]
 
 
-def solver_for(model: str, kernel: np.ndarray, prior: str = "gradient") -> str:
-    """'fft' or 'dct' where a transform diagonalises the model and a quadratic prior; else
-    'admm' (the mask splitting, and every model with total variation), or 'cg' for the
-    Laplacian prior, which the splitting's differences do not hold."""
+def solver_for(
+    model: str, kernel: np.ndarray, prior: str = "gradient", pixels: int | None = None
+) -> str:
+    """'fft' or 'dct' where a transform diagonalises the model and a quadratic prior;
+    'direct' for a quadratic prior on a scene of at most :data:`~convmat._inverse.direct.DIRECT_PIXELS` `pixels`
+    (the normal equations factorised); else 'admm' (the mask splitting, then conjugate
+    gradients to the certified residual; every model with total variation), or 'cg' for
+    the Laplacian prior, which the splitting's differences do not hold."""
     if prior == "tv":
         return "admm"
     if model == "wrap":
         return "fft"
     if model == "symm" and symmetric(kernel):
         return "dct"
+    if pixels is not None and pixels <= _direct.DIRECT_PIXELS:
+        return "direct"
     return "cg" if prior == "laplacian" else "admm"
 
 
@@ -107,6 +120,9 @@ class Tikhonov:
         else:  # 'symm' with a kernel that is not symmetric: the exact operator by FFT
             self.operator = Reflected(kernel, (h, w))
         self.splitting: Splitting | Diagonal
+        self.normal_equations: Normal | None = None
+        if self.solver == "direct":
+            self.normal_equations = Normal(kernel, self.shape, self.scene_shape, model, prior)
         if self.tv and diagonal:
             self.splitting = Diagonal(self.spectrum, periodic=periodic)
         elif self.solver in ("admm", "cg"):
@@ -163,12 +179,42 @@ class Tikhonov:
     def __call__(
         self, image: np.ndarray, reg: float, callback: Callback | None = None
     ) -> tuple[np.ndarray, int, bool]:
-        """The Tikhonov estimate of one observation: (scene, iterations, converged)."""
-        if self.solver == "admm":
+        """The estimate of one observation: (scene, iterations, converged).
+
+        A quadratic prior's estimate is converged when the normal equations'
+        residual is certified: ``||A^T y - (A^T A + reg L^T L) x|| <= tol
+        ||A^T y||``, recomputed from the estimate with the exact operators
+        (:meth:`residual`). ADMM brings the iterate near the solution, and
+        preconditioned conjugate gradients, started there, take it to the
+        certified residual; 'direct' and the transform solvers are exact."""
+        if self.solver == "admm" and self.tv:
             return self.splitting.solve(
                 image, reg, maxiter=self.maxiter, tol=self.tol, callback=callback
             )
-        return self.solve(self.adjoint(image), reg, callback)
+        rhs = self.adjoint(image)
+        if self.solver != "admm":
+            return self.solve(rhs, reg, callback)
+        start, steps, _ = self.splitting.solve(
+            image, reg, maxiter=self.maxiter, tol=ADMM_HANDOFF, callback=callback
+        )
+        x, more, done = self._cg(
+            rhs, reg, callback, start=start, first=steps, maxiter=self.maxiter - steps
+        )
+        return x, steps + more, done
+
+    def normal(self, x: np.ndarray, reg: float) -> np.ndarray:
+        """``(A^T A + reg L^T L) x`` of a scene, by the exact operators."""
+        out = self.adjoint(self.forward(x)) + reg * apply_prior(x, self.prior, periodic=False)
+        return np.asarray(out)
+
+    def residual(self, rhs: np.ndarray, x: np.ndarray, reg: float) -> float:
+        """The certificate of a quadratic prior's estimate: ``||rhs - (A^T A + reg L^T L)
+        x|| / ||rhs||`` (0 where both vanish, inf where only `rhs` does)."""
+        r = float(np.linalg.norm(rhs - self.normal(x, reg)))
+        b = float(np.linalg.norm(rhs))
+        if b == 0.0:
+            return 0.0 if r == 0.0 else math.inf
+        return r / b
 
     def solve(
         self, rhs: np.ndarray, reg: float, callback: Callback | None = None
@@ -180,18 +226,30 @@ class Tikhonov:
             return np.fft.ifft2(_divide(spec, self.model_power + reg * self.weights)).real, 0, True
         if self.solver == "dct":
             return idct(_divide(dct(rhs), self.model_power + reg * self.weights)), 0, True
-        return self._cg(rhs, reg, callback)
+        if self.normal_equations is not None:
+            return self.normal_equations.solve(rhs, reg), 0, True
+        return self._cg(rhs, reg, callback, maxiter=self.maxiter)
 
     def _cg(
-        self, rhs: np.ndarray, reg: float, callback: Callback | None
+        self,
+        rhs: np.ndarray,
+        reg: float,
+        callback: Callback | None,
+        *,
+        maxiter: int,
+        start: np.ndarray | None = None,
+        first: int = 0,
     ) -> tuple[np.ndarray, int, bool]:
+        """Preconditioned conjugate gradients from `start` (else the preconditioned
+        right-hand side) until :meth:`residual` is at most `tol`, within `maxiter`
+        iterations: (solution, iterations, certified). The residual that stops scipy's
+        CG is its own recurrence; the certificate is recomputed from the solution, and
+        CG restarted from it while iterations remain."""
         shape = self.scene_shape
         size = math.prod(shape)
 
         def normal(v: np.ndarray) -> np.ndarray:
-            x = v.reshape(shape)
-            out = self.adjoint(self.forward(x)) + reg * apply_prior(x, self.prior, periodic=False)
-            return np.asarray(out).ravel()
+            return self.normal(v.reshape(shape), reg).ravel()
 
         denominator = self.power + reg * self.preconditioner_weights
 
@@ -203,24 +261,36 @@ class Tikhonov:
             return np.fft.irfft2(_divide(spec, half), shape).ravel()
 
         flat = rhs.ravel()
+        x = precondition(flat) if start is None else start.ravel()
         steps = [0]
 
         def count(xk: np.ndarray) -> None:
             steps[0] += 1
             if callback is not None:
-                callback(xk.reshape(shape), steps[0])
+                callback(xk.reshape(shape), first + steps[0])
 
-        x, status = cg(
-            LinearOperator((size, size), matvec=normal, dtype=np.float64),
-            flat,
-            x0=precondition(flat),
-            rtol=self.tol,
-            atol=0.0,
-            maxiter=self.maxiter,
-            M=LinearOperator((size, size), matvec=precondition, dtype=np.float64),
-            callback=count,
-        )
-        return x.reshape(shape), steps[0], status == 0
+        matrix = LinearOperator((size, size), matvec=normal, dtype=np.float64)
+        preconditioner = LinearOperator((size, size), matvec=precondition, dtype=np.float64)
+        # the recurrence's residual drifts from the true one by rounding: aim below `tol`
+        target = self.tol * CG_MARGIN
+        certified = self.residual(rhs, x.reshape(shape), reg) <= self.tol
+        while not certified and steps[0] < maxiter:
+            before = steps[0]
+            x, _ = cg(
+                matrix,
+                flat,
+                x0=x,
+                rtol=target,
+                atol=0.0,
+                maxiter=maxiter - steps[0],
+                M=preconditioner,
+                callback=count,
+            )
+            certified = self.residual(rhs, x.reshape(shape), reg) <= self.tol
+            if steps[0] == before:  # no step taken: nothing more to gain
+                break
+            target /= 10  # a restart after a recurrence that stopped short of the truth
+        return x.reshape(shape), steps[0], certified
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:

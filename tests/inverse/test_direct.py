@@ -1,0 +1,57 @@
+"""Small problems factorised: the prior's matrix and the normal equations against dense algebra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convmat
+from convmat._inverse.direct import Normal, difference_gram
+from convmat._inverse.restore import apply_prior
+
+KERNEL = np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]])
+
+
+@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (5, 1), (4, 7)])
+def test_the_prior_s_matrix_is_what_apply_prior_applies(prior, shape):
+    n = shape[0] * shape[1]
+    columns = apply_prior(np.eye(n).reshape(n, *shape), prior, periodic=False).reshape(n, n)
+    np.testing.assert_array_equal(difference_gram(shape, prior).toarray(), columns.T)
+
+
+def _matrix(shape, model):
+    if model == "unknown":
+        scene = (shape[0] + KERNEL.shape[0] - 1, shape[1] + KERNEL.shape[1] - 1)
+        return convmat.conv_matrix(KERNEL, scene, "valid"), scene
+    return convmat.conv_matrix(KERNEL, shape, "same", model), shape
+
+
+@pytest.mark.parametrize("model", ["unknown", "fill", "symm"])
+@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
+def test_the_normal_equations_are_solved_to_rounding(model, prior):
+    shape = (6, 9)
+    a, scene = _matrix(shape, model)
+    normal = Normal(KERNEL, shape, scene, model, prior)
+    rng = np.random.default_rng(1)
+    rhs = rng.standard_normal(scene)
+    n = rhs.size
+    ltl = apply_prior(np.eye(n).reshape(n, *scene), prior, periodic=False).reshape(n, n)
+    expected = np.linalg.solve(a.T @ a + 0.03 * ltl, rhs.ravel())
+    got = normal.solve(rhs, 0.03)
+    assert got.shape == scene
+    np.testing.assert_allclose(got.ravel(), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_a_singular_system_gets_the_least_squares_solution():
+    """No weight and more unknowns than observations ('unknown'): ``A^T A`` is singular; the
+    solution is the minimum-norm one, as the transform solvers give where a frequency is
+    unconstrained."""
+    shape = (5, 6)
+    a, scene = _matrix(shape, "unknown")
+    normal = Normal(KERNEL, shape, scene, "unknown", "gradient")
+    y = np.random.default_rng(2).standard_normal(shape)
+    rhs = (a.T @ y.ravel()).reshape(scene)
+    got = normal.solve(rhs, 0.0)
+    expected = np.linalg.pinv(a) @ y.ravel()
+    np.testing.assert_allclose(got.ravel(), expected, rtol=1e-8, atol=1e-10)
