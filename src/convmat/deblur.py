@@ -181,9 +181,9 @@ def deconvolve2d(
         the problem's conditioning: ``benchmarks/RESULTS.md`` gives it for
         the default on 256x256 crops. Scenes of at most 2048 pixels under
         'unknown', 'fill' or 'symm' are factorised instead (solver
-        'direct'), exactly. With ``prior='tv'``, ADMM stops when its primal
-        and dual residuals are each within `tol` of their scales (Boyd et
-        al. 2011, section 3.3); default 1e-4.
+        'direct'), exactly. With ``prior='tv'``, ADMM stops when the
+        estimate (the field of view) changes by less than `tol` (relative,
+        in the 2-norm) in one iteration; default 1e-4.
     channel_axis : int, optional
         The axis of `observed` that holds colour channels, as scikit-image
         spells it: each channel is deblurred as an image of its own, and the

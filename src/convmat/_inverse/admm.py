@@ -18,11 +18,12 @@ and two inverse ones: ``z`` by a division per frequency, ``v`` by a mask,
 ``w`` by a shrinkage (``R`` the isotropic total variation) or a scaling
 (``R = ||.||^2 / 2``, Tikhonov) and ``s`` by a projection. Unlike conjugate
 gradients on the normal equations, whose iterates are poor until they have
-converged when the weight is small, every iterate is a sane image. Total
-variation stops on Boyd's primal and dual residuals (:func:`residuals_within`);
-a quadratic prior stops on the relative change of the estimate it returns
-(the field of view for 'unknown'), where the caller hands the iterate to
-conjugate gradients, which certify the normal equations' residual. The split
+converged when the weight is small, every iterate is a sane image: the
+solver stops on the relative change of the estimate it returns (the field of
+view for 'unknown': the unobserved border, which only the prior holds,
+settles last and matters least; on ``coins`` under a 13x13 Gaussian, clean,
+stopping on the whole scene took 102 iterations, against 41 for the field of
+view, 0.05 dB apart and 0.05 dB from a 600-iteration estimate). The split
 variables are over-relaxed (``RELAXATION``) where there is no projection
 split.
 """
@@ -55,34 +56,6 @@ DIAGONAL_PENALTY = 15.0
 # whose projection split it slows (2x the iterations to the minimum on small problems)
 RELAXATION = 1.8
 Callback = Callable[[np.ndarray, int], object]
-
-
-def residuals_within(
-    splits: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]],
-    tol: float,
-    floor: float = 0.0,
-) -> bool:
-    """Boyd et al.'s stopping rule (2011, section 3.3) for ADMM in scaled form, with the
-    relative tolerance `tol`.
-
-    Each split ``(x, bz, bz_before, u, rho)`` is a constraint ``x = B z`` with its
-    penalty: the split variable after the iteration, ``B z`` after and before the
-    z-update, the scaled dual. The primal residual ``x - B z`` must be within `tol` of
-    ``max(||x||, ||B z||)``, and the dual residual ``rho B (z - z_before)`` within `tol`
-    of ``max(||rho u||, floor)``, all norms over every split at once. The floor (the
-    observation's norm: Boyd's absolute tolerance, in the data's scale) serves problems
-    whose dual vanishes at the solution, such as a constant image.
-    """
-    primal = dual = x_norm = bz_norm = u_norm = 0.0
-    for x, bz, before, u, rho in splits:
-        primal += float(np.sum((x - bz) ** 2))
-        dual += rho * rho * float(np.sum((bz - before) ** 2))
-        x_norm += float(np.sum(x * x))
-        bz_norm += float(np.sum(bz * bz))
-        u_norm += rho * rho * float(np.sum(u * u))
-    return primal <= tol * tol * max(x_norm, bz_norm) and dual <= tol * tol * max(
-        u_norm, floor * floor
-    )
 
 
 def _change(new: np.ndarray, old: np.ndarray) -> float:
@@ -308,7 +281,6 @@ class Splitting:
         shrink = self._shrinkage(reg, rho_prior)
         relaxation = RELAXATION if self.extension is None else 1.0
         z = self.start(y)
-        floor = float(np.linalg.norm(y))  # the dual residual's scale where the dual vanishes
         spec = np.asarray(scipy.fft.rfft2(z, workers=WORKERS))
         hz, dz = self.blur(spec), self.differences(z)
         d_v = np.zeros(self.grid)
@@ -344,7 +316,6 @@ class Splitting:
             spec += inverse * scipy.fft.rfft2(total, workers=WORKERS)
             new = np.asarray(scipy.fft.irfft2(spec, self.grid, workers=WORKERS))
             change = _change(new[self.window], z[self.window])
-            old = (hz, dz, z)
             z = new
             hz, dz = self.blur(spec), self.differences(z)
             d_v += hz
@@ -356,19 +327,8 @@ class Splitting:
                 d_s -= s
             if callback is not None:
                 callback(self.estimate(z), k)
-            if self.penalty == "tv":
-                # Boyd et al. (2011, 3.3): the constraints v = Hz, w = Dz, s = z met, and
-                # the z-update's optimality, each to `tol` of its own scale
-                splits = [(v, hz, old[0], d_v, rho)]
-                splits += [
-                    (a, b, c, d, rho_prior) for a, b, c, d in zip(w, dz, old[1], d_w, strict=True)
-                ]
-                if s is not None:
-                    splits.append((s, z, old[2], d_s, rho_scene))
-                done = residuals_within(splits, tol, floor)
-            else:  # a quadratic prior: the caller certifies the normal equations
-                done = change <= tol
-            if done:
+            if change <= tol:
+                done = True
                 break
         return self.estimate(z), k, done
 
@@ -478,7 +438,6 @@ class Diagonal:
         data = np.conj(self.spectrum) * self.transform(y) * inverse
         gain = rho * inverse
         x = np.array(y, dtype=float, copy=True)
-        floor = float(np.linalg.norm(y))  # the dual residual's scale where the dual vanishes
         rows, cols = self.differences(x)
         d_rows, d_cols = np.zeros_like(x), np.zeros_like(x)
         threshold = reg / rho if rho > 0 else 0.0
@@ -502,7 +461,7 @@ class Diagonal:
             coefficients *= gain
             coefficients += data
             new = self.inverse(coefficients)
-            before = (rows, cols)
+            change = _change(new, x)
             x = new
             rows, cols = self.differences(x)
             d_rows += rows
@@ -511,14 +470,7 @@ class Diagonal:
             d_cols -= w_cols
             if callback is not None:
                 callback(x.copy(), k)
-            done = residuals_within(
-                [
-                    (w_rows, rows, before[0], d_rows, rho),
-                    (w_cols, cols, before[1], d_cols, rho),
-                ],
-                tol,
-                floor,
-            )
-            if done:
+            if change <= tol:
+                done = True
                 break
         return x, k, done
