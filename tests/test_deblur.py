@@ -552,3 +552,30 @@ def test_a_reported_convergence_is_certified_in_the_caller_s_units(model, reg):
     residual = np.linalg.norm(rhs - normal @ info.scene.ravel()) / np.linalg.norm(rhs)
     assert residual <= 1e-6
     assert n > 2048
+
+
+def test_verbose_prints_a_progress_line_when_one_is_due(iterative, monkeypatch, capsys):
+    """A line to standard error per PROGRESS_SECONDS of a solve (here every iteration): the
+    image, the iteration of maxiter, the solver; nothing without `verbose`; the callback
+    still sees every iteration."""
+    rng = np.random.default_rng(13)
+    y = rng.random((2, 14, 15))
+    seen: list[int] = []
+    _, info = convmat.deconvolve2d(
+        y, ASYMMETRIC, reg=1e-2, callback=lambda xk, k: seen.append(k), return_info=True
+    )
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("convmat.deblur.PROGRESS_SECONDS", 0.0)
+    again: list[int] = []
+    convmat.deconvolve2d(
+        y, ASYMMETRIC, reg=1e-2, verbose=True, maxiter=400, callback=lambda xk, k: again.append(k)
+    )
+    assert again == seen
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == len(seen)
+    first = info.iterations[0]
+    assert lines[0].startswith("deconvolve2d: image 1/2, iteration 1/400 (admm), ")
+    assert lines[first].startswith("deconvolve2d: image 2/2, iteration 1/400 (admm), ")
+    assert lines[-1].startswith(f"deconvolve2d: image 2/2, iteration {info.iterations[1]}/400")
+    with pytest.raises(TypeError, match="`verbose` must be a bool, got 'yes'"):
+        convmat.deconvolve2d(y, ASYMMETRIC, verbose="yes")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from ._inverse.tikhonov import Tikhonov, solver_for
 # to 0.8 s a solve; at 1e-7 up to 4.8 s (a 13x13 Gaussian at noise 1e-4, whose unobserved
 # border converges slowest; docs/guide/deblurring.md gives the distances to the minimiser).
 RESIDUAL_TOL = 1e-6
+PROGRESS_SECONDS = 2.0  # between the progress lines of verbose=True
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
@@ -119,6 +122,7 @@ def deconvolve2d(
     tol: float | None = None,
     channel_axis: int | None = None,
     callback: Callable[[np.ndarray, int], object] | None = None,
+    verbose: bool = False,
     return_info: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, DeconvolutionInfo]:
     """Estimate the scene behind a blurred, noisy observation, for a known kernel.
@@ -194,6 +198,10 @@ def deconvolve2d(
         ``callback(xk, k)`` after each ADMM or conjugate-gradient iteration ``k`` with
         the current scene estimate ``xk`` (shape of ``info.scene``'s images),
         image by image of a batch; never called by the transform solvers.
+    verbose : bool
+        Print a progress line to standard error every few seconds of an
+        iterative solve: the image of the batch, the iteration and
+        `maxiter`, the solver and the time so far.
     return_info : bool
         Also return a :class:`DeconvolutionInfo`.
 
@@ -283,9 +291,10 @@ def deconvolve2d(
     iters, rtol = _stopping(
         solver, maxiter, tol, fixed=isinstance(reg_arg, float), tv=checked_prior == "tv"
     )
-    if not isinstance(return_info, (bool, np.bool_)):
-        msg = f"`return_info` must be a bool, got {return_info!r}"
-        raise TypeError(msg)
+    for name, flag in (("verbose", verbose), ("return_info", return_info)):
+        if not isinstance(flag, (bool, np.bool_)):
+            msg = f"`{name}` must be a bool, got {flag!r}"
+            raise TypeError(msg)
     _check_work(y, k, scene_shape)
 
     images = y.astype(np.float64).reshape(-1, h, w)
@@ -297,7 +306,8 @@ def deconvolve2d(
     # two divisions: a kernel's square may leave float64's range where the weight does not
     weight = reg_arg / gain / gain ** (power - 1) if isinstance(reg_arg, float) else reg_arg
     report = None if callback is None else _scaled(callback, 1.0 / gain)
-    scenes, regs, steps, done = _deconvolve_each(images, solve, weight, sigma, report)
+    progress = _Progress(images.shape[0], iters, solver) if verbose else None
+    scenes, regs, steps, done = _deconvolve_each(images, solve, weight, sigma, report, progress)
     scenes /= gain
     with np.errstate(over="ignore"):  # a weight beyond float64's range is reported as inf
         regs = regs * gain * gain ** (power - 1)
@@ -408,6 +418,7 @@ def _deconvolve_each(
     reg: float | str,
     sigma: float | None,
     callback: Callable[[np.ndarray, int], object] | None,
+    progress: _Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each image's scene, weight, iterations and convergence, in the image's own units."""
     n_images = images.shape[0]
@@ -422,9 +433,39 @@ def _deconvolve_each(
         level = None if sigma is None else sigma / scale
         regs[i] = reg if isinstance(reg, float) else solve.choose(data, reg, level)
         report = None if callback is None else _scaled(callback, scale)
+        if progress is not None:
+            report = progress.hook(i, report)
         scenes[i], steps[i], done[i] = solve(data, float(regs[i]), report)
         scenes[i] *= scale
     return scenes, regs, steps, done
+
+
+class _Progress:
+    """The progress lines of ``verbose=True``: one every :data:`PROGRESS_SECONDS` of a
+    solve, to standard error."""
+
+    def __init__(self, images: int, maxiter: int, solver: str) -> None:
+        self.images, self.maxiter, self.solver = images, maxiter, solver
+        self.start = self.last = time.monotonic()
+
+    def hook(
+        self, image: int, callback: Callable[[np.ndarray, int], object] | None
+    ) -> Callable[[np.ndarray, int], object]:
+        """`callback` (or nothing) preceded by a progress line when one is due."""
+
+        def report(xk: np.ndarray, k: int) -> object:
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_SECONDS:
+                self.last = now
+                print(
+                    f"deconvolve2d: image {image + 1}/{self.images}, iteration "
+                    f"{k}/{self.maxiter} ({self.solver}), {now - self.start:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return None if callback is None else callback(xk, k)
+
+        return report
 
 
 def _scaled(
