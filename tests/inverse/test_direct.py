@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg
 
 import convmat
 from convmat._inverse.direct import Normal, difference_gram
@@ -55,3 +56,25 @@ def test_a_singular_system_gets_the_least_squares_solution():
     got = normal.solve(rhs, 0.0)
     expected = np.linalg.pinv(a) @ y.ravel()
     np.testing.assert_allclose(got.ravel(), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_a_weight_s_factorisation_serves_every_image_that_uses_it(monkeypatch):
+    """The images of a batch with one weight share its factorisation; another weight
+    factorises again, and each solve equals a fresh one."""
+    shape = (6, 7)
+    _, scene = _matrix(shape, "fill")
+    normal = Normal(KERNEL, shape, scene, "fill", "gradient")
+    calls = []
+    factorise = scipy.linalg.cho_factor
+    monkeypatch.setattr(
+        scipy.linalg, "cho_factor", lambda *a, **k: calls.append(1) or factorise(*a, **k)
+    )
+    rng = np.random.default_rng(3)
+    rhs = [rng.standard_normal(scene) for _ in range(3)]
+    got = [normal.solve(r, 0.1) for r in rhs]
+    assert len(calls) == 1
+    got.append(normal.solve(rhs[0], 0.2))
+    assert len(calls) == 2
+    for r, g, reg in zip([*rhs, rhs[0]], got, [0.1, 0.1, 0.1, 0.2], strict=True):
+        fresh = Normal(KERNEL, shape, scene, "fill", "gradient").solve(r, reg)
+        np.testing.assert_array_equal(g, fresh)

@@ -63,22 +63,31 @@ class Normal:
         self.blur_gram = (a.T @ a).toarray()
         self.prior_gram = difference_gram(scene_shape, prior).toarray()
         self.scene_shape = scene_shape
+        self._kept: tuple[float, tuple[np.ndarray, tuple[np.ndarray, bool] | None]] | None = None
 
     def solve(self, rhs: np.ndarray, reg: float) -> np.ndarray:
-        """``(A^T A + reg L^T L)^{-1} rhs`` for a scene-shaped `rhs`."""
-        m = self.blur_gram + reg * self.prior_gram
+        """``(A^T A + reg L^T L)^{-1} rhs`` for a scene-shaped `rhs`; the factorisation of
+        the last weight is kept (the images of a batch with a given weight share it)."""
+        if self._kept is None or self._kept[0] != reg:
+            self._kept = (reg, self._factorise(reg))
+        m, factor = self._kept[1]
         b = rhs.ravel()
-        try:
-            factor = scipy.linalg.cho_factor(m, check_finite=False)
-            norm1 = float(np.abs(m).sum(axis=0).max())
-            rcond, _ = scipy.linalg.lapack.dpocon(factor[0], norm1, uplo="L" if factor[1] else "U")
-            singular = rcond < m.shape[0] * np.finfo(np.float64).eps
-        except scipy.linalg.LinAlgError:  # not positive definite to rounding
-            singular = True
-        if singular:  # singular to rounding (no weight): the minimum-norm solution, the
-            # rank as numpy's matrix_rank counts it
+        if factor is None:  # singular to rounding (no weight): the minimum-norm solution,
+            # the rank as numpy's matrix_rank counts it
             cutoff = m.shape[0] * float(np.finfo(np.float64).eps)
             x = scipy.linalg.lstsq(m, b, cond=cutoff, check_finite=False)[0]
         else:
             x = scipy.linalg.cho_solve(factor, b, check_finite=False)
         return np.asarray(x).reshape(self.scene_shape)
+
+    def _factorise(self, reg: float) -> tuple[np.ndarray, tuple[np.ndarray, bool] | None]:
+        """The matrix of `reg` and its Cholesky factor, None where it is singular to
+        rounding (not positive definite, or reciprocal condition below ``n eps``)."""
+        m = self.blur_gram + reg * self.prior_gram
+        try:
+            factor = scipy.linalg.cho_factor(m, check_finite=False)
+        except scipy.linalg.LinAlgError:  # not positive definite to rounding
+            return m, None
+        norm1 = float(np.abs(m).sum(axis=0).max())
+        rcond, _ = scipy.linalg.lapack.dpocon(factor[0], norm1, uplo="L" if factor[1] else "U")
+        return m, (None if rcond < m.shape[0] * np.finfo(np.float64).eps else factor)
