@@ -31,6 +31,7 @@ from ._core.validate import (
     check_boundary,
     check_nonempty,
     check_positive_int,
+    check_positive_real,
     compact_repr,
     keyword_only_hint,
     short_repr,
@@ -283,7 +284,7 @@ def deconvolve2d(
     model = _check_boundary(boundary)
     reg_arg = _check_reg(reg)
     checked_prior = _check_prior(prior)
-    sigma = None if noise_std is None else _check_positive_float(noise_std, "noise_std")
+    sigma = None if noise_std is None else check_positive_real(noise_std, "noise_std")
     kern = k.astype(np.float64)
     h, w = y.shape[-2:]
     scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
@@ -546,18 +547,8 @@ def _check_prior(prior: object) -> Prior:
     return cast("Prior", prior)
 
 
-def _check_positive_float(value: object, name: str) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        msg = f"`{name}` must be a positive number, got {value!r}"
-        raise TypeError(msg)
-    if not float(value) > 0 or not math.isfinite(float(value)):
-        msg = f"`{name}` must be a positive finite number, got {value!r}"
-        raise ValueError(msg)
-    return float(value)
-
-
 def _check_tol(tol: object) -> float:
-    value = _check_positive_float(tol, "tol")
+    value = check_positive_real(tol, "tol")
     if value >= 1:
         msg = f"`tol` must be in (0, 1), got {tol!r}"
         raise ValueError(msg)

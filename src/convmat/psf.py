@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ._core.validate import short_repr
+from ._core.validate import check_positive_real, short_repr
 
 __all__ = ["disk", "gaussian", "motion"]
 
@@ -33,19 +33,6 @@ def _float_dtype(dtype: npt.DTypeLike) -> np.dtype:
     if out is None or out.kind != "f":
         msg = f"`dtype` must be a real floating dtype, got {short_repr(dtype)}"
         raise TypeError(msg)
-    return out
-
-
-def _positive_real(value: object, name: str, *, zero: bool = False) -> float:
-    """`value` as a finite float > 0 (>= 0 with `zero`), or an error that names it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        msg = f"`{name}` must be a real number, got {short_repr(value)}"
-        raise TypeError(msg)
-    out = float(value)
-    if not math.isfinite(out) or out < 0 or (out == 0 and not zero):
-        allowed = ">= 0" if zero else "> 0"
-        msg = f"`{name}` must be a finite real number {allowed}, got {short_repr(value)}"
-        raise ValueError(msg)
     return out
 
 
@@ -184,7 +171,7 @@ def motion(
     >>> k.shape, round(float(k.sum()), 12)
     ((5, 9), 1.0)
     """
-    size = _positive_real(length, "length")
+    size = check_positive_real(length, "length")
     if size < 1:
         msg = f"`length` must be a finite real number >= 1, got {short_repr(length)}"
         raise ValueError(msg)
@@ -265,7 +252,7 @@ def disk(radius: float, *, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     >>> bool(k[2, 2] == k.max() and k[0, 0] < k[0, 2])
     True
     """
-    r = _positive_real(radius, "radius", zero=True)
+    r = check_positive_real(radius, "radius", zero=True)
     out_dtype = _float_dtype(dtype)
     reach = max(0, math.ceil(r - 0.5))
     centres = np.arange(-reach, reach + 1, dtype=np.float64)
@@ -348,5 +335,5 @@ def _per_axis(value: object, name: str, ndim: int) -> tuple[float, ...]:
             raise ValueError(msg)
     else:
         values = (value,)
-    out = tuple(_positive_real(v, name) for v in values)
+    out = tuple(check_positive_real(v, name) for v in values)
     return out * ndim if len(out) == 1 else out

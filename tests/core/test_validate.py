@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 import convmat
-from convmat._core.validate import check_tensor, keyword_only_hint, short_repr
+from convmat._core.validate import (
+    check_positive_real,
+    check_tensor,
+    keyword_only_hint,
+    short_repr,
+)
 
 
 @pytest.mark.parametrize(
@@ -137,3 +142,26 @@ class TestTooLargeAdvice:
     def test_a_sparse_matrix_beyond_memory_names_the_operator(self):
         with pytest.raises(convmat.MatrixTooLargeError, match=r"convmat\.ConvOperator"):
             convmat.conv_matrix(np.ones((5, 5)), (100_000, 100_000), format="csr")
+
+
+@pytest.mark.parametrize(
+    ("value", "zero", "error", "match"),
+    [
+        (True, False, TypeError, "`x` must be a real number, got True"),
+        ("1", False, TypeError, "`x` must be a real number, got '1'"),
+        (1 + 0j, False, TypeError, "`x` must be a real number"),
+        (0, False, ValueError, "`x` must be a finite real number > 0, got 0"),
+        (-1.0, True, ValueError, "`x` must be a finite real number >= 0, got -1.0"),
+        (float("inf"), False, ValueError, "> 0, got inf"),
+        (float("nan"), True, ValueError, ">= 0, got nan"),
+    ],
+)
+def test_a_positive_real_is_refused_with_its_name(value, zero, error, match):
+    with pytest.raises(error, match=match):
+        check_positive_real(value, "x", zero=zero)
+
+
+def test_a_positive_real_comes_back_as_a_float():
+    assert check_positive_real(np.float32(2.5), "x") == 2.5
+    assert type(check_positive_real(3, "x")) is float
+    assert check_positive_real(0, "x", zero=True) == 0.0

@@ -238,6 +238,20 @@ def check_array(
     return arr
 
 
+def check_positive_real(value: object, name: str, *, zero: bool = False) -> float:
+    """`value` as a finite float > 0 (>= 0 with `zero`): a TypeError for anything but a
+    real number (bools included), a ValueError for the rest, each naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        msg = f"`{name}` must be a real number, got {short_repr(value)}"
+        raise TypeError(msg)
+    out = float(value)
+    if not math.isfinite(out) or out < 0 or (out == 0 and not zero):
+        allowed = ">= 0" if zero else "> 0"
+        msg = f"`{name}` must be a finite real number {allowed}, got {short_repr(value)}"
+        raise ValueError(msg)
+    return out
+
+
 def check_positive_int(value: object, name: str) -> int:
     """Return `value` as a Python int of at least 1 (bools refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
