@@ -7,18 +7,10 @@ import pytest
 import scipy.linalg
 
 import convmat
-from convmat._inverse.direct import Normal, difference_gram
+from convmat._inverse.direct import DIRECT_ARRAYS, Normal, fits
 from convmat._inverse.restore import apply_prior
 
 KERNEL = np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]])
-
-
-@pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
-@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (5, 1), (4, 7)])
-def test_the_prior_s_matrix_is_what_apply_prior_applies(prior, shape):
-    n = shape[0] * shape[1]
-    columns = apply_prior(np.eye(n).reshape(n, *shape), prior, periodic=False).reshape(n, n)
-    np.testing.assert_array_equal(difference_gram(shape, prior).toarray(), columns.T)
 
 
 def _matrix(shape, model):
@@ -78,3 +70,26 @@ def test_a_weight_s_factorisation_serves_every_image_that_uses_it(monkeypatch):
     for r, g, reg in zip([*rhs, rhs[0]], got, [0.1, 0.1, 0.1, 0.2], strict=True):
         fresh = Normal(KERNEL, shape, scene, "fill", "gradient").solve(r, reg)
         np.testing.assert_array_equal(g, fresh)
+
+
+def test_a_scene_is_factorised_only_where_its_matrices_fit_the_budget():
+    """Up to 2048 pixels, and the dense matrices within the working-set budget; below it,
+    the same call runs the iterative solvers and reaches the same solution."""
+    assert fits(2048)
+    assert not fits(2049)
+    y = np.random.default_rng(4).random((20, 22))
+    exact, info = convmat.deconvolve2d(y, KERNEL, boundary="fill", reg=0.05, return_info=True)
+    assert info.solver == "direct"
+    need = DIRECT_ARRAYS * 8 * (20 * 22) ** 2
+    convmat.set_max_working_bytes(need)
+    try:
+        assert fits(20 * 22)
+        convmat.set_max_working_bytes(need - 1)
+        assert not fits(20 * 22)
+        x, info = convmat.deconvolve2d(
+            y, KERNEL, boundary="fill", reg=0.05, tol=1e-12, maxiter=5000, return_info=True
+        )
+    finally:
+        convmat.set_max_working_bytes(None)  # the default again
+    assert info.solver == "admm"
+    np.testing.assert_allclose(x, exact, rtol=1e-8, atol=1e-10)

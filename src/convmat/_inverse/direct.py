@@ -13,34 +13,28 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
 
+from .._core.budget import get_max_working_bytes
 from .._core.csr import build_csr
 from .._core.plan import make_plan
-from .restore import Prior
+from .restore import Prior, apply_prior
 
 __all__: list[str] = []
 
 DIRECT_PIXELS = 2048  # scenes solved directly: a dense matrix of 2048^2 float64 is 32 MiB
+# dense n x n float64 arrays at the peak of Normal's build and first solve, n the scene's
+# pixels (tracemalloc on a 32x64 scene: 5.0 for the identity and gradient priors, 7.0 for
+# the Laplacian, whose prior is applied twice to the unit scenes; 4 are kept)
+DIRECT_ARRAYS = 7
 
 
-def difference_gram(shape: tuple[int, int], prior: Prior) -> sp.csr_array:
-    """``L^T L`` over scenes of `shape`: the identity, or ``D^T D`` with ``D`` the first
-    differences of neighbours inside the scene along each axis ('gradient'), squared
-    ('laplacian'), as :func:`~convmat._inverse.restore.apply_prior` applies it."""
-    n = shape[0] * shape[1]
-    if prior == "identity":
-        return sp.csr_array(sp.identity(n, format="csr"))
-    grams = []
-    for axis, length in enumerate(shape):
-        d = sp.diags_array(
-            [-np.ones(length - 1), np.ones(length - 1)], offsets=[0, 1], shape=(length - 1, length)
-        )
-        dtd = (d.T @ d).tocsr()
-        other = sp.identity(shape[1 - axis], format="csr")
-        grams.append(sp.kron(dtd, other) if axis == 0 else sp.kron(other, dtd))
-    gram = sp.csr_array(grams[0] + grams[1])
-    return gram if prior == "gradient" else sp.csr_array(gram @ gram)
+def fits(pixels: int) -> bool:
+    """Whether a scene of `pixels` pixels is factorised: at most :data:`DIRECT_PIXELS`,
+    and its dense matrices within the working-set budget (else the iterative solvers,
+    whose arrays are the scene's size, serve it)."""
+    return pixels <= DIRECT_PIXELS and DIRECT_ARRAYS * 8 * pixels * pixels <= (
+        get_max_working_bytes()
+    )
 
 
 class Normal:
@@ -59,9 +53,11 @@ class Normal:
         else:
             plan = make_plan(shape, kernel.shape, "same", "symm" if model == "symm" else "fill")
         a = build_csr(kernel.astype(np.float64), plan)
-        self.matrix = a
         self.blur_gram = (a.T @ a).toarray()
-        self.prior_gram = difference_gram(scene_shape, prior).toarray()
+        n = scene_shape[0] * scene_shape[1]
+        # L^T L column by column: the prior applied to every unit scene (symmetric)
+        basis = np.eye(n).reshape(n, *scene_shape)
+        self.prior_gram = apply_prior(basis, prior, periodic=False).reshape(n, n)
         self.scene_shape = scene_shape
         self._kept: tuple[float, tuple[np.ndarray, tuple[np.ndarray, bool] | None]] | None = None
 

@@ -61,8 +61,8 @@ def solver_for(
     model: str, kernel: np.ndarray, prior: str = "gradient", pixels: int | None = None
 ) -> str:
     """'fft' or 'dct' where a transform diagonalises the model and a quadratic prior;
-    'direct' for a quadratic prior on a scene of at most :data:`~convmat._inverse.direct.DIRECT_PIXELS` `pixels`
-    (the normal equations factorised); else 'admm' (the mask splitting, then conjugate
+    'direct' for a quadratic prior on a scene of `pixels` that
+    :func:`~convmat._inverse.direct.fits` (the normal equations factorised); else 'admm' (the mask splitting, then conjugate
     gradients to the certified residual; every model with total variation), or 'cg' for
     the Laplacian prior, which the splitting's differences do not hold."""
     if prior == "tv":
@@ -71,7 +71,7 @@ def solver_for(
         return "fft"
     if model == "symm" and symmetric(kernel):
         return "dct"
-    if pixels is not None and pixels <= _direct.DIRECT_PIXELS:
+    if pixels is not None and _direct.fits(pixels):
         return "direct"
     return "cg" if prior == "laplacian" else "admm"
 
