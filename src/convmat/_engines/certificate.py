@@ -50,9 +50,7 @@ def rounding_factor(unit: float, size: int) -> float:
 
 # The prices of the direct sums, in the cost model's units (convmat._engines.cost uses them)
 CALL_UNITS = 1500.0  # a call into numpy or scipy
-DIRECT_AT_UNITS = (
-    28.0  # one gathered product of a fix-up (Certificate.direct_at): 18 to 45 measured
-)
+DIRECT_AT_UNITS = 28.0  # one gathered product of Certificate.direct_at: 18 to 45 measured
 CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the ring
 
 DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
