@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.signal as ss
 import skimage
 
 import convmat
-from inverse import IMAGES, PSFS
+from inverse import IMAGES, PSFS, observe, psnr
 from sections import environment, markers, write_section
 
 HERE = Path(__file__).resolve().parent
@@ -37,30 +36,12 @@ REFERENCE = {"tol": 1e-12, "maxiter": 100_000}
 TARGET = 1e-4  # the distance of a default stop from the minimiser
 
 
-def observe(image: np.ndarray, psf: np.ndarray, noise: float, model: str, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    if model == "unknown":
-        clean = ss.fftconvolve(image, psf, "valid")
-    else:
-        clean = convmat.conv2d(image, psf, "same", boundary=model)
-    return clean + noise * rng.standard_normal(clean.shape)
-
-
-def psnr(truth: np.ndarray, estimate: np.ndarray) -> float:
-    return float(-10 * np.log10(np.mean((np.clip(estimate, 0, 1) - truth) ** 2)))
-
-
 def case(name: str, psf_name: str, noise: float, model: str, seed: int) -> dict[str, Any]:
     image = IMAGES[name]()
     top, left = (image.shape[0] - SIDE) // 2, (image.shape[1] - SIDE) // 2
     image = image[top : top + SIDE, left : left + SIDE]
     psf = PSFS[psf_name]()
-    y = observe(image, psf, noise, model, seed)
-    if model == "unknown":
-        r0, c0 = psf.shape[0] // 2, psf.shape[1] // 2
-        truth = image[r0 : r0 + y.shape[0], c0 : c0 + y.shape[1]]
-    else:
-        truth = image
+    y, truth = observe(image, psf, noise, model, seed)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a maxiter stop is in the info
@@ -91,8 +72,8 @@ def case(name: str, psf_name: str, noise: float, model: str, seed: int) -> dict[
         "reference_seconds": ref_seconds,
         "distance": whole,
         "distance_view": view,
-        "psnr": psnr(truth, x),
-        "psnr_reference": psnr(truth, x_ref),
+        "psnr": psnr(truth, x)[0],
+        "psnr_reference": psnr(truth, x_ref)[0],
     }
 
 

@@ -84,14 +84,15 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 def observe(
     image: np.ndarray, psf: np.ndarray, noise: float, model: str, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(observation, the truth on its field of view)."""
+    """(observation, the truth on its field of view): the 'valid' blur for `model`
+    'unknown', else the 'same' blur with `model` as the boundary ('symm', 'fill')."""
     rng = np.random.default_rng(seed)
     if model == "unknown":
         clean = ss.fftconvolve(image, psf, "valid")
         top, left = psf.shape[0] // 2, psf.shape[1] // 2
         truth = image[top : top + clean.shape[0], left : left + clean.shape[1]]
     else:
-        clean = ss.convolve2d(image, psf, "same", "symm")
+        clean = ss.convolve2d(image, psf, "same", model)
         truth = image
     return clean + noise * rng.standard_normal(clean.shape), truth
 
