@@ -286,9 +286,9 @@ class ConvOperator(_Guarded):
             and not conj
             and batch.dtype == dtype
             and request.fill in (None, 0)
-            and light_path_serves(engine, batch.shape[1], dtype)  # cheap: a CSR built
             and resolve_method(engine, 1, request.method, amortized=True, rtol=self._rtol(dtype))
             == "sparse"
+            and light_path_serves(engine, batch.shape[1], dtype)
         ):  # the light path served it: later calls go straight to it
             self._light[(dtype.str, key[2], key[3])] = engine
         out = out.reshape(batch.shape[0], self.shape[1] if transpose else self.shape[0])
