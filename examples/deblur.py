@@ -6,7 +6,7 @@ is added. ``convmat.deconvolve2d`` inverts it three ways: assuming the scene
 is periodic (what FFT-based restorations such as Wiener filters assume),
 assuming mirrored edges, and with the exact model (the default: the scene
 is larger than the observation, its edges unknown). The weight of the
-smoothness prior is chosen by generalised cross-validation on the exact
+smoothness prior is chosen by the marginal likelihood (GML) on the exact
 model and used for all three, so that only the boundary model differs.
 
 Run: ``python examples/deblur.py`` (add ``--save deblur.png`` for a figure;
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     results: dict[str, float] = {"observed": psnr(truth, observed)}
     estimates = {"observed": observed}
-    reg: float | str = "auto"  # GCV on the exact model; the same weight for the other two
+    reg: float | str = "auto"  # GML on the exact model; the same weight for the other two
     for boundary in ("unknown", "symm", "wrap"):
         estimate, info = convmat.deconvolve2d(
             observed, psf, boundary=boundary, reg=reg, return_info=True

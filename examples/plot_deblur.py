@@ -7,8 +7,8 @@ the 'valid' part is observed, with noise. ``convmat.deconvolve2d`` restores it
 under three boundary models: periodic (what FFT restorations such as Wiener
 filters assume), mirrored edges, and the exact model (the default,
 ``boundary="unknown"``: the scene is larger than what was observed). The
-weight of the smoothness prior is chosen once, by generalised
-cross-validation on the exact model, and used for all three, so that only the
+weight of the smoothness prior is chosen once, by the marginal likelihood
+(GML) on the exact model, and used for all three, so that only the
 boundary model differs. Last, total variation (``prior="tv"``) beside the
 default Tikhonov prior.
 """
@@ -64,8 +64,8 @@ plt.show()
 
 # %%
 # Total variation beside Tikhonov, both on the exact model and each with its
-# automatic weight (GCV for Tikhonov; for total variation, a rule on the
-# noise level estimated from the observation). The quadratic prior smooths
+# automatic weight (GML for Tikhonov; for total variation, the weight matched
+# to that Tikhonov weight). The quadratic prior smooths
 # the edges along with the noise; total variation keeps them sharp and the
 # flat regions flat.
 tv, info = convmat.deconvolve2d(observed, psf, prior="tv", return_info=True)

@@ -49,7 +49,7 @@ PROGRESS_SECONDS = 2.0  # between the progress lines of verbose=True
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
 DeblurBoundary = Literal["unknown", "fill", "wrap", "symm", "pad", "circular", "symmetric"]
-RegChoice = Literal["auto", "gcv", "discrepancy"]
+RegChoice = Literal["auto", "gml", "gcv", "discrepancy"]
 
 
 @dataclass(frozen=True)
@@ -152,14 +152,15 @@ def deconvolve2d(
         for a scene ``x`` larger by ``kernel.shape - 1``; the estimate
         returned is the part of it that 'same' mode aligns with ``y``
         (from offset ``kernel.shape // 2``), the whole scene is in the info.
-    reg : float or {'auto', 'gcv', 'discrepancy'}
-        The weight, non-negative; or how to choose it per image: 'gcv' by
+    reg : float or {'auto', 'gml', 'gcv', 'discrepancy'}
+        The weight, non-negative; or how to choose it per image: 'gml' by
+        the marginal likelihood of the observation (Wahba's GML), 'gcv' by
         generalised cross-validation, 'discrepancy' so that the residual's
         energy equals the noise's (`noise_std`, or Immerkaer's estimate from
-        the observation when it is None). 'auto' is GCV, the better of the
-        two in ``benchmarks/inverse.py``; either is kept at or above ``1e-4``
-        of ``max |K|^2 / max(L^T L)`` (a clean observation has no noise for
-        them to see). With ``prior='tv'``, the rule chooses the gradient
+        the observation when it is None). 'auto' is GML, the best of the
+        three in ``benchmarks/deblur_weights.py``. Each is kept at or above
+        ``1e-4`` of ``max |K|^2 / max(L^T L)`` (a clean observation has no
+        noise for them to see). With ``prior='tv'``, the rule chooses the gradient
         prior's Tikhonov weight ``r`` as above, and total variation gets
         ``2 * r * g`` with ``g`` the RMS gradient of that Tikhonov estimate on
         the diagonal model: where the two penalties pull equally on a
@@ -248,8 +249,16 @@ def deconvolve2d(
     info.
 
     The weight is chosen on the DCT model of the observation (the FFT model
-    for 'wrap'): closed-form filter factors, so GCV or the discrepancy
-    principle cost one transform and a scalar search.
+    for 'wrap'; for 'fill', of the outputs that no padding reaches, since
+    the dark ramp of a zero border is no part of that model): closed-form
+    filter factors, so each rule costs one transform and a scalar search.
+    A factorised scene of at most 1024 pixels is written exactly as a
+    diagonal model instead (a generalised eigendecomposition of ``(A^T A,
+    A^T A + L^T L)``), and the rule reads the model actually solved. Where
+    the rules can fail: an observation far smaller than the kernel's reach
+    with the edges unknown (8x8 with a 13x13 blur: most of the scene is
+    unobserved), where no weight of the prior beats the observation by
+    much and the rule may pick one that loses to it.
 
     Examples
     --------
@@ -260,7 +269,7 @@ def deconvolve2d(
     >>> scene = ((yy // 10 + xx // 10) % 2).astype(float)   # a checkerboard
     >>> k = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16
     >>> y = convmat.conv2d(scene, k, "valid") + 0.01 * rng.standard_normal((38, 48))
-    >>> x, info = convmat.deconvolve2d(y, k, return_info=True)  # edges unknown, reg by GCV
+    >>> x, info = convmat.deconvolve2d(y, k, return_info=True)  # edges unknown, reg by GML
     >>> x.shape, info.scene.shape, info.solver, str(info.stopped)   # 2000 pixels: factorised
     ((38, 48), (40, 50), 'direct', 'exact')
     >>> truth = scene[1:-1, 1:-1]
@@ -524,14 +533,18 @@ def _check_boundary(boundary: object) -> str:
 
 def _check_reg(reg: object) -> float | str:
     if isinstance(reg, str):
-        if reg not in ("auto", "gcv", "discrepancy"):
+        if reg not in ("auto", "gml", "gcv", "discrepancy"):
             msg = (
-                f"`reg` must be a non-negative number, 'auto', 'gcv' or 'discrepancy', got {reg!r}"
+                "`reg` must be a non-negative number, 'auto', 'gml', 'gcv' or 'discrepancy', "
+                f"got {reg!r}"
             )
             raise ValueError(msg)
         return reg
     if not isinstance(reg, numbers.Real) or isinstance(reg, (bool, np.bool_)):
-        msg = f"`reg` must be a non-negative number, 'auto', 'gcv' or 'discrepancy', got {reg!r}"
+        msg = (
+            "`reg` must be a non-negative number, 'auto', 'gml', 'gcv' or 'discrepancy', "
+            f"got {reg!r}"
+        )
         raise TypeError(msg)
     value = float(reg)
     if not value >= 0 or not math.isfinite(value):

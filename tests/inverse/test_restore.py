@@ -73,6 +73,37 @@ def test_gcv_finds_the_minimum_of_its_score():
     assert score(best) <= min(score(g) for g in grid) * (1 + 1e-6)
 
 
+def test_gml_finds_the_minimum_of_its_score_over_the_penalised_coefficients():
+    rng = np.random.default_rng(3)
+    blur = np.linspace(1, 1e-4, 400) ** 2
+    prior = np.linspace(0, 4, 400)  # the first coefficient is the prior's null space
+    data = blur * rng.random(400) + 1e-3 * rng.random(400)
+    best = r.gml(blur, prior, data)
+    free = prior > 0
+
+    def score(reg):
+        keep = reg * prior[free] / (blur[free] + reg * prior[free])
+        return np.log(np.sum(keep * data[free])) - np.mean(np.log(keep))
+
+    grid = np.logspace(-12, 2, 2000) * blur.max() / prior.max()
+    assert score(best) <= min(score(g) for g in grid) + 1e-9
+    # the null space's data is fitted by every weight: it does not move the choice
+    moved = data.copy()
+    moved[0] *= 1e6
+    assert r.gml(blur, prior, moved) == best
+
+
+def test_gml_recovers_the_weight_that_generated_the_data():
+    """Coefficients drawn from the model GML assumes: variance s^2 (b + reg p) / (reg p)."""
+    rng = np.random.default_rng(8)
+    n = 200_000
+    blur = rng.random(n) ** 4
+    prior = rng.random(n) + 0.01
+    true = 0.02
+    data = (blur + true * prior) / (true * prior) * rng.standard_normal(n) ** 2
+    np.testing.assert_allclose(r.gml(blur, prior, data), true, rtol=0.05)
+
+
 def test_discrepancy_hits_its_target():
     blur = np.linspace(1, 1e-3, 100) ** 2
     prior = np.ones(100)

@@ -112,3 +112,40 @@ def test_total_variation_s_quadratic_stand_in_is_the_gradient_prior(model):
     grad = Tikhonov(k, (12, 10), model, "gradient", 50, 1e-6)
     np.testing.assert_array_equal(tv.weights, grad.weights)
     np.testing.assert_array_equal(tv.model_weights, grad.model_weights)
+
+
+@pytest.mark.parametrize("how", ["gml", "gcv", "discrepancy"])
+@pytest.mark.parametrize("prior", ["gradient", "tv"])
+def test_a_fill_observation_s_weight_is_chosen_on_its_interior(how, prior):
+    """The zero border's dark ramp is no part of the DCT model: the rule reads the outputs
+    that no padding reaches, as it would read the same pixels observed with edges unknown."""
+    kernel = np.outer([1.0, 3.0, 2.0, 1.0], [1.0, 2.0, 1.0, 1.0, 1.0])
+    kernel /= kernel.sum()
+    rng = np.random.default_rng(9)
+    y = convmat.conv2d(rng.random((60, 70)) + 1, kernel, "same") + 0.01 * rng.standard_normal(
+        (60, 70)
+    )
+    fill = Tikhonov(kernel, y.shape, "fill", prior, 10, 1e-6, solver="admm")
+    # rows 2..58 and columns 2..67 read no padding: 4 taps (2 before, 1 after), 5 (2 and 2)
+    inner = y[2:59, 2:68]
+    unknown = Tikhonov(kernel, inner.shape, "unknown", prior, 10, 1e-6, solver="admm")
+    assert fill.choose(y, how, None) == unknown.choose(inner, how, None)
+    assert fill.choose(y, how, 0.01) == unknown.choose(inner, how, 0.01)
+
+
+def test_small_factorised_scenes_choose_on_the_exact_model(monkeypatch):
+    """A scene within EXACT_RULE_PIXELS: the rule reads the generalised eigenbasis of the
+    model actually solved, not its DCT approximation; above it, the DCT model."""
+    from convmat._inverse import direct
+
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 1.0, 2.0])
+    kernel /= kernel.sum()
+    y = np.random.default_rng(10).random((12, 14))
+    exact = Tikhonov(kernel, y.shape, "unknown", "gradient", 10, 1e-6, solver="direct")
+    reg = exact.choose(y, "gml", None)
+    monkeypatch.setattr(direct, "EXACT_RULE_PIXELS", 0)
+    approximate = Tikhonov(kernel, y.shape, "unknown", "gradient", 10, 1e-6, solver="direct")
+    assert approximate.choose(y, "gml", None) != pytest.approx(reg, rel=1e-2)
+    assert approximate.choose(y, "gml", None) == Tikhonov(
+        kernel, y.shape, "unknown", "gradient", 10, 1e-6, solver="admm"
+    ).choose(y, "gml", None)

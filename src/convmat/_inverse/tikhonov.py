@@ -31,6 +31,7 @@ from .restore import (
     apply_prior,
     discrepancy,
     gcv,
+    gml,
     noise_level,
     periodic_power,
     prior_weights,
@@ -141,9 +142,13 @@ class Tikhonov:
                 self.scene_shape, quadratic, periodic=not self.dct_model
             )
         self.weights = prior_weights(self.scene_shape, quadratic, periodic=periodic)
-        # the model GCV and the discrepancy principle see: the observation's own grid
-        self.model_power = np.abs(self.spectrum) ** 2 if diagonal else response(kernel, self.shape)
-        self.model_weights = prior_weights(self.shape, quadratic, periodic=periodic)
+        # the model the weight rules see: the observation's own grid; for 'fill', only the
+        # interior the zero border does not reach (the dark, ramped edge is no part of the
+        # DCT model: GCV read it as signal and chose weights 10 to 100 times too small)
+        self.window = _interior(kernel.shape, self.shape) if model == "fill" else None
+        grid = self.shape if self.window is None else _window_shape(self.window)
+        self.model_power = np.abs(self.spectrum) ** 2 if diagonal else response(kernel, grid)
+        self.model_weights = prior_weights(grid, quadratic, periodic=periodic)
 
     def _column(self) -> np.ndarray:
         delta = np.zeros(self.shape)
@@ -153,19 +158,31 @@ class Tikhonov:
         )
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
-        """The weight by `how`, never below :data:`WEIGHT_FLOOR` of the operator's scale;
-        for total variation, the one matched to that Tikhonov weight (:func:`tv_weight`)."""
-        coeffs = np.fft.fft2(image, norm="ortho") if self.periodic else dct(image)
-        data = np.abs(coeffs) ** 2
-        if how in ("gcv", "auto"):
-            chosen = gcv(self.model_power, self.model_weights, data)
+        """The weight by `how` ('auto' is 'gml'), never below :data:`WEIGHT_FLOOR` of the
+        operator's scale; for total variation, the one matched to that Tikhonov weight
+        (:func:`tv_weight`). The rule sees the exact model where the scene is factorised
+        and small (:meth:`Normal.diagonal`), else the FFT or DCT model of the
+        observation (of its interior for 'fill')."""
+        exact = None
+        if self.normal_equations is not None and not self.tv:
+            exact = self.normal_equations.diagonal(image, self.adjoint(image))
+        seen = image if self.window is None else image[self.window]
+        if exact is not None:
+            blur, prior, data = exact
         else:
-            level = noise_level(image) if sigma is None else sigma
-            chosen = discrepancy(self.model_power, self.model_weights, data, level)
+            coeffs = np.fft.fft2(seen, norm="ortho") if self.periodic else dct(seen)
+            blur, prior, data = self.model_power, self.model_weights, np.abs(coeffs) ** 2
+        if how in ("gml", "auto"):
+            chosen = gml(blur, prior, data)
+        elif how == "gcv":
+            chosen = gcv(blur, prior, data)
+        else:
+            level = noise_level(seen) if sigma is None else sigma
+            chosen = discrepancy(blur, prior, data, level)
         scale = float(np.max(self.model_power)) / max(float(np.max(self.model_weights)), 1e-300)
         reg = max(chosen, WEIGHT_FLOOR * scale)
         if self.tv:
-            return tv_weight(self.model_power, self.model_weights, data, reg)
+            return tv_weight(blur, prior, data, reg)
         return reg
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -298,3 +315,19 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     den = np.asarray(den)
     safe = np.where(np.abs(den) > 0, den, 1.0)
     return np.where(np.abs(den) > 0, num / safe, 0.0)
+
+
+def _interior(kernel_shape: tuple[int, ...], shape: tuple[int, int]) -> tuple[slice, slice] | None:
+    """The outputs of a 'same' blur of `shape` that read no pixel beyond the image (None
+    where the kernel leaves none in some axis)."""
+    out = []
+    for m, n in zip(kernel_shape, shape, strict=True):
+        before, after = m // 2, m - 1 - m // 2  # pixels read before and after an output
+        if n - before - after < 1:
+            return None
+        out.append(slice(before, n - after))
+    return out[0], out[1]
+
+
+def _window_shape(window: tuple[slice, slice]) -> tuple[int, int]:
+    return (window[0].stop - window[0].start, window[1].stop - window[1].start)
