@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test test-core lint docs bench bench-auto bench-fft bench-fft-error bench-signals bench-inverse bench-deblur-exactness bench-speed bench-dask calibrate mutation clean
+.PHONY: demo test test-core lint docs bench bench-auto bench-fft bench-fft-error bench-signals bench-inverse bench-deblur-exactness bench-deblur-weights bench-speed bench-dask calibrate mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,10 @@ bench-inverse: $(STAMP)
 bench-deblur-exactness: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/deblur_exactness.py
+
+bench-deblur-weights: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/deblur_weights.py
 
 # an image larger than each worker's memory through convmat.dask on a LocalCluster, and a
 # batch through ConvOperator, against scipy.ndimage in one process (a section of RESULTS.md)

@@ -3,7 +3,7 @@
 Run ``make bench-deblur-exactness`` (or ``python benchmarks/deblur_exactness.py``).
 For each case (256x256 crops of ``skimage.data`` images, the blurs of
 ``inverse.py``, white noise, the edges unknown or a 'fill' or 'symm'
-observation told so) the default call (weight by GCV, default `tol`) is
+observation told so) the default call (weight by GML, default `tol`) is
 compared with the same call at that weight with ``tol=1e-12``: the relative
 2-norm distance of the whole scene and of the field of view, the PSNR of
 both against the truth, the iterations and the time. Small scenes are
@@ -88,7 +88,7 @@ def tables(cases: list[dict[str, Any]], env: dict[str, str]) -> list[str]:
         ),
         "",
         (
-            f"`deconvolve2d(y, psf, boundary=model)` on {SIDE}x{SIDE} crops (weight by GCV, "
+            f"`deconvolve2d(y, psf, boundary=model)` on {SIDE}x{SIDE} crops (weight by GML, "
             "default `tol`: the normal equations' residual certified to 1e-6 of `||A^T y||`) "
             f"against the same call at that weight with `tol={REFERENCE['tol']:g}`. *distance*: "
             "relative 2-norm distance of the whole scene (for 'unknown', larger than the "

@@ -149,7 +149,7 @@ def deblur_case(name: str, psf_name: str, noise: float, model: str, seed: int) -
 
 
 PEERS = ("wiener (oracle balance)", "richardson_lucy (oracle iterations)", "unsupervised_wiener")
-OURS = "convmat default (GCV, gradient)"
+OURS = "convmat default (GML, gradient)"
 TV = "convmat prior='tv'"
 WIENER = "wiener (oracle balance)"
 
@@ -272,7 +272,7 @@ def tables(
             "*wiener*: `skimage.restoration.wiener` with `balance` tuned on the truth over 16 "
             "values (oracle); *best peer*: the best of that, `richardson_lucy` with its iteration "
             "count tuned on the truth (5 to 80) and `unsupervised_wiener`. *default*: "
-            "`deconvolve2d(y, psf)` (edges unknown, gradient prior, weight by GCV), or "
+            "`deconvolve2d(y, psf)` (edges unknown, gradient prior, weight by GML), or "
             "`boundary='symm'` where the observation was made so; *tv*: the same with "
             "`prior='tv'`. Times: against `unsupervised_wiener`'s, same image, same run."
         ),

@@ -28,6 +28,7 @@ SCRIPTS = (
     "signals",
     "inverse",
     "deblur_exactness",
+    "deblur_weights",
     "speed",
     "dask_scale",
 )

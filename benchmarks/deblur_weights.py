@@ -1,0 +1,228 @@
+"""``deconvolve2d``'s weight rules side by side: zero-padded data and small observations.
+
+Run ``make bench-deblur-weights`` (or ``python benchmarks/deblur_weights.py``).
+Two parts, each with the three rules of ``reg=`` ('gml', the default;
+'gcv'; 'discrepancy' with the noise level estimated from the observation):
+
+* 'fill' data: the 'same' blur of a whole ``skimage.data`` image with a zero
+  border (a dark, ramped edge), the blurs of ``inverse.py``, white noise 0
+  to 3e-2, deblurred with ``boundary='fill'`` (each rule) and with the edges
+  unknown (the default rule). Targets: at least the observation + 0.5 dB,
+  and at least the 'unknown' model - 0.3 dB.
+* Small observations: 8x8 to 64x64 from the centre of each image, under each
+  boundary model ('unknown': the 'valid' blur of a larger crop), noise 1e-3
+  to 3e-2. Target: never below the observation.
+
+PSNR against the truth on the observed field, data range 1, estimates
+clipped to [0, 1] (``inverse.psnr``). The tables go into the "Deblurring:
+the weight rules" section of ``benchmarks/RESULTS.md``, the numbers into
+``benchmarks/deblur_weights.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage
+
+import convmat
+from inverse import IMAGES, PSFS, observe, psnr
+from sections import environment, markers, write_section
+
+HERE = Path(__file__).resolve().parent
+BEGIN, END = markers("deblur_weights")
+RULES = ("gml", "gcv", "discrepancy")
+FILL_NOISE = (0.0, 1e-3, 1e-2, 3e-2)
+SMALL_NOISE = (1e-3, 1e-2, 3e-2)
+SIDES = (8, 16, 32, 64)
+MODELS = ("unknown", "fill", "symm")
+OVER_OBSERVATION = 0.5  # dB: 'fill' data's target over the observation
+UNDER_UNKNOWN = 0.3  # dB: 'fill' data's allowance under the 'unknown' model
+
+
+def deblur(y: np.ndarray, psf: np.ndarray, model: str, reg: str) -> tuple[np.ndarray, float]:
+    """The estimate of a rule and its time (a maxiter stop is no concern here)."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x = convmat.deconvolve2d(y, psf, boundary=model, reg=reg)
+    return np.asarray(x), time.perf_counter() - start
+
+
+def fill_case(name: str, psf_name: str, noise: float, seed: int) -> dict[str, Any]:
+    image, psf = IMAGES[name](), PSFS[psf_name]()
+    y, truth = observe(image, psf, noise, "fill", seed)
+    observed = psnr(truth, y)[0]
+    gains, seconds = {}, {}
+    for rule in RULES:
+        x, seconds[rule] = deblur(y, psf, "fill", rule)
+        gains[rule] = psnr(truth, x)[0] - observed
+    x, seconds["unknown"] = deblur(y, psf, "unknown", "auto")
+    gains["unknown"] = psnr(truth, x)[0] - observed
+    return {
+        "image": name,
+        "psf": psf_name,
+        "noise": noise,
+        "observed": observed,
+        "gain": gains,
+        "seconds": seconds,
+    }
+
+
+def small_case(
+    name: str, psf_name: str, side: int, model: str, noise: float, seed: int
+) -> dict[str, Any]:
+    image, psf = IMAGES[name](), PSFS[psf_name]()
+    crop = side + (psf.shape[0] - 1 if model == "unknown" else 0)
+    top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
+    y, truth = observe(image[top : top + crop, left : left + crop], psf, noise, model, seed)
+    observed = psnr(truth, y)[0]
+    gains = {}
+    for rule in RULES:
+        x, _ = deblur(y, psf, model, rule)
+        gains[rule] = psnr(truth, x)[0] - observed
+    return {
+        "image": name,
+        "psf": psf_name,
+        "side": side,
+        "model": model,
+        "noise": noise,
+        "observed": observed,
+        "gain": gains,
+    }
+
+
+def fill_met(c: dict[str, Any], rule: str) -> bool:
+    g = c["gain"]
+    return bool(g[rule] >= OVER_OBSERVATION and g[rule] >= g["unknown"] - UNDER_UNKNOWN)
+
+
+def rule_rows(cases: list[dict[str, Any]], met: Any) -> list[str]:
+    rows = []
+    for rule in RULES:
+        gains = [c["gain"][rule] for c in cases]
+        rows.append(
+            f"| {rule} | {sum(met(c, rule) for c in cases)} of {len(cases)} | "
+            f"{sum(g < 0 for g in gains)} | {min(gains):+.2f} | {statistics.mean(gains):+.2f} |"
+        )
+    return rows
+
+
+def tables(
+    fills: list[dict[str, Any]], smalls: list[dict[str, Any]], env: dict[str, str]
+) -> list[str]:
+    lines = [
+        BEGIN,
+        "## Deblurring: the weight rules",
+        "",
+        (
+            f"Measured {env['date']} with `make bench-deblur-weights` on {env['machine']}; "
+            f"numpy {env['numpy']}, scipy {env['scipy']}; BLAS: {env['blas']}."
+        ),
+        "",
+        (
+            "`deconvolve2d` with the gradient prior and each rule of `reg=` ('gml' is the "
+            "default, `'auto'`; 'discrepancy' with the noise level estimated from the "
+            "observation). Gain: PSNR of the estimate minus the observation's, on the "
+            "observed field (estimates clipped to [0, 1])."
+        ),
+        "",
+        (
+            f"**'fill' data** (whole images, the 'same' blur with a zero border): target "
+            f"gain ≥ +{OVER_OBSERVATION} dB and ≥ the 'unknown' model's (default rule) "
+            f"- {UNDER_UNKNOWN} dB."
+        ),
+        "",
+        "| image | blur | noise | observed | " + " | ".join(RULES) + " | unknown | time (gml) |",
+        "|---|---|---:|---:|" + "---:|" * (len(RULES) + 2),
+    ]
+    for c in fills:
+        g = c["gain"]
+        lines.append(
+            f"| {c['image']} | {c['psf']} | {c['noise']:g} | {c['observed']:.2f} | "
+            + " | ".join(f"{g[r]:+.2f}" for r in RULES)
+            + f" | {g['unknown']:+.2f} | {c['seconds']['gml']:.2f} s |"
+        )
+    lines += [
+        "",
+        "| rule | target met | below the observation | worst gain | mean gain |",
+        "|---|---:|---:|---:|---:|",
+        *rule_rows(fills, fill_met),
+        "",
+        (
+            "**Small observations** (from the centre of each image; 'unknown': the 'valid' "
+            "blur of a crop larger by the kernel): target: never below the observation."
+        ),
+        "",
+        "| side | model | " + " | ".join(f"{r}: below / worst" for r in RULES) + " |",
+        "|---:|---|" + "---:|" * len(RULES),
+    ]
+    for side in sorted({c["side"] for c in smalls}):
+        for model in MODELS:
+            group = [c for c in smalls if c["side"] == side and c["model"] == model]
+            if not group:
+                continue
+            cells = []
+            for r in RULES:
+                gains = [c["gain"][r] for c in group]
+                cells.append(f"{sum(x < 0 for x in gains)} of {len(gains)} / {min(gains):+.2f}")
+            lines.append(f"| {side} | {model} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| rule | never below (cases) | below the observation | worst gain | mean gain |",
+        "|---|---:|---:|---:|---:|",
+        *rule_rows(smalls, lambda c, r: c["gain"][r] >= 0),
+        END,
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", nargs="+", default=list(IMAGES))
+    parser.add_argument("--sides", type=int, nargs="+", default=list(SIDES))
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    env = environment(skimage=skimage.__version__)
+    print(json.dumps(env), flush=True)
+    fill_grid = [(i, p, n) for i in args.images for p in PSFS for n in FILL_NOISE]
+    fills, smalls = [], []
+    for k, (image, psf, noise) in enumerate(fill_grid, 1):
+        c = fill_case(image, psf, noise, seed=k)
+        fills.append(c)
+        print(
+            f"[fill {k}/{len(fill_grid)}] {image} {psf} noise {noise:g}: "
+            + ", ".join(f"{r} {g:+.2f}" for r, g in c["gain"].items())
+            + f" dB ({c['seconds']['gml']:.2f} s)",
+            flush=True,
+        )
+    small_grid = [
+        (i, p, s, m, n)
+        for s in args.sides
+        for m in MODELS
+        for i in args.images
+        for p in PSFS
+        for n in SMALL_NOISE
+    ]
+    for k, (image, psf, side, model, noise) in enumerate(small_grid, 1):
+        smalls.append(small_case(image, psf, side, model, noise, seed=k))
+        if k % len(PSFS) == 0 or k == len(small_grid):
+            print(f"[small {k}/{len(small_grid)}] {side}x{side} {model} {image}", flush=True)
+    (args.out / "deblur_weights.json").write_text(
+        json.dumps({"env": env, "fill": fills, "small": smalls}, indent=1)
+    )
+    lines = tables(fills, smalls, env)
+    write_section(lines, args.out / "RESULTS.md", "deblur_weights")
+    print("\n".join(lines[-6:]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
