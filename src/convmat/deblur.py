@@ -13,7 +13,6 @@ preconditioned conjugate gradients on the exact operator.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 import time
 import warnings
@@ -29,14 +28,20 @@ from ._core.validate import (
     caller_level,
     check_array,
     check_boundary,
+    check_callable,
+    check_channel_axis,
+    check_choice,
+    check_flag,
+    check_fraction,
     check_nonempty,
     check_positive_int,
     check_positive_real,
+    check_weight,
     compact_repr,
     keyword_only_hint,
     short_repr,
 )
-from ._inverse.restore import PRIORS, Prior
+from ._inverse.restore import Prior
 from ._inverse.tikhonov import Tikhonov, solver_for
 
 # The default certified residual of a quadratic prior's normal equations, relative to
@@ -50,6 +55,8 @@ __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
 DeblurBoundary = Literal["unknown", "fill", "wrap", "symm", "pad", "circular", "symmetric"]
 RegChoice = Literal["auto", "gml", "gcv", "discrepancy"]
+RULES = ("auto", "gml", "gcv", "discrepancy")
+PRIOR_NAMES = ("gradient", "laplacian", "identity", "tv")  # in the order the docs give
 
 
 @dataclass(frozen=True)
@@ -291,8 +298,8 @@ def deconvolve2d(
     """
     y, k, channels = _checked_arrays(observed, kernel, channel_axis, callback)
     model = _check_boundary(boundary)
-    reg_arg = _check_reg(reg)
-    checked_prior = _check_prior(prior)
+    reg_arg = check_weight(reg, "reg", RULES)
+    checked_prior = cast("Prior", check_choice(prior, "prior", PRIOR_NAMES))
     sigma = None if noise_std is None else check_positive_real(noise_std, "noise_std")
     kern = k.astype(np.float64)
     h, w = y.shape[-2:]
@@ -301,10 +308,8 @@ def deconvolve2d(
     iters, rtol = _stopping(
         solver, maxiter, tol, fixed=isinstance(reg_arg, float), tv=checked_prior == "tv"
     )
-    for name, flag in (("verbose", verbose), ("return_info", return_info)):
-        if not isinstance(flag, (bool, np.bool_)):
-            msg = f"`{name}` must be a bool, got {flag!r}"
-            raise TypeError(msg)
+    check_flag(verbose, "verbose")
+    check_flag(return_info, "return_info")
     _check_work(y, k, scene_shape)
 
     images = y.astype(np.float64).reshape(-1, h, w)
@@ -360,10 +365,8 @@ def _checked_arrays(
     axis, validated: non-empty, real."""
     y = check_array(observed, "observed", min_ndim=2)
     k = check_array(kernel, "kernel", ndim=2)
-    channels = _check_channel_axis(channel_axis, y.shape)
-    if callback is not None and not callable(callback):
-        msg = f"`callback` must be callable or None, got {callback!r}"
-        raise TypeError(msg)
+    channels = check_channel_axis(channel_axis, y.shape, "observed")
+    check_callable(callback, "callback")
     if channels is not None:
         y = np.moveaxis(y, channels, -3)
     check_nonempty(y.shape[-2:], "observed")
@@ -384,7 +387,7 @@ def _stopping(
     default_iters = 2000 if solver == "cg" else 500
     iters = default_iters if maxiter is None else check_positive_int(maxiter, "maxiter")
     if tol is not None:
-        rtol = _check_tol(tol)
+        rtol = check_fraction(tol, "tol")
     elif tv:
         rtol = 1e-4
     elif solver == "cg":  # the Laplacian prior, worse conditioned: a tighter residual
@@ -489,39 +492,16 @@ def _scaled(
     return report
 
 
-def _check_channel_axis(channel_axis: object, shape: tuple[int, ...]) -> int | None:
-    """The channel axis as a non-negative index, or None (warning on a likely colour axis)."""
-    ndim = len(shape)
-    if channel_axis is None:
-        if ndim >= 3 and shape[-1] in (3, 4):
-            warnings.warn(
-                f"`observed` has shape {shape}: its last two axes are taken as the image "
-                f"({shape[-2]} x {shape[-1]}) and the leading ones as a batch; if the last "
-                "axis holds colour channels, pass channel_axis=-1",
-                UserWarning,
-                stacklevel=caller_level(),
-            )
-        return None
-    if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, (bool, np.bool_)):
-        msg = f"`channel_axis` must be an int or None, got {channel_axis!r}"
-        raise TypeError(msg)
-    if ndim < 3 or not -ndim <= int(channel_axis) < ndim:
-        msg = (
-            f"`channel_axis` must be an axis of `observed` (at least 3-D with it), "
-            f"got {channel_axis} for shape {shape}"
-        )
-        raise ValueError(msg)
-    return int(channel_axis) % ndim
-
-
 def _check_boundary(boundary: object) -> str:
+    """The boundary model: 'unknown', or a boundary of :func:`~convmat.conv2d` that the
+    solvers serve ('fill', 'wrap', 'symm', under any of its names)."""
     if boundary == "unknown":
         return "unknown"
     try:
         canon = check_boundary(boundary)
     except ValueError:
         canon = None
-    if canon not in ("fill", "wrap", "symm"):  # the models the solvers serve
+    if canon not in ("fill", "wrap", "symm"):
         msg = (
             "`boundary` must be one of 'unknown', 'fill', 'wrap', 'symm' "
             "(or scipy.signal's 'pad', 'circular', 'symmetric', scipy.ndimage's 'constant', "
@@ -529,40 +509,3 @@ def _check_boundary(boundary: object) -> str:
         )
         raise ValueError(msg)
     return canon
-
-
-def _check_reg(reg: object) -> float | str:
-    if isinstance(reg, str):
-        if reg not in ("auto", "gml", "gcv", "discrepancy"):
-            msg = (
-                "`reg` must be a non-negative number, 'auto', 'gml', 'gcv' or 'discrepancy', "
-                f"got {reg!r}"
-            )
-            raise ValueError(msg)
-        return reg
-    if not isinstance(reg, numbers.Real) or isinstance(reg, (bool, np.bool_)):
-        msg = (
-            "`reg` must be a non-negative number, 'auto', 'gml', 'gcv' or 'discrepancy', "
-            f"got {reg!r}"
-        )
-        raise TypeError(msg)
-    value = float(reg)
-    if not value >= 0 or not math.isfinite(value):
-        msg = f"`reg` must be a non-negative finite number, got {reg!r}"
-        raise ValueError(msg)
-    return value
-
-
-def _check_prior(prior: object) -> Prior:
-    if not isinstance(prior, str) or prior not in PRIORS:
-        msg = f"`prior` must be one of 'gradient', 'laplacian', 'identity', 'tv', got {prior!r}"
-        raise ValueError(msg)
-    return cast("Prior", prior)
-
-
-def _check_tol(tol: object) -> float:
-    value = check_positive_real(tol, "tol")
-    if value >= 1:
-        msg = f"`tol` must be in (0, 1), got {tol!r}"
-        raise ValueError(msg)
-    return value

@@ -7,8 +7,14 @@ import pytest
 
 import convmat
 from convmat._core.validate import (
+    check_callable,
+    check_channel_axis,
+    check_choice,
+    check_flag,
+    check_fraction,
     check_positive_real,
     check_tensor,
+    check_weight,
     keyword_only_hint,
     short_repr,
 )
@@ -165,3 +171,59 @@ def test_a_positive_real_comes_back_as_a_float():
     assert check_positive_real(np.float32(2.5), "x") == 2.5
     assert type(check_positive_real(3, "x")) is float
     assert check_positive_real(0, "x", zero=True) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "error", "match"),
+    [
+        (
+            lambda v: check_fraction(v, "tol"),
+            1.0,
+            ValueError,
+            r"^`tol` must be in \(0, 1\), got 1.0$",
+        ),
+        (lambda v: check_fraction(v, "tol"), 0.0, ValueError, r"^`tol` must be a finite real"),
+        (lambda v: check_fraction(v, "tol"), "x", TypeError, r"^`tol` must be a real number"),
+        (lambda v: check_flag(v, "verbose"), 1, TypeError, r"^`verbose` must be a bool, got 1$"),
+        (lambda v: check_callable(v, "callback"), 3, TypeError, r"^`callback` must be callable"),
+        (
+            lambda v: check_choice(v, "prior", ("a", "b")),
+            "A",
+            ValueError,
+            r"^`prior` must be one of 'a', 'b', got 'A'$",
+        ),
+        (lambda v: check_choice(v, "prior", ("a", "b")), 1, ValueError, r"got 1$"),
+        (
+            lambda v: check_weight(v, "reg", ("auto", "gml")),
+            "x",
+            ValueError,
+            r"^`reg` must be a non-negative number, 'auto' or 'gml', got 'x'$",
+        ),
+        (lambda v: check_weight(v, "reg", ("auto", "gml")), True, TypeError, r"^`reg` must be"),
+        (
+            lambda v: check_weight(v, "reg", ("auto", "gml")),
+            -1.0,
+            ValueError,
+            r"non-negative finite",
+        ),
+        (lambda v: check_weight(v, "reg", ("auto",)), float("nan"), ValueError, r"got nan$"),
+        (lambda v: check_channel_axis(v, (4, 5), "image"), 0, ValueError, r"at least 3-D"),
+        (lambda v: check_channel_axis(v, (2, 4, 5), "image"), 3, ValueError, r"got 3 for shape"),
+        (lambda v: check_channel_axis(v, (2, 4, 5), "image"), 1.0, TypeError, r"an int or None"),
+    ],
+)
+def test_option_checks_name_the_argument_and_what_is_allowed(check, value, error, match):
+    with pytest.raises(error, match=match):
+        check(value)
+
+
+def test_option_checks_return_the_value_they_accept():
+    assert check_fraction(np.float32(0.5), "tol") == 0.5
+    assert check_flag(np.bool_(True), "verbose") is True
+    assert check_choice("b", "prior", ("a", "b")) == "b"
+    assert check_weight(np.int64(2), "reg", ("auto",)) == 2.0
+    assert check_weight("auto", "reg", ("auto",)) == "auto"
+    assert check_channel_axis(-1, (2, 4, 5), "image") == 2
+    assert check_channel_axis(None, (2, 4, 5), "image") is None
+    with pytest.warns(UserWarning, match=r"`image` has shape \(2, 4, 3\).*channel_axis=-1$"):
+        assert check_channel_axis(None, (2, 4, 3), "image") is None

@@ -14,6 +14,7 @@ import numbers
 import operator
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Literal, ParamSpec, TypeVar, cast
 
@@ -261,6 +262,88 @@ def check_positive_int(value: object, name: str) -> int:
         msg = f"`{name}` must be a positive int, got {value}"
         raise ValueError(msg)
     return int(value)
+
+
+def check_fraction(value: object, name: str) -> float:
+    """`value` as a float in the open interval (0, 1) (a TypeError for anything but a real
+    number)."""
+    out = check_positive_real(value, name)
+    if out >= 1:
+        msg = f"`{name}` must be in (0, 1), got {short_repr(value)}"
+        raise ValueError(msg)
+    return out
+
+
+def check_flag(value: object, name: str) -> bool:
+    """`value` as a bool: Python's or numpy's, nothing else (1 and 'yes' refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        msg = f"`{name}` must be a bool, got {short_repr(value)}"
+        raise TypeError(msg)
+    return bool(value)
+
+
+def check_callable(value: object, name: str) -> None:
+    """Refuse anything but a callable or None."""
+    if value is not None and not callable(value):
+        msg = f"`{name}` must be callable or None, got {short_repr(value)}"
+        raise TypeError(msg)
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """`value` if it is one of the strings `choices` (a ValueError naming them otherwise)."""
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        msg = f"`{name}` must be one of {allowed}, got {short_repr(value)}"
+        raise ValueError(msg)
+    return value
+
+
+def check_weight(value: object, name: str, rules: tuple[str, ...]) -> float | str:
+    """A non-negative finite number (as a float), or the name of a rule among `rules` that
+    chooses one."""
+    allowed = "a non-negative number, " + ", ".join(repr(r) for r in rules[:-1])
+    allowed += f" or {rules[-1]!r}"
+    if isinstance(value, str):
+        if value not in rules:
+            msg = f"`{name}` must be {allowed}, got {short_repr(value)}"
+            raise ValueError(msg)
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        msg = f"`{name}` must be {allowed}, got {short_repr(value)}"
+        raise TypeError(msg)
+    out = float(value)
+    if not out >= 0 or not math.isfinite(out):
+        msg = f"`{name}` must be a non-negative finite number, got {short_repr(value)}"
+        raise ValueError(msg)
+    return out
+
+
+def check_channel_axis(channel_axis: object, shape: tuple[int, ...], name: str) -> int | None:
+    """The axis of an array of `shape` that holds colour channels, as scikit-image spells
+    it (``channel_axis``), as a non-negative index; None for none, with a warning where the
+    last axis of a 3-D or larger array has 3 or 4 entries (likely RGB or RGBA taken as the
+    image's width)."""
+    ndim = len(shape)
+    if channel_axis is None:
+        if ndim >= 3 and shape[-1] in (3, 4):
+            warnings.warn(
+                f"`{name}` has shape {shape}: its last two axes are taken as the image "
+                f"({shape[-2]} x {shape[-1]}) and the leading ones as a batch; if the last "
+                "axis holds colour channels, pass channel_axis=-1",
+                UserWarning,
+                stacklevel=caller_level(),
+            )
+        return None
+    if not isinstance(channel_axis, numbers.Integral) or isinstance(channel_axis, (bool, np.bool_)):
+        msg = f"`channel_axis` must be an int or None, got {short_repr(channel_axis)}"
+        raise TypeError(msg)
+    if ndim < 3 or not -ndim <= int(channel_axis) < ndim:
+        msg = (
+            f"`channel_axis` must be an axis of `{name}` (at least 3-D with it), "
+            f"got {channel_axis} for shape {shape}"
+        )
+        raise ValueError(msg)
+    return int(channel_axis) % ndim
 
 
 def check_nonempty(shape: tuple[int, ...], name: str) -> None:

@@ -31,7 +31,6 @@ from .._core.spectra import circulant_values
 __all__: list[str] = []
 
 Prior = Literal["identity", "gradient", "laplacian", "tv"]
-PRIORS = ("identity", "gradient", "laplacian", "tv")
 
 
 def symmetric(kernel: np.ndarray) -> bool:
