@@ -262,10 +262,11 @@ def deconvolve2d(
     A factorised scene of at most 1024 pixels is written exactly as a
     diagonal model instead (a generalised eigendecomposition of ``(A^T A,
     A^T A + L^T L)``), and the rule reads the model actually solved. Where
-    the rules can fail: an observation far smaller than the kernel's reach
-    with the edges unknown (8x8 with a 13x13 blur: most of the scene is
-    unobserved), where no weight of the prior beats the observation by
-    much and the rule may pick one that loses to it.
+    the rules can fail: observations of 8x8 or 16x16 with the edges
+    unknown, where most of the scene lies beyond the observation and no
+    weight of the prior beats the observation by much: GML's estimate came
+    out below the observation in 5 of 432 small cases of
+    ``benchmarks/deblur_weights.py``, by at most 1.8 dB.
 
     Examples
     --------
