@@ -246,6 +246,14 @@ def test_auto_is_gml_and_differs_from_gcv_and_the_discrepancy_principle():
     assert regs["auto"] == regs["gml"]
     assert regs["auto"] != pytest.approx(regs["gcv"], rel=1e-3)
     assert regs["auto"] != pytest.approx(regs["discrepancy"], rel=1e-3)
+    # the identity prior: a white prior misfits the scene's spectrum, and GCV serves it
+    auto, gcv, gml = (
+        float(
+            convmat.deconvolve2d(y, SYMMETRIC, prior="identity", reg=how, return_info=True)[1].reg
+        )
+        for how in ("auto", "gcv", "gml")
+    )
+    assert auto == gcv != pytest.approx(gml, rel=1e-3)
 
 
 def test_info_types():

@@ -165,7 +165,8 @@ def deconvolve2d(
         generalised cross-validation, 'discrepancy' so that the residual's
         energy equals the noise's (`noise_std`, or Immerkaer's estimate from
         the observation when it is None). 'auto' is GML, the best of the
-        three in ``benchmarks/deblur_weights.py``. Each is kept at or above
+        three in ``benchmarks/deblur_weights.py``, except with
+        ``prior='identity'``, where it is GCV (measured there too). Each is kept at or above
         ``1e-4`` of ``max |K|^2 / max(L^T L)`` (a clean observation has no
         noise for them to see). With ``prior='tv'``, the rule chooses the gradient
         prior's Tikhonov weight ``r`` as above, and total variation gets

@@ -52,6 +52,11 @@ WEIGHT_FLOOR = 1e-4
 
 # ADMM's relative change per iteration at which a quadratic prior's solve hands its
 # iterate to conjugate gradients, which certify the residual of the normal equations
+# 'auto' is GML for the difference priors and total variation, GCV for the identity prior:
+# a white prior misfits natural images' spectra, and the likelihood follows it. On 128x128
+# crops (four images, three blurs, noise 1e-3 to 3e-2, 'unknown', 'fill', 'symm'), the
+# identity prior's estimate came out below the observation in 78 of 108 cases by GML and
+# 37 by GCV; the Laplacian's in none by either (mean gain +5.78 and +5.66 dB)
 ADMM_HANDOFF = 1e-3
 CG_MARGIN = 0.5  # conjugate gradients aim at this share of `tol` (their residual drifts)
 
@@ -158,7 +163,7 @@ class Tikhonov:
         )
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
-        """The weight by `how` ('auto' is 'gml'), never below :data:`WEIGHT_FLOOR` of the
+        """The weight by `how` ('auto' is 'gml', 'gcv' for the identity prior), never below :data:`WEIGHT_FLOOR` of the
         operator's scale; for total variation, the one matched to that Tikhonov weight
         (:func:`tv_weight`). The rule sees the exact model where the scene is factorised
         and small (:meth:`Normal.diagonal`), else the FFT or DCT model of the
@@ -172,7 +177,9 @@ class Tikhonov:
         else:
             coeffs = np.fft.fft2(seen, norm="ortho") if self.periodic else dct(seen)
             blur, prior, data = self.model_power, self.model_weights, np.abs(coeffs) ** 2
-        if how in ("gml", "auto"):
+        if how == "auto":  # measured in benchmarks/deblur_weights.py (AUTO's comment)
+            how = "gcv" if self.prior == "identity" else "gml"
+        if how == "gml":
             chosen = gml(blur, prior, data)
         elif how == "gcv":
             chosen = gcv(blur, prior, data)
