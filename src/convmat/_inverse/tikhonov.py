@@ -54,9 +54,10 @@ WEIGHT_FLOOR = 1e-4
 # iterate to conjugate gradients, which certify the residual of the normal equations
 # 'auto' is GML for the difference priors and total variation, GCV for the identity prior:
 # a white prior misfits natural images' spectra, and the likelihood follows it. On 128x128
-# crops (four images, three blurs, noise 1e-3 to 3e-2, 'unknown', 'fill', 'symm'), the
-# identity prior's estimate came out below the observation in 78 of 108 cases by GML and
-# 37 by GCV; the Laplacian's in none by either (mean gain +5.78 and +5.66 dB)
+# crops (benchmarks/deblur_weights.py: four images, three blurs, noise 1e-3 to 3e-2,
+# 'unknown', 'fill', 'symm'), the identity prior's estimate came out below the observation
+# in 78 of 108 cases by GML and 35 by GCV; the Laplacian's in none by either (mean gain
+# +5.75 and +5.63 dB)
 ADMM_HANDOFF = 1e-3
 CG_MARGIN = 0.5  # conjugate gradients aim at this share of `tol` (their residual drifts)
 
