@@ -61,13 +61,26 @@ OVER_OBSERVATION = 0.5  # dB: 'fill' data's target over the observation
 UNDER_UNKNOWN = 0.3  # dB: 'fill' data's allowance under the 'unknown' model
 
 
-def deblur(y: np.ndarray, psf: np.ndarray, model: str, reg: str) -> tuple[np.ndarray, float]:
+def deblur(
+    y: np.ndarray, psf: np.ndarray, model: str, reg: str, prior: str = "gradient"
+) -> tuple[np.ndarray, float]:
     """The estimate of a rule and its time (a maxiter stop is no concern here)."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        x = convmat.deconvolve2d(y, psf, boundary=model, reg=reg)
+        x = convmat.deconvolve2d(y, psf, boundary=model, reg=reg, prior=prior)
     return np.asarray(x), time.perf_counter() - start
+
+
+def centred(
+    name: str, psf: np.ndarray, side: int, model: str, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observation, truth) of side x side from the centre of image `name` ('unknown': the
+    'valid' blur of a crop larger by the kernel)."""
+    image = IMAGES[name]()
+    crop = side + (psf.shape[0] - 1 if model == "unknown" else 0)
+    top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
+    return observe(image[top : top + crop, left : left + crop], psf, noise, model, seed)
 
 
 def fill_case(name: str, psf_name: str, noise: float, seed: int) -> dict[str, Any]:
@@ -95,10 +108,8 @@ def fill_case(name: str, psf_name: str, noise: float, seed: int) -> dict[str, An
 def small_case(
     name: str, psf_name: str, side: int, model: str, noise: float, seed: int
 ) -> dict[str, Any]:
-    image, psf = IMAGES[name](), PSFS[psf_name]()
-    crop = side + (psf.shape[0] - 1 if model == "unknown" else 0)
-    top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
-    y, truth = observe(image[top : top + crop, left : left + crop], psf, noise, model, seed)
+    psf = PSFS[psf_name]()
+    y, truth = centred(name, psf, side, model, noise, seed)
     observed = psnr(truth, y)[0]
     gains = {}
     for rule in RULES:
@@ -119,17 +130,13 @@ def prior_case(
     name: str, psf_name: str, model: str, prior: str, noise: float, seed: int
 ) -> dict[str, Any]:
     """Gain of GML and GCV with `prior` on a crop of :data:`PRIOR_SIDE`."""
-    image, psf = IMAGES[name](), PSFS[psf_name]()
-    crop = PRIOR_SIDE + (psf.shape[0] - 1 if model == "unknown" else 0)
-    top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
-    y, truth = observe(image[top : top + crop, left : left + crop], psf, noise, model, seed)
+    psf = PSFS[psf_name]()
+    y, truth = centred(name, psf, PRIOR_SIDE, model, noise, seed)
     observed = psnr(truth, y)[0]
     gains = {}
     for rule in ("gml", "gcv"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            x = convmat.deconvolve2d(y, psf, boundary=model, prior=prior, reg=rule)
-        gains[rule] = psnr(truth, np.asarray(x))[0] - observed
+        x, _ = deblur(y, psf, model, rule, prior)
+        gains[rule] = psnr(truth, x)[0] - observed
     return {
         "image": name,
         "psf": psf_name,
@@ -142,10 +149,8 @@ def prior_case(
 
 def scale_case(name: str, psf_name: str, model: str, prior: str, seed: int) -> dict[str, Any]:
     """PSNR of the default call with the kernel at each scale of :data:`SCALES`."""
-    image, psf = IMAGES[name](), PSFS[psf_name]()
-    crop = SCALE_SIDE + (psf.shape[0] - 1 if model == "unknown" else 0)
-    top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
-    y, truth = observe(image[top : top + crop, left : left + crop], psf, 1e-2, model, seed)
+    psf = PSFS[psf_name]()
+    y, truth = centred(name, psf, SCALE_SIDE, model, 1e-2, seed)
     scores = []
     for c in SCALES:
         with warnings.catch_warnings():
