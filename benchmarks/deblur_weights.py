@@ -105,46 +105,47 @@ def fill_case(name: str, psf_name: str, noise: float, seed: int) -> dict[str, An
     }
 
 
-def small_case(
-    name: str, psf_name: str, side: int, model: str, noise: float, seed: int
+def gains(
+    name: str,
+    psf_name: str,
+    side: int,
+    model: str,
+    noise: float,
+    seed: int,
+    rules: tuple[str, ...],
+    prior: str = "gradient",
 ) -> dict[str, Any]:
+    """Each rule's gain over the observation on a crop of `side` from the image's centre."""
     psf = PSFS[psf_name]()
     y, truth = centred(name, psf, side, model, noise, seed)
     observed = psnr(truth, y)[0]
-    gains = {}
-    for rule in RULES:
-        x, _ = deblur(y, psf, model, rule)
-        gains[rule] = psnr(truth, x)[0] - observed
+    out = {}
+    for rule in rules:
+        x, _ = deblur(y, psf, model, rule, prior)
+        out[rule] = psnr(truth, x)[0] - observed
     return {
         "image": name,
         "psf": psf_name,
         "side": side,
         "model": model,
+        "prior": prior,
         "noise": noise,
         "observed": observed,
-        "gain": gains,
+        "gain": out,
     }
+
+
+def small_case(
+    name: str, psf_name: str, side: int, model: str, noise: float, seed: int
+) -> dict[str, Any]:
+    return gains(name, psf_name, side, model, noise, seed, RULES)
 
 
 def prior_case(
     name: str, psf_name: str, model: str, prior: str, noise: float, seed: int
 ) -> dict[str, Any]:
     """Gain of GML and GCV with `prior` on a crop of :data:`PRIOR_SIDE`."""
-    psf = PSFS[psf_name]()
-    y, truth = centred(name, psf, PRIOR_SIDE, model, noise, seed)
-    observed = psnr(truth, y)[0]
-    gains = {}
-    for rule in ("gml", "gcv"):
-        x, _ = deblur(y, psf, model, rule, prior)
-        gains[rule] = psnr(truth, x)[0] - observed
-    return {
-        "image": name,
-        "psf": psf_name,
-        "model": model,
-        "prior": prior,
-        "noise": noise,
-        "gain": gains,
-    }
+    return gains(name, psf_name, PRIOR_SIDE, model, noise, seed, ("gml", "gcv"), prior)
 
 
 def scale_case(name: str, psf_name: str, model: str, prior: str, seed: int) -> dict[str, Any]:
