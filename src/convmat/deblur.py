@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,7 @@ __all__ = ["DeconvolutionInfo", "deconvolve2d"]
 
 DeblurBoundary = Literal["unknown", "fill", "wrap", "symm", "pad", "circular", "symmetric"]
 RegChoice = Literal["auto", "gml", "gcv", "discrepancy"]
-RULES = ("auto", "gml", "gcv", "discrepancy")
+RULES: tuple[str, ...] = get_args(RegChoice)
 PRIOR_NAMES = ("gradient", "laplacian", "identity", "tv")  # in the order the docs give
 
 
@@ -166,13 +166,14 @@ def deconvolve2d(
         energy equals the noise's (`noise_std`, or Immerkaer's estimate from
         the observation when it is None). 'auto' is GML, the best of the
         three in ``benchmarks/deblur_weights.py``, except with
-        ``prior='identity'``, where it is GCV (measured there too). Each is kept at or above
-        ``1e-4`` of ``max |K|^2 / max(L^T L)`` (a clean observation has no
-        noise for them to see). With ``prior='tv'``, the rule chooses the gradient
-        prior's Tikhonov weight ``r`` as above, and total variation gets
-        ``2 * r * g`` with ``g`` the RMS gradient of that Tikhonov estimate on
-        the diagonal model: where the two penalties pull equally on a
-        typical gradient, doubled (measured in ``benchmarks/inverse.py``).
+        ``prior='identity'``, where it is GCV (measured there too). Each is
+        kept at or above ``1e-4`` of ``max |K|^2 / max(L^T L)`` (a clean
+        observation has no noise for them to see). With ``prior='tv'``, the
+        rule chooses the gradient prior's Tikhonov weight ``r`` as above, and
+        total variation gets ``2 * r * g`` with ``g`` the RMS gradient of that
+        Tikhonov estimate on the diagonal model: where the two penalties pull
+        equally on a typical gradient, doubled (measured in
+        ``benchmarks/inverse.py``).
     prior : {'gradient', 'laplacian', 'identity', 'tv'}
         ``L``: first differences (the default), second differences (the
         discrete Laplacian), or the identity; 'tv': the isotropic total

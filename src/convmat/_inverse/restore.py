@@ -110,7 +110,9 @@ def _minimise(score: Callable[[float], float], scale: float) -> float:
     return float(scale * 10.0 ** float(found.x))
 
 
-def _scale(blur: np.ndarray, prior: np.ndarray) -> float:
+def weight_scale(blur: np.ndarray, prior: np.ndarray) -> float:
+    """``max(blur) / max(prior)``: the weight at which blur and prior weigh alike, the unit
+    of the rules' searches and of the weight's floor."""
     return float(np.max(blur)) / max(float(np.max(prior)), 1e-300)
 
 
@@ -121,7 +123,7 @@ def gcv(blur: np.ndarray, prior: np.ndarray, data: np.ndarray) -> float:
     (`blur` b, `prior` p, `data` ``|y_hat|^2`` per coefficient, `n` of them),
     ``GCV = n sum(f^2 data) / sum(f)^2`` (Golub, Heath and Wahba 1979).
     """
-    scale = _scale(blur, prior)
+    scale = weight_scale(blur, prior)
 
     def score(log_reg: float) -> float:
         reg = scale * 10.0**log_reg
@@ -141,9 +143,9 @@ def gml(blur: np.ndarray, prior: np.ndarray, data: np.ndarray) -> float:
     reg p)`` over the ``m`` coefficients the prior penalises (``p > 0``; the
     others are the prior's null space, which every weight fits alike) (Wahba
     1985; Wahba and Wang 1993). It undersmooths less than GCV on small
-    images and near-clean data.
+    images (``benchmarks/deblur_weights.py``).
     """
-    scale = _scale(blur, prior)
+    scale = weight_scale(blur, prior)
     free = prior > 0
     b, p, d = blur[free], prior[free], data[free]
     fixed = float(np.sum(data[~free & (blur == 0)]))  # unpenalised, unblurred: never fitted
@@ -160,7 +162,7 @@ def gml(blur: np.ndarray, prior: np.ndarray, data: np.ndarray) -> float:
 def discrepancy(blur: np.ndarray, prior: np.ndarray, data: np.ndarray, noise_std: float) -> float:
     """The weight whose residual equals the noise's energy (Morozov's discrepancy principle)."""
     target = blur.size * noise_std**2
-    scale = _scale(blur, prior)
+    scale = weight_scale(blur, prior)
 
     def excess(log_reg: float) -> float:
         return filtered_residual(blur, prior, data, scale * 10.0**log_reg) - target

@@ -38,6 +38,7 @@ from .restore import (
     response,
     symmetric,
     tv_weight,
+    weight_scale,
 )
 
 __all__: list[str] = []
@@ -50,14 +51,17 @@ __all__: list[str] = []
 # is 1e-3 or more the rules choose above the floor.
 WEIGHT_FLOOR = 1e-4
 
+# The rule of reg='auto' per prior: GML, but GCV for the identity prior. A white prior
+# misfits natural images' spectra, and the likelihood follows it: on 128x128 crops
+# (benchmarks/deblur_weights.py: four images, three blurs, noise 1e-3 to 3e-2, 'unknown',
+# 'fill', 'symm'), the identity prior's estimate came out below the observation in 78 of
+# 108 cases by GML and 35 by GCV; the Laplacian's in none by either (mean gain +5.75 and
+# +5.63 dB)
+AUTO_RULES = {"identity": "gcv"}
+AUTO_DEFAULT = "gml"
+
 # ADMM's relative change per iteration at which a quadratic prior's solve hands its
 # iterate to conjugate gradients, which certify the residual of the normal equations
-# 'auto' is GML for the difference priors and total variation, GCV for the identity prior:
-# a white prior misfits natural images' spectra, and the likelihood follows it. On 128x128
-# crops (benchmarks/deblur_weights.py: four images, three blurs, noise 1e-3 to 3e-2,
-# 'unknown', 'fill', 'symm'), the identity prior's estimate came out below the observation
-# in 78 of 108 cases by GML and 35 by GCV; the Laplacian's in none by either (mean gain
-# +5.75 and +5.63 dB)
 ADMM_HANDOFF = 1e-3
 CG_MARGIN = 0.5  # conjugate gradients aim at this share of `tol` (their residual drifts)
 
@@ -150,7 +154,7 @@ class Tikhonov:
         self.weights = prior_weights(self.scene_shape, quadratic, periodic=periodic)
         # the model the weight rules see: the observation's own grid; for 'fill', only the
         # interior the zero border does not reach (the dark, ramped edge is no part of the
-        # DCT model: GCV read it as signal and chose weights 10 to 100 times too small)
+        # DCT model: GCV read it as signal and chose weights 27 to 300 times below the best)
         self.window = _interior(kernel.shape, self.shape) if model == "fill" else None
         grid = self.shape if self.window is None else _window_shape(self.window)
         self.model_power = np.abs(self.spectrum) ** 2 if diagonal else response(kernel, grid)
@@ -164,9 +168,9 @@ class Tikhonov:
         )
 
     def choose(self, image: np.ndarray, how: str, sigma: float | None) -> float:
-        """The weight by `how` ('auto' is 'gml', 'gcv' for the identity prior), never below :data:`WEIGHT_FLOOR` of the
-        operator's scale; for total variation, the one matched to that Tikhonov weight
-        (:func:`tv_weight`). The rule sees the exact model where the scene is factorised
+        """The weight by `how` ('auto': :data:`AUTO_RULES`), never below
+        :data:`WEIGHT_FLOOR` of the operator's scale; for total variation, the one matched
+        to that Tikhonov weight (:func:`tv_weight`). The rule sees the exact model where the scene is factorised
         and small (:meth:`Normal.diagonal`), else the FFT or DCT model of the
         observation (of its interior for 'fill')."""
         exact = None
@@ -178,8 +182,8 @@ class Tikhonov:
         else:
             coeffs = np.fft.fft2(seen, norm="ortho") if self.periodic else dct(seen)
             blur, prior, data = self.model_power, self.model_weights, np.abs(coeffs) ** 2
-        if how == "auto":  # measured in benchmarks/deblur_weights.py (AUTO's comment)
-            how = "gcv" if self.prior == "identity" else "gml"
+        if how == "auto":
+            how = AUTO_RULES.get(self.prior, AUTO_DEFAULT)
         if how == "gml":
             chosen = gml(blur, prior, data)
         elif how == "gcv":
@@ -187,8 +191,7 @@ class Tikhonov:
         else:
             level = noise_level(seen) if sigma is None else sigma
             chosen = discrepancy(blur, prior, data, level)
-        scale = float(np.max(self.model_power)) / max(float(np.max(self.model_weights)), 1e-300)
-        reg = max(chosen, WEIGHT_FLOOR * scale)
+        reg = max(chosen, WEIGHT_FLOOR * weight_scale(self.model_power, self.model_weights))
         if self.tv:
             return tv_weight(blur, prior, data, reg)
         return reg
