@@ -591,3 +591,22 @@ def test_verbose_prints_a_progress_line_when_one_is_due(iterative, monkeypatch, 
     assert lines[-1].startswith(f"deconvolve2d: image 2/2, iteration {info.iterations[1]}/400")
     with pytest.raises(TypeError, match="`verbose` must be a bool, got 'yes'"):
         convmat.deconvolve2d(y, ASYMMETRIC, verbose="yes")
+
+
+def test_the_default_call_on_zero_padded_data_beats_the_observation():
+    """A 'fill' observation (a dark, ramped border) at noise 1e-2: the default weight,
+    chosen on the outputs no padding reaches, gives 33.4 dB against the observation's
+    23.2; chosen on the whole observation it gave 17.4 dB, below it."""
+    yy, xx = np.mgrid[:96, :96]
+    scene = 0.6 + 0.3 * np.sin(xx / 7.0) * np.cos(yy / 9.0) + 0.1 * ((yy // 16 + xx // 16) % 2)
+    g = np.exp(-((np.arange(9) - 4) ** 2) / 8)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    rng = np.random.default_rng(0)
+    rng.standard_normal(scene.shape)  # the first draw went to noise 1e-3, measured with it
+    y = convmat.conv2d(scene, kernel, "same") + 1e-2 * rng.standard_normal(scene.shape)
+    x = convmat.deconvolve2d(y, kernel, boundary="fill")
+
+    def psnr(estimate):
+        return -10 * np.log10(np.mean((estimate - scene) ** 2))
+
+    assert psnr(x) > psnr(y) + 5
