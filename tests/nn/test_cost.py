@@ -37,15 +37,22 @@ def test_dense_channel_mixing_layers_take_gemm(layer):
     assert choose_layer_method(layer, 8, F64, adjoint=True) == "gemm"
 
 
-def test_depthwise_adjoints_take_shift():
-    """Measured: adding back a depthwise layer's taps beats its one-row GEMMs."""
+def test_depthwise_layers_take_shift():
+    """Measured: a depthwise layer's taps added plane by plane beat its one-row GEMMs.
+
+    Forward and adjoint, in both precisions (the stride-1 adjoint as the
+    transposed depthwise layer, the strided one by adds onto the phases).
+    """
     layer = _layer(64, 64, 28, 3, groups=64)
-    for dtype in (F64, np.dtype(np.float32)):
-        costs = layer_costs(layer, 32, dtype, adjoint=True)
-        assert costs["shift"] < costs["gemm"]
-        assert choose_layer_method(layer, 32, dtype) == "gemm"  # forward: one GEMM per group
     strided = _layer(96, 96, 56, 3, stride=2, groups=96)
-    assert choose_layer_method(strided, 8, F64) == "shift"
+    for dtype in (F64, np.dtype(np.float32)):
+        for adjoint in (False, True):
+            costs = layer_costs(layer, 32, dtype, adjoint=adjoint)
+            assert costs["shift"] < costs["gemm"]
+            assert choose_layer_method(layer, 32, dtype, adjoint=adjoint) == "shift"
+            assert choose_layer_method(strided, 8, dtype, adjoint=adjoint) == "shift"
+    dense = _layer(64, 64, 28, 3)
+    assert "shift" not in layer_costs(dense, 8, F64)
 
 
 def test_memory_bound_passes_cost_by_the_byte():
@@ -69,10 +76,11 @@ def test_blas_rate_by_dtype_and_shape():
 
 
 def test_costs_grow_with_the_batch_and_the_adjoint_adds_back():
-    layer = _layer(16, 16, 32, 3)
+    layer = _layer(16, 16, 32, 3, stride=2)
     one, many = layer_costs(layer, 1, F64), layer_costs(layer, 16, F64)
     for method in one:
         assert one[method] < many[method] < 16 * one[method] + lc.CALL_UNITS * 1000
+    # strided, the adjoint adds its columns back (col2im): two passes where the forward copies
     assert layer_costs(layer, 16, F64, adjoint=True)["gemm"] > many["gemm"]
 
 

@@ -246,12 +246,26 @@ def test_pointwise_layers_are_one_channel_matmul(groups):
 def test_stride_one_adjoint_runs_as_the_transposed_convolution(mode):
     rng = np.random.default_rng(7)
     w = rng.standard_normal((6, 2, 3, 2))
-    layer = Layer(w, (4, 7, 6), 1, (1, 2), (2, 1), 2, mode)
+    layer = Layer(w, (4, 7, 6), 1, (1, 1), (2, 1), 2, mode)
     engine = LayerGemm(layer)
     inner = engine.transposed.layer
     assert inner.input_shape == layer.output_shape
-    assert inner.output_shape == (4, *engine.padded)
+    # zero padding's border is never computed: the adjoint lands on the input's grid
+    assert engine.transposed_inside == (mode == "zeros")
+    assert inner.output_shape == ((4, 7, 6) if mode == "zeros" else (4, *engine.padded))
     _, y, _, adj = _products(layer, w, 2, "gemm")
+    m = layer_matrix(w, layer, w.dtype, "dense")
+    np.testing.assert_allclose(adj.reshape(2, -1), y.reshape(2, -1) @ m, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["gemm", "shift"])
+def test_zero_padding_beyond_the_kernel_s_extent_is_folded(method):
+    """Padding wider than the kernel reaches leaves padded positions the adjoint cannot skip."""
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((3, 1, 3, 2))
+    layer = Layer(w, (3, 6, 5), 1, (3, 1), 1, 3, "zeros")
+    assert not LayerGemm(layer).transposed_inside
+    _, y, _, adj = _products(layer, w, 2, method)
     m = layer_matrix(w, layer, w.dtype, "dense")
     np.testing.assert_allclose(adj.reshape(2, -1), y.reshape(2, -1) @ m, atol=1e-12)
 
@@ -264,8 +278,8 @@ def test_shift_on_every_core_changes_nothing(monkeypatch):
     y = rng.standard_normal((6, *layer.output_shape))
     engine = LayerGemm(layer)
     alone = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
-    monkeypatch.setattr("convmat._engines.pool.PARALLEL_WORK", 0)  # images split over the threads
-    monkeypatch.setattr(lg, "SHIFT_BYTES", 1)  # and each image in blocks of rows
+    monkeypatch.setattr("convmat._engines.pool.PARALLEL_WORK", 0)  # planes split over the threads
+    monkeypatch.setattr(lg, "SHIFT_BYTES", 1)  # one plane per block
     shared = engine.forward(w, x, "shift"), engine.adjoint(w, y, "shift")
     for a, b in zip(alone, shared, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-14, atol=1e-14)

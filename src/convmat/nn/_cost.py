@@ -40,7 +40,7 @@ import numpy as np
 from .._core.budget import machine_memory
 from .._engines.certificate import CALL_UNITS
 from .._engines.pool import PARALLEL_WORK, THREADS
-from ._gemm import COLUMN_BYTES, SHIFT_BYTES, LayerGemm, gemm_methods
+from ._gemm import COLUMN_BYTES, LayerGemm, gemm_methods
 from ._layer import Layer
 
 __all__: list[str] = []
@@ -53,7 +53,7 @@ _BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of sides at least _BLAS_FU
 _BLAS_FULL_RATE_SIDE = 8  # below this many rows (or inner terms) a GEMM is memory bound
 _MATRIX_CALLS = 100  # the layer matrix's build: plans, index maps, masks, CSR assembly
 COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run, against a multiply-add
-SHIFT_UNITS = 0.5  # an 8-byte entry of a vectorised multiply or add
+SHIFT_UNITS = 0.3  # an 8-byte entry of a vectorised multiply or add, in cache
 
 
 def _block_count(engine: LayerGemm, batch: int, per_image: int, limit: int) -> int:
@@ -113,20 +113,21 @@ def layer_costs(
             + 2.0 * batch * (n_in + n_out)
             + _MATRIX_CALLS * CALL_UNITS
         )
-    wide = engine.wide
     phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
     methods = gemm_methods(layer)
     if "gemm" in methods:
         costs["gemm"] = _gemm_cost(engine, batch, dtype, adjoint=adjoint)
     if "shift" in methods:
-        per_image = layer.c_out * wide * itemsize
-        blocks = _block_count(engine, batch, per_image, SHIFT_BYTES)
-        work = 2 * engine.taps * batch * layer.c_out * wide
-        threads = THREADS if batch >= 2 and work >= PARALLEL_WORK else 1
+        shifter = engine
+        if adjoint and layer.stride == (1, 1) and engine.per_group == 1:
+            shifter = engine.transposed  # the adjoint runs as the transposed (depthwise) layer
+        spans = len(shifter.plane_spans(batch, itemsize))
+        work = 2 * shifter.taps * batch * shifter.layer.c_out * shifter.wide
+        threads = min(THREADS, spans) if work >= PARALLEL_WORK else 1
         costs["shift"] = (
             SHIFT_UNITS * itemsize / 8 * work / threads
             + COPY_UNITS * itemsize / 8 * (phases + batch * n_out)
-            + (2 * engine.taps + 3) * blocks * CALL_UNITS
+            + (2 * engine.taps + 3) * spans * CALL_UNITS
             + 8 * CALL_UNITS
         )
     return costs

@@ -38,14 +38,16 @@ from typing import Literal
 
 import numpy as np
 
-from .._engines.pool import run_parallel
+from .._engines.pool import THREADS, run_parallel
 from ._layer import Layer
 
 __all__: list[str] = []
 
 GemmMethod = Literal["gemm", "shift"]
 COLUMN_BYTES = 2**22  # one block of columns at most (measured: 1 to 8 MiB alike, more is slower)
-SHIFT_BYTES = 2**18  # one block of the shift method's output: cache-sized
+SHIFT_BYTES = (
+    2**20
+)  # one block of the shift method's planes (measured: 64 KiB to 4 MiB, 1 MiB fastest)
 
 
 def _spans(total: int, step: int) -> Iterator[tuple[int, int]]:
@@ -82,12 +84,34 @@ class LayerGemm:
         self.pointwise = (kh, kw) == (1, 1) and layer.stride == (1, 1) and self.padded == (h, w)
 
     @cached_property
+    def transposed_inside(self) -> bool:
+        """Whether :attr:`transposed` gives the input's grid itself (no padding to fold).
+
+        With zero padding of at most the kernel's extent on each side, the
+        adjoint is the convolution of the output padded by the extent less the
+        layer's padding: it lands on the input's positions alone, sparing the
+        padded border's work (which zero padding would discard).
+        """
+        layer = self.layer
+        (pt, pb), (pl, pr) = layer.pads
+        reach = (
+            layer.dilation[0] * (layer.kernel[0] - 1),
+            layer.dilation[1] * (layer.kernel[1] - 1),
+        )
+        return layer.mode == "zeros" and pt == pb and pl == pr and pt <= reach[0] and pl <= reach[1]
+
+    @cached_property
     def transposed(self) -> LayerGemm:
-        """The stride-1 adjoint as a convolution: output channels in, the padded grid out."""
+        """The stride-1 adjoint as a convolution: output channels in, the padded grid out.
+
+        When :attr:`transposed_inside`, the input's grid instead of the padded one.
+        """
         layer = self.layer
         (kh, kw), (dh, dw) = layer.kernel, layer.dilation
         shape = (layer.c_in, self.per_group, kh, kw)  # the flipped, transposed weights
         reach = (dh * (kh - 1), dw * (kw - 1))
+        if self.transposed_inside:
+            reach = (reach[0] - layer.pads[0][0], reach[1] - layer.pads[1][0])
         inner = Layer(
             np.broadcast_to(np.zeros((), np.float64), shape),
             layer.output_shape,
@@ -214,12 +238,7 @@ class LayerGemm:
             return out.reshape(0, layer.c_out, self.h_out, self.w_out)
         flat = self._phases(x.astype(dtype, copy=False))
         if method == "shift":
-            taps = w.reshape(g, cop, self.taps)
-
-            def shift(n0: int, n1: int, r0: int, r1: int) -> None:
-                self._keep(out, self._shift_block(taps, flat, n0, n1, r0, r1), n0, n1, r0, r1)
-
-            self._parallel(shift, batch, dtype.itemsize)
+            self._shift_forward(w, flat, out)
         else:
             mats = w.reshape(g, cop, self.depth)
             per_image = self.column_bytes(dtype.itemsize)
@@ -234,22 +253,57 @@ class LayerGemm:
                 self._keep(out, acc, n0, n1, r0, r1)
         return out.reshape(batch, layer.c_out, self.h_out, self.w_out)
 
-    def _shift_block(
-        self, taps: np.ndarray, flat: np.ndarray, n0: int, n1: int, r0: int, r1: int
-    ) -> np.ndarray:
-        """Depthwise, one block: per tap, each input channel's run times its output weights."""
-        g, cop = self.groups, self.per_group
-        length = (r1 - r0) * self.wq
-        acc = np.empty((n1 - n0, g, cop, length), dtype=taps.dtype)
-        tmp = np.empty_like(acc)
-        for t in range(self.taps):
-            run = self._run(flat, t, n0, n1, r0, r1)[:, :, None, :]  # (n, G, 1, length)
-            if t == 0:
-                np.multiply(run, taps[None, :, :, t, None], out=acc)
-            else:
-                np.multiply(run, taps[None, :, :, t, None], out=tmp)
-                acc += tmp
-        return acc
+    def plane_spans(self, batch: int, itemsize: int) -> list[tuple[int, int]]:
+        """Spans of the ``(image, group)`` planes the shift method takes at once: cache-sized."""
+        per_plane = self.per_group * self.wide * itemsize
+        return list(_spans(batch * self.groups, max(1, SHIFT_BYTES // per_plane)))
+
+    def _plane_taps(self, w: np.ndarray, batch: int) -> np.ndarray:
+        """``(N * G, C_out / G, taps)``: each plane's weights, the groups' repeated per image."""
+        taps = w.reshape(1, self.groups, self.per_group, self.taps)
+        return np.broadcast_to(taps, (batch, *taps.shape[1:])).reshape(-1, *taps.shape[2:])
+
+    def _shift_forward(self, w: np.ndarray, flat: np.ndarray, out: np.ndarray) -> None:
+        """Depthwise: per tap, each plane's run times its weights, added up plane by plane."""
+        batch, cop, length = out.shape[0], self.per_group, self.wide
+        taps = self._plane_taps(w, batch)
+        planes = flat.reshape(self.phases, taps.shape[0], -1)
+        dest = out.reshape(taps.shape[0], cop, self.h_out, self.w_out)
+
+        def block(p0: int, p1: int) -> None:
+            acc = np.empty((p1 - p0, cop, length), dtype=out.dtype)
+            tmp = np.empty_like(acc)
+            for t, (phase, start) in enumerate(self.starts):
+                run = planes[phase, p0:p1, None, start : start + length]
+                if t == 0:
+                    np.multiply(run, taps[p0:p1, :, t, None], out=acc)
+                else:
+                    np.multiply(run, taps[p0:p1, :, t, None], out=tmp)
+                    acc += tmp
+            dest[p0:p1] = acc.reshape(p1 - p0, cop, self.h_out, self.wq)[..., : self.w_out]
+
+        self._parallel(block, self.plane_spans(batch, out.dtype.itemsize), batch)
+
+    def _shift_adjoint(self, w: np.ndarray, y: np.ndarray, flat: np.ndarray) -> None:
+        """Depthwise: per tap, each plane's output times its weights, added back onto its run."""
+        batch, cop, length = y.shape[0], self.per_group, self.wide
+        taps = self._plane_taps(w, batch)
+        planes = flat.reshape(self.phases, taps.shape[0], -1)
+        source = y.reshape(taps.shape[0], cop, self.h_out, self.w_out)
+
+        def block(p0: int, p1: int) -> None:
+            wide = np.zeros((p1 - p0, cop, self.h_out, self.wq), dtype=flat.dtype)
+            wide[..., : self.w_out] = source[p0:p1]
+            wide = wide.reshape(p1 - p0, cop, length)
+            tmp = np.empty((p1 - p0, length), dtype=flat.dtype)
+            for t, (phase, start) in enumerate(self.starts):
+                if cop == 1:
+                    np.multiply(wide[:, 0], taps[p0:p1, 0, t, None], out=tmp)
+                else:
+                    np.einsum("pjl,pj->pl", wide, taps[p0:p1, :, t], out=tmp)
+                planes[phase, p0:p1, start : start + length] += tmp
+
+        self._parallel(block, self.plane_spans(batch, flat.dtype.itemsize), batch)
 
     def _keep(self, out: np.ndarray, acc: np.ndarray, n0: int, n1: int, r0: int, r1: int) -> None:
         """The wide block's first ``W_out`` columns of each row, written into `out`."""
@@ -269,18 +323,22 @@ class LayerGemm:
             rows = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out * self.w_out)
             out = np.matmul(w.reshape(g, cop, cg).swapaxes(1, 2), rows)
             return np.asarray(out).reshape(batch, layer.c_in, self.h_out, self.w_out)
-        if layer.stride == (1, 1) and method == "gemm" and batch:
+        if layer.stride == (1, 1) and batch and (method == "gemm" or cop == 1):
             # with stride 1 the adjoint is itself a convolution, of the output padded by the
-            # kernel's extent with the flipped, transposed weights, onto the padded grid
+            # kernel's extent with the flipped, transposed weights, onto the padded grid (a
+            # depthwise one when each group has one output channel)
             flipped = w.reshape(g, cop, cg, *layer.kernel)[..., ::-1, ::-1].swapaxes(1, 2)
             grid = self.transposed.forward(
-                flipped.reshape(layer.c_in, cop, *layer.kernel), y, "gemm"
+                flipped.reshape(layer.c_in, cop, *layer.kernel), y, method
             )
-            return self._unpad(grid)
+            return grid if self.transposed_inside else self._unpad(grid)
         flat = np.zeros((self.phases, batch, layer.c_in, self.rows * self.wq), dtype=dtype)
         if batch == 0:
             return self._unphase(flat)
         ys = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out, self.w_out)
+        if method == "shift":
+            self._shift_adjoint(w, ys, flat)
+            return self._unphase(flat)
 
         def wide(n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
             """The output block on the wide grid, zero on its extra columns."""
@@ -288,22 +346,6 @@ class LayerGemm:
             block[..., : self.w_out] = ys[n0:n1, :, :, r0:r1]
             return block.reshape(n1 - n0, g, cop, (r1 - r0) * self.wq)
 
-        if method == "shift":
-            taps = w.reshape(g, cop, self.taps)
-
-            def shift(n0: int, n1: int, r0: int, r1: int) -> None:
-                block = wide(n0, n1, r0, r1)
-                tmp = np.empty(block.shape[:2] + block.shape[3:], dtype=dtype)
-                for t in range(self.taps):
-                    run = self._run(flat, t, n0, n1, r0, r1)
-                    if cop == 1:
-                        np.multiply(block[:, :, 0], taps[None, :, 0, t, None], out=tmp)
-                    else:
-                        np.einsum("ngjl,gj->ngl", block, taps[:, :, t], out=tmp)
-                    run += tmp
-
-            self._parallel(shift, batch, dtype.itemsize)
-            return self._unphase(flat)
         mats = np.ascontiguousarray(w.reshape(g, cop, self.depth).swapaxes(1, 2))
         per_image = self.column_bytes(dtype.itemsize)
         for n0, n1, r0, r1 in self.blocks(batch, per_image, COLUMN_BYTES):
@@ -315,27 +357,23 @@ class LayerGemm:
         return self._unphase(flat)
 
     def _parallel(
-        self, block: Callable[[int, int, int, int], None], batch: int, itemsize: int
+        self, block: Callable[[int, int], None], spans: list[tuple[int, int]], batch: int
     ) -> None:
-        """`block` over the shift method's blocks; images on separate cores, rows in order.
+        """`block` over the shift method's plane spans, dealt out to the cores in turn.
 
-        Blocks of one image may add into the same runs (the adjoint), so each
-        task takes all blocks of its images.
+        Each plane is one image's group: no two spans read or write the same memory.
         """
-        per_image = self.layer.c_out * self.wide * itemsize
-        tasks: dict[int, list[tuple[int, int, int, int]]] = {}
-        for span in self.blocks(batch, per_image, SHIFT_BYTES):
-            tasks.setdefault(span[0], []).append(span)
+        tasks = max(1, min(THREADS, len(spans)))
 
-        def runner(spans: list[tuple[int, int, int, int]]) -> Callable[[], None]:
+        def runner(mine: list[tuple[int, int]]) -> Callable[[], None]:
             def run() -> None:
-                for span in spans:
+                for span in mine:
                     block(*span)
 
             return run
 
         work = 2 * self.taps * batch * self.layer.c_out * self.wide
-        run_parallel([runner(spans) for spans in tasks.values()], work)
+        run_parallel([runner(spans[i::tasks]) for i in range(tasks)], work)
 
 
 def gemm_methods(layer: Layer) -> tuple[GemmMethod, ...]:
