@@ -22,9 +22,10 @@ so building is always charged.
   pointwise layer (1x1, stride 1, no padding) is the channel matmul alone,
   and a stride-1 adjoint is counted as the convolution it runs as.
 * ``shift`` (depthwise layers only): two vectorised passes per tap over each
-  output block (a multiply and an add, ``SHIFT_UNITS`` per 8-byte entry:
-  they stream memory, so single precision costs half), images split over
-  the cores, plus two calls per tap and block.
+  span of planes (a multiply and an add, ``SHIFT_UNITS`` per 8-byte entry:
+  they run in cache at a rate per byte, so single precision costs half),
+  spans split over the cores, plus two calls per tap and span; a stride-1
+  adjoint counted as the transposed depthwise layer it runs as.
 
 The counts use the same block sizes the engine will use. These ratios
 describe kinds of code rather than one machine; the layer tables of

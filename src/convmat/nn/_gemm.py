@@ -14,10 +14,11 @@ columns per row, of which the first ``W_out`` are kept (the rest, a few
 columns per row, is the price of reading runs instead of gathering). Each
 tap's run is one long copy into the column block (``gemm``), or, for
 depthwise layers (one input channel per group), a multiply-add with that
-tap's weights (``shift``: no columns and no GEMMs of one-row matrices).
-Blocks hold at most ``COLUMN_BYTES`` of columns: blocked over the batch and,
-for large images, over output rows, so memory stays the padded input and the
-output plus one block.
+tap's weights (``shift``: no columns and no GEMMs of one-row matrices), over
+spans of whole ``(image, group)`` planes of about ``SHIFT_BYTES``, dealt out
+to the cores. GEMM blocks hold at most ``COLUMN_BYTES`` of columns: blocked
+over the batch and, for large images, over output rows, so memory stays the
+padded input and the output plus one block.
 
 The adjoint runs the same steps backwards: the transposed weights times the
 output (zero on the wide grid's extra columns), added back tap by tap onto
@@ -25,7 +26,8 @@ the phases (col2im), the phases interleaved into the padded grid and the
 padding folded onto the positions it copied. With stride 1 the adjoint is
 itself a convolution (the output, zero-padded by the kernel's extent, with
 the flipped weights, input and output channels swapped, onto the padded
-grid) and runs as one, without the adds of col2im. A pointwise layer (1x1,
+grid; with zero padding, onto the input's grid alone) and runs as one,
+without the adds of col2im: a depthwise one by ``shift``. A pointwise layer (1x1,
 stride 1, no padding) is one channel matmul each way, with no copies.
 """
 
