@@ -267,3 +267,72 @@ def test_every_scipy_entry_point_of_an_operator_names_its_argument():
             arg = torch.ones(16, *arg.shape[1:], dtype=torch.float64, requires_grad=True)
         with pytest.raises(TypeError, match=rf"^`{name}` is a torch tensor that requires grad"):
             call(arg)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int64])
+@pytest.mark.parametrize("batched", [True, False])
+def test_tensors_in_give_tensors_out_of_the_same_dtype(dtype, batched):
+    """Tensors in, a CPU tensor out, equal to torch's; numpy in, numpy out."""
+    torch.manual_seed(1)
+    x = torch.randint(-3, 4, (2, 4, 9, 8)).to(dtype)
+    w = torch.randint(-3, 4, (6, 2, 3, 3)).to(dtype)
+    b = torch.randint(-3, 4, (6,)).to(dtype)
+    x = x if batched else x[0]
+    got = nn.conv2d(x, w, b, padding=1, groups=2)
+    assert isinstance(got, torch.Tensor)
+    assert got.dtype == dtype
+    assert got.device.type == "cpu"
+    if dtype != torch.int64:  # torch's CPU convolution has no integer kernel
+        torch.testing.assert_close(got, F.conv2d(x, w, b, padding=1, groups=2))
+    np.testing.assert_array_equal(
+        got.numpy(), nn.conv2d(x.numpy(), w.numpy(), b.numpy(), padding=1, groups=2)
+    )
+    back = nn.conv_transpose2d(got, w, None, 1, 1, groups=2)
+    assert isinstance(back, torch.Tensor)
+    assert back.dtype == dtype
+    assert tuple(back.shape) == tuple(x.shape)
+    assert isinstance(nn.conv2d(x.numpy(), w, padding=1, groups=2), np.ndarray)
+
+
+def test_a_tensor_result_shares_the_result_s_memory_and_the_input_is_read_in_place(monkeypatch):
+    """No copy on the way in (numpy views the tensor) nor on the way out (from_numpy)."""
+    from convmat.nn import _functional as fn
+
+    x = torch.randn(2, 3, 6, 6)[:, :, ::2]  # a strided view, not contiguous
+    w = torch.randn(4, 3, 1, 1)
+    seen = {}
+    apply = fn._apply_layer
+
+    def spy(product, w_, x_, *args, **kwargs):
+        seen["input"] = x_
+        out = apply(product, w_, x_, *args, **kwargs)
+        seen["output"] = out
+        return out
+
+    monkeypatch.setattr(fn, "_apply_layer", spy)
+    x_before = x.clone()
+    got = nn.conv2d(x, w)
+    assert np.shares_memory(seen["input"], x.numpy())
+    assert np.shares_memory(got.numpy(), seen["output"])
+    torch.testing.assert_close(x, x_before, rtol=0, atol=0)  # never written
+
+
+@given(spec=layers())
+def test_float32_layers_match_torch_to_single_precision(spec):
+    """The parity of the float64 test, in float32, with a tolerance scaled by the sum's terms."""
+    rng = np.random.default_rng(spec["seed"])
+    x = rng.standard_normal((spec["batch"], spec["c_in"], *spec["size"])).astype(np.float32)
+    w = rng.standard_normal((spec["c_out"], spec["c_in"] // spec["groups"], *spec["k"]))
+    w = w.astype(np.float32)
+    args = (spec["stride"], spec["padding"], spec["dilation"], spec["groups"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            expected = _torch_conv(x, w, None, spec).detach().numpy()
+    except RuntimeError:
+        return  # the float64 test checks that convmat refuses these too
+    got = nn.conv2d(torch.from_numpy(x), w, None, *args, padding_mode=spec["mode"])
+    assert got.dtype == torch.float32
+    terms = w[0].size
+    tol = 4 * terms * np.finfo(np.float32).eps * float(np.abs(x).max() * np.abs(w).max())
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=tol)

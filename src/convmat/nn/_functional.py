@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from functools import partial
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -155,6 +156,21 @@ def _apply_layer(
     return out.reshape(data.shape[0], *out_shape)
 
 
+def _is_tensor(value: object) -> bool:
+    return type(value).__module__.split(".")[0] == "torch"
+
+
+def _like_input(out: np.ndarray, input: object) -> Any:  # noqa: A002
+    """`out` as a torch tensor sharing its memory when `input` is one, else as it is.
+
+    torch is already imported when a tensor was passed: it is taken from
+    ``sys.modules``, never imported here.
+    """
+    if not _is_tensor(input):
+        return out
+    return sys.modules["torch"].from_numpy(out)
+
+
 def _dtype(*arrays: np.ndarray | None) -> np.dtype:
     dtype = np.result_type(*(a.dtype for a in arrays if a is not None))
     if dtype == np.bool_:
@@ -238,7 +254,7 @@ def conv2d(
     *,
     padding_mode: PaddingMode = "zeros",
     method: LayerMethod | Literal["auto"] = "auto",
-) -> np.ndarray:
+) -> np.ndarray | Any:  # a torch.Tensor for a tensor `input`
     """A 2-D convolution layer (cross-correlation), as ``torch.nn.functional.conv2d``.
 
     The product of the layer's matrix (:func:`conv2d_matrix`, whose
@@ -258,8 +274,11 @@ def conv2d(
 
     Returns
     -------
-    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+    ndarray or torch.Tensor, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
         ``H_out = (H + pad_top + pad_bottom - dilation * (kH - 1) - 1) // stride + 1``.
+        A CPU tensor when `input` is a torch tensor (sharing the result's
+        memory, no copy), else an ndarray; the dtype is numpy's promotion of
+        the inputs', `input`'s own when all share it.
 
     Examples
     --------
@@ -289,7 +308,7 @@ def conv2d(
     how = _check_method(method, layer)
     product = _engine(layer, how, x.shape[0], dtype, adjoint=False)
     out = _apply_layer(product, w, x, b, dtype, layer.output_shape, reads=1)
-    return np.asarray(out if batched else out[0])
+    return _like_input(np.asarray(out if batched else out[0]), input)
 
 
 @keyword_only_hint
@@ -305,7 +324,7 @@ def conv_transpose2d(
     *,
     padding_mode: PaddingMode = "zeros",
     method: LayerMethod | Literal["auto"] = "auto",
-) -> np.ndarray:
+) -> np.ndarray | Any:  # a torch.Tensor for a tensor `input`
     """A transposed convolution layer, as ``torch.nn.functional.conv_transpose2d``.
 
     It is exactly ``M.T`` (plus the bias), ``M`` being the matrix of the
@@ -330,8 +349,9 @@ def conv_transpose2d(
 
     Returns
     -------
-    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+    ndarray or torch.Tensor, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
         ``H_out = (H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1``.
+        A tensor when `input` is one, as in :func:`conv2d`.
 
     Examples
     --------
@@ -393,4 +413,4 @@ def conv_transpose2d(
     product = _engine(layer, how, y.shape[0], dtype, adjoint=True)
     reads = math.prod(mp.reads for mp in layer.plan.maps)
     out = _apply_layer(product, w, y, b, dtype, (c_out, *size), reads=reads)
-    return np.asarray(out if batched else out[0])
+    return _like_input(np.asarray(out if batched else out[0]), input)
