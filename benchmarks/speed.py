@@ -115,6 +115,22 @@ def _close(got: np.ndarray, ref: np.ndarray, what: str) -> None:
         raise AssertionError(msg)
 
 
+def errors(got: np.ndarray, theirs: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """convmat's and torch's error against the float64 reference: relative 2-norm and max.
+
+    The 2-norm error of the whole output over the reference's 2-norm is the
+    measure of the accuracy rule; the largest error over the reference's
+    largest magnitude is reported beside it.
+    """
+    out: dict[str, float] = {}
+    norm, peak = float(np.linalg.norm(ref)), float(np.abs(ref).max()) or 1.0
+    for who, y in (("convmat", got), ("torch", theirs)):
+        diff = y.astype(np.float64) - ref
+        out[who] = float(np.linalg.norm(diff)) / (norm or 1.0)
+        out[f"{who} max"] = float(np.abs(diff).max()) / peak
+    return out
+
+
 def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any]:
     name, n, c_in, c_out, size, k, stride, pad, dil, groups, mode = spec
     rng = np.random.default_rng(size * 31 + c_in)
@@ -144,6 +160,15 @@ def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any
     }
     times = interleaved({"torch": theirs, "convmat": ours}, repeats)
     row["conv2d"] = times
+    x64, w64 = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))
+    if dtype == "float32":
+        with torch.no_grad():
+            if mode == "zeros":
+                ref = F.conv2d(x64, w64, None, stride, pad, dil, groups).numpy()
+            else:
+                ref = F.conv2d(F.pad(x64, (pad,) * 4, mode=mode), w64, None, stride, 0, dil, groups)
+                ref = ref.numpy()
+        row["conv2d error"] = errors(ours(), y, ref)
     if mode == "zeros":
         out_pad = tuple(
             size - ((y.shape[2 + a] - 1) * stride - 2 * pad + dil * (k - 1) + 1) for a in range(2)
@@ -160,6 +185,11 @@ def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any
             )
 
         _close(ours_t(), theirs_t(), f"{name} conv_transpose2d")
+        if dtype == "float32":
+            y64 = torch.from_numpy(y.astype(np.float64))
+            with torch.no_grad():
+                ref_t = F.conv_transpose2d(y64, w64, None, stride, pad, out_pad, groups, dil)
+            row["conv_transpose2d error"] = errors(ours_t(), theirs_t(), ref_t.numpy())
         row["transpose_method"] = choose_layer_method(layer, n, np.dtype(dtype), adjoint=True)
         row["conv_transpose2d"] = interleaved({"torch": theirs_t, "convmat": ours_t}, repeats)
     return row
@@ -250,7 +280,10 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
             "contenders; in a round each runs alone after a 0.3 s pause and a warm-up call "
             "(torch's conv2d right after a numpy GEMM measured 5x its time alone: idle threads "
             "still spin). Every result is checked against its peer's first. Ratios below 1 mean "
-            "convmat is faster."
+            "convmat is faster. *Error ratio*: in float32, convmat's error over torch's, each "
+            "against torch's float64 result on the same (float32) data: the relative 2-norm of "
+            "the whole output's error (the accuracy rule: at most 2), and the largest error "
+            "over the largest output."
         ),
         "",
     ]
@@ -259,11 +292,14 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
         lines += [
             f"### `nn.{op_name}` against `torch.nn.functional.{op_name}`",
             "",
-            "| layer | N, C_in->C_out, H, k | dtype | torch | convmat | ratio | method |",
-            "|---|---|---|---|---|---|---|",
+            (
+                "| layer | N, C_in->C_out, H, k | dtype | torch | convmat | ratio | method "
+                "| error ratio (2-norm) | error ratio (max) |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for dtype in ("float64", "float32"):
-            ratios = []
+            ratios, norm_r, max_r = [], [], []
             for row in results["layers"]:
                 if row["dtype"] != dtype or op_name not in row:
                     continue
@@ -271,12 +307,23 @@ def write(results: dict[str, Any], path: Path) -> list[str]:
                 ratio = t["convmat"] / t["torch"]
                 ratios.append(ratio)
                 method = row["method"] if op_name == "conv2d" else row["transpose_method"]
+                cells = ["-", "-"]
+                err = row.get(f"{op_name} error")
+                if err is not None:
+                    norm_r.append(err["convmat"] / err["torch"])
+                    max_r.append(err["convmat max"] / err["torch max"])
+                    cells = [f"{norm_r[-1]:.2f}", f"{max_r[-1]:.2f}"]
                 lines.append(
                     f"| {row['layer']} | {row['shape']} | {dtype} | {_fmt(t['torch'])} | "
-                    f"{_fmt(t['convmat'])} | {ratio:.2f} | {method} |"
+                    f"{_fmt(t['convmat'])} | {ratio:.2f} | {method} | {cells[0]} | {cells[1]} |"
                 )
             if ratios:
                 summary.append(f"- `nn.{op_name}` {dtype} against torch: {_spread(ratios)}")
+            if norm_r:
+                summary.append(
+                    f"- `nn.{op_name}` {dtype} error against the float64 reference, convmat's "
+                    f"over torch's: 2-norm {_spread(norm_r)}; max {_spread(max_r)}"
+                )
         lines.append("")
     lines += [
         "### One `conv2d` call on a small single image against `scipy.signal.convolve2d`",
@@ -363,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
             if "conv_transpose2d" in row:
                 tt = row["conv_transpose2d"]
                 note = f", transpose {tt['convmat'] / tt['torch']:.2f}"
+            if "conv2d error" in row:
+                e = row["conv2d error"]
+                note += f", error {e['convmat'] / e['torch']:.2f} of torch's"
             print(
                 f"[layer {i}/{len(LAYERS)}] {spec[0]} {dtype}: {row['method']}, "
                 f"{t['convmat'] / t['torch']:.2f} of torch{note}",
