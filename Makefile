@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LINT_PATHS := src tests $(wildcard benchmarks examples scripts docs)
 
-.PHONY: demo test test-core lint docs bench bench-auto bench-fft bench-fft-error bench-signals bench-inverse bench-deblur-exactness bench-deblur-weights bench-speed bench-dask calibrate mutation clean
+.PHONY: demo test test-core lint docs bench bench-auto bench-fft bench-fft-error bench-signals bench-inverse bench-deblur-exactness bench-deblur-weights bench-speed bench-layer-methods bench-dask calibrate mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python benchmarks/speed.py
+
+# every method of convmat.nn on the speed section's layers, against the cost model's units:
+# the factors the layer cost model's constants are set from (printed, and layer_methods.json)
+bench-layer-methods: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python benchmarks/layer_methods.py
 
 # the accuracy dial where scipy takes the FFT: defaults and rtol=0 against scipy (a section
 # of benchmarks/RESULTS.md)

@@ -54,6 +54,7 @@ CORE = (
     "_engines.fillfft",
     "nn._layer",
     "nn._fft",
+    "nn._winograd",
     "nn._gemm",
     "nn._cost",
     "nn._functional",

@@ -17,9 +17,25 @@ def _layer(c_in, c_out, size, k, *, stride=1, padding=1, groups=1):
     return Layer(w, (c_in, size, size), stride, padding, 1, groups, "zeros")
 
 
-def test_depthwise_layers_are_offered_shift():
-    assert set(layer_costs(_layer(8, 8, 16, 3, groups=8), 2, F64)) == {"matrix", "gemm", "shift"}
-    assert set(layer_costs(_layer(8, 8, 16, 3, groups=4), 2, F64)) == {"matrix", "gemm"}
+def test_depthwise_layers_are_offered_shift_and_3x3_stride_1_layers_winograd():
+    both = {"matrix", "gemm", "shift", "winograd"}
+    assert set(layer_costs(_layer(8, 8, 16, 3, groups=8), 2, F64)) == both
+    assert set(layer_costs(_layer(8, 8, 16, 3, groups=4), 2, F64)) == {"matrix", "gemm", "winograd"}
+    assert set(layer_costs(_layer(8, 8, 16, 3, stride=2), 2, F64)) == {"matrix", "gemm"}
+    assert set(layer_costs(_layer(8, 8, 16, 5), 2, F64)) == {"matrix", "gemm"}
+
+
+def test_winograd_is_offered_for_floats_only_and_in_float32_to_64_channels():
+    """Its transforms round: never for integers; in float32 its error grows with the channels."""
+    assert "winograd" not in layer_costs(_layer(8, 8, 16, 3), 2, np.dtype(np.int64))
+    f32 = np.dtype(np.float32)
+    limit = lc.WINOGRAD_FLOAT32_CHANNELS
+    assert "winograd" in layer_costs(_layer(limit, 8, 16, 3), 2, f32)
+    assert "winograd" not in layer_costs(_layer(limit + 1, 8, 16, 3), 2, f32)
+    assert "winograd" not in layer_costs(_layer(limit + 1, 8, 16, 3), 2, np.dtype(np.complex64))
+    assert "winograd" in layer_costs(_layer(limit + 1, 8, 16, 3), 2, F64)
+    # the adjoint's reduction runs over the output channels
+    assert "winograd" in layer_costs(_layer(limit + 1, 8, 16, 3), 2, f32, adjoint=True)
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,17 @@ with the same per-axis index maps as the rest of convmat. :func:`conv2d` and
 :func:`conv_transpose2d` apply ``M`` and ``M.T`` to all images and channels,
 by the method a cost model picks: the sparse matrix itself, or the same
 product as dense GEMMs over the receptive fields laid out as columns
-(im2col, BLAS speed), or, for depthwise layers, tap by tap. Arguments,
+(im2col, BLAS speed), or by Winograd's F(2x2, 3x3) for 3x3 layers of stride
+1, or, for depthwise layers, tap by tap. A torch tensor ``input`` gives a
+tensor back. Arguments,
 layouts ((N, C, H, W) or unbatched (C, H, W)), output shapes and results
 follow PyTorch; the transposed convolution is exactly ``M.T`` for every
 padding mode, which goes beyond PyTorch (it accepts only zero padding
 there). :func:`conv2d_spectral_norm` is the layer's exact operator 2-norm.
 
 Modules, each importing only those listed before it: ``_layer`` (the layer's
-geometry and matrix), ``_gemm`` (im2col GEMMs), ``_fft`` (the layer by FFT, for
+geometry and matrix), ``_winograd`` (F(2x2, 3x3)), ``_gemm`` (im2col GEMMs and the
+tap-by-tap shifts), ``_fft`` (the layer by FFT, for
 Lanczos), ``_cost`` (the cost model), ``_functional`` (the layers), ``_norm``
 (the spectral norm).
 """

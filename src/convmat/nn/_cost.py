@@ -43,16 +43,19 @@ from .._engines.certificate import CALL_UNITS
 from .._engines.pool import PARALLEL_WORK, THREADS
 from ._gemm import COLUMN_BYTES, LayerGemm, gemm_methods
 from ._layer import Layer
+from ._winograd import WINOGRAD_FLOAT32_CHANNELS, LayerWinograd
 
 __all__: list[str] = []
 
-LayerMethod = Literal["matrix", "gemm", "shift"]
-LAYER_METHODS: tuple[LayerMethod, ...] = ("matrix", "gemm", "shift")
+LayerMethod = Literal["matrix", "gemm", "shift", "winograd"]
+LAYER_METHODS: tuple[LayerMethod, ...] = ("matrix", "gemm", "shift", "winograd")
 
-_BUILD_UNITS_PER_ENTRY = 30.0
+_BUILD_UNITS_PER_ENTRY = 2.0  # fitted by benchmarks/layer_methods.py
 _BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of sides at least _BLAS_FULL_RATE_SIDE - 1
 _BLAS_FULL_RATE_SIDE = 8  # below this many rows (or inner terms) a GEMM is memory bound
 _MATRIX_CALLS = 100  # the layer matrix's build: plans, index maps, masks, CSR assembly
+_WINOGRAD_FULL_COLUMNS = 64  # a block's tiles below which its channel GEMMs slow down
+WINOGRAD_FACTOR = 1.7  # measured seconds per unit over gemm's (benchmarks/layer_methods.py)
 COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run, against a multiply-add
 SHIFT_UNITS = 0.3  # an 8-byte entry of a vectorised multiply or add, in cache
 
@@ -97,6 +100,30 @@ def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool)
     )
 
 
+def _winograd_cost(layer: Layer, batch: int, dtype: np.dtype) -> float:
+    """F(2x2, 3x3) of `layer`: 16 channel GEMMs per tile, two Kronecker transforms, copies."""
+    wino = LayerWinograd(layer)
+    tiles = batch * wino.tile_count
+    per_group = layer.c_out // layer.groups
+    blocks = sum(1 for _ in wino.blocks(batch, dtype.itemsize))
+    # the channel GEMMs of a block have its tiles as columns: few columns, far from the peak
+    columns = min(1.0, tiles / max(blocks, 1) / _WINOGRAD_FULL_COLUMNS) or 1.0
+    rate = _blas_rate(dtype, per_group, layer.c_group) * columns
+    products = 16 * layer.c_out * layer.c_group * tiles / rate
+    transforms = (256 * layer.c_in + 64 * layer.c_out) * tiles / _blas_rate(dtype, 16, 16)
+    weights = 144 * layer.c_out * layer.c_group / _blas_rate(np.dtype(np.float64), 16, 9)
+    phases = batch * layer.c_in * 4 * (wino.tiles[0] + 2) * wino.wq
+    copies = phases + 16 * layer.c_in * tiles + 2 * 4 * layer.c_out * tiles  # the scatter strides
+    return WINOGRAD_FACTOR * (
+        products
+        + transforms
+        + weights
+        + COPY_UNITS * dtype.itemsize / 8 * copies
+        + 23 * blocks * CALL_UNITS
+        + 12 * CALL_UNITS
+    )
+
+
 def layer_costs(
     layer: Layer, batch: int, dtype: np.dtype, *, adjoint: bool = False
 ) -> dict[LayerMethod, float]:
@@ -110,7 +137,7 @@ def layer_costs(
     if nnz * entry_bytes * 3 <= machine_memory() // 2:
         costs["matrix"] = (
             _BUILD_UNITS_PER_ENTRY * nnz
-            + nnz * batch
+            + nnz * batch * itemsize / 8  # the product streams values: single precision, half
             + 2.0 * batch * (n_in + n_out)
             + _MATRIX_CALLS * CALL_UNITS
         )
@@ -131,6 +158,12 @@ def layer_costs(
             + (2 * engine.taps + 3) * spans * CALL_UNITS
             + 8 * CALL_UNITS
         )
+    single = dtype in (np.dtype(np.float32), np.dtype(np.complex64))
+    inner = engine.transposed.layer if adjoint and "winograd" in methods else layer
+    accurate = not single or inner.c_group <= WINOGRAD_FLOAT32_CHANNELS  # the sum's length
+    if "winograd" in methods and dtype.kind in "fc" and accurate:
+        fold = 0.0 if not adjoint or engine.transposed_inside else batch * n_in * COPY_UNITS
+        costs["winograd"] = _winograd_cost(inner, batch, dtype) + fold
     return costs
 
 

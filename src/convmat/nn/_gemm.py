@@ -42,10 +42,11 @@ import numpy as np
 
 from .._engines.pool import THREADS, run_parallel
 from ._layer import Layer
+from ._winograd import LayerWinograd, winograd_serves
 
 __all__: list[str] = []
 
-GemmMethod = Literal["gemm", "shift"]
+GemmMethod = Literal["gemm", "shift", "winograd"]
 COLUMN_BYTES = 2**22  # one block of columns at most (measured: 1 to 8 MiB alike, more is slower)
 SHIFT_BYTES = (
     2**20
@@ -154,9 +155,17 @@ class LayerGemm:
         A bound for the forward product and the adjoint alike: the input's
         phases and two padded grids (padding, or the adjoint's grid and its
         fold), the output, and the output padded by the kernel's extent (the
-        stride-1 adjoint's own phases).
+        stride-1 adjoint's own phases). Winograd's: its own bound each way,
+        plus the padded grid the adjoint folds.
         """
         layer = self.layer
+        if method == "winograd":
+            inner = self.transposed.layer
+            return max(
+                LayerWinograd(layer).working_bytes(batch, itemsize),
+                LayerWinograd(inner).working_bytes(batch, itemsize)
+                + batch * layer.c_in * math.prod(self.padded) * itemsize,
+            )
         (kh, kw), (dh, dw) = layer.kernel, layer.dilation
         phases = batch * layer.c_in * self.phases * self.rows * self.wq
         padded = batch * layer.c_in * math.prod(self.padded)
@@ -231,6 +240,8 @@ class LayerGemm:
         dtype = np.result_type(weight, x)
         batch = x.shape[0]
         w = weight.astype(dtype, copy=False)
+        if method == "winograd":
+            return LayerWinograd(layer).forward(w, x.astype(dtype, copy=False))
         if self.pointwise and method == "gemm":  # 1x1, stride 1, no padding: a channel matmul
             cols = x.astype(dtype, copy=False).reshape(batch, g, cg, self.h_out * self.w_out)
             out = np.matmul(w.reshape(g, cop, cg), cols)
@@ -325,7 +336,7 @@ class LayerGemm:
             rows = y.astype(dtype, copy=False).reshape(batch, g, cop, self.h_out * self.w_out)
             out = np.matmul(w.reshape(g, cop, cg).swapaxes(1, 2), rows)
             return np.asarray(out).reshape(batch, layer.c_in, self.h_out, self.w_out)
-        if layer.stride == (1, 1) and batch and (method == "gemm" or cop == 1):
+        if layer.stride == (1, 1) and batch and (method != "shift" or cop == 1):
             # with stride 1 the adjoint is itself a convolution, of the output padded by the
             # kernel's extent with the flipped, transposed weights, onto the padded grid (a
             # depthwise one when each group has one output channel)
@@ -379,5 +390,10 @@ class LayerGemm:
 
 
 def gemm_methods(layer: Layer) -> tuple[GemmMethod, ...]:
-    """The dense formulations that serve `layer`: ``shift`` only for depthwise layers."""
-    return ("gemm", "shift") if layer.c_group == 1 else ("gemm",)
+    """The dense formulations that serve `layer`.
+
+    ``shift`` only for depthwise layers, ``winograd`` only for 3x3 layers of
+    stride 1 without dilation (whose stride-1 adjoint is one too).
+    """
+    methods: tuple[GemmMethod, ...] = ("gemm", "shift") if layer.c_group == 1 else ("gemm",)
+    return (*methods, "winograd") if winograd_serves(layer) else methods
