@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 
 from .._engines.pool import THREADS, run_parallel
-from ._layer import Layer
+from ._layer import Layer, write_phases
 from ._winograd import LayerWinograd, winograd_serves
 
 __all__: list[str] = []
@@ -182,17 +182,8 @@ class LayerGemm:
         layer = self.layer
         sh, sw = layer.stride
         batch = x.shape[0]
-        out = np.zeros((self.phases, batch, layer.c_in, self.rows, self.wq), dtype=x.dtype)
-        if self.pad_mode == "constant" and self.phases == 1:
-            out[0, :, :, self.inside[0], self.inside[1]] = x
-        else:
-            (pt, pb), (pl, pr) = layer.pads
-            widths = ((0, 0), (0, 0), (pt, pb), (pl, pr))
-            padded = np.pad(x, widths, mode=self.pad_mode)
-            for ph in range(sh):
-                for pw in range(sw):
-                    part = padded[:, :, ph::sh, pw::sw][:, :, : self.rows]
-                    out[ph * sw + pw, :, :, : part.shape[2], : part.shape[3]] = part
+        out = np.zeros((sh, sw, batch, layer.c_in, self.rows, self.wq), dtype=x.dtype)
+        write_phases(x, layer.pads, layer.stride, self.pad_mode, out)
         return out.reshape(self.phases, batch, layer.c_in, self.rows * self.wq)
 
     def _unphase(self, flat: np.ndarray) -> np.ndarray:

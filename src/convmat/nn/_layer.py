@@ -249,6 +249,37 @@ class Layer:
         return out
 
 
+def write_phases(
+    x: np.ndarray,
+    pads: tuple[tuple[int, int], tuple[int, int]],
+    stride: tuple[int, int],
+    pad_mode: PadMode,
+    out: np.ndarray,
+) -> None:
+    """Write the padded batch `x` into `out`, split by stride phase.
+
+    ``out[ph, pw, n, c, r, s]`` receives the padded ``x[n, c, r * sh + ph, s * sw + pw]``
+    wherever both exist; zero padding is what `out` already holds (nothing is
+    padded), other modes go through numpy's pad. Positions past the padded
+    input are left as they are.
+    """
+    sh, sw = stride
+    (pt, pb), (pl, pr) = pads
+    if pad_mode == "constant":
+        source, top, left = x, pt, pl
+    else:
+        source = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode=pad_mode)
+        top, left = 0, 0
+    rows, cols = out.shape[-2:]
+    for ph in range(sh):
+        for pw in range(sw):
+            # the first phase row (column) whose padded position lies inside the source
+            r0, c0 = max(0, -(-(top - ph) // sh)), max(0, -(-(left - pw) // sw))
+            part = source[:, :, r0 * sh + ph - top :: sh, c0 * sw + pw - left :: sw]
+            part = part[:, :, : rows - r0, : cols - c0]
+            out[ph, pw, :, :, r0 : r0 + part.shape[2], c0 : c0 + part.shape[3]] = part
+
+
 def layer_matrix(
     weight: np.ndarray, layer: Layer, dtype: np.dtype, fmt: Format
 ) -> np.ndarray | sp.sparray:

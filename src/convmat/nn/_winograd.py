@@ -35,7 +35,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._layer import Layer
+from ._layer import Layer, write_phases
 
 __all__: list[str] = []
 
@@ -120,22 +120,8 @@ class LayerWinograd:
         ``(a, b)`` is one contiguous run. Zeros pad to whole tiles.
         """
         layer = self.layer
-        (pt, pb), (pl, pr) = layer.pads
-        batch, th = x.shape[0], self.tiles[0]
-        out = np.zeros((2, 2, layer.c_in, batch, th + 2, self.wq), dtype=x.dtype)
-        if layer.pad_mode == "constant":
-            source, top, left = x, pt, pl
-        else:
-            widths = ((0, 0), (0, 0), (pt, pb), (pl, pr))
-            source, top, left = np.pad(x, widths, mode=layer.pad_mode), 0, 0
-        for a in range(2):
-            for b in range(2):
-                # padded row 2 r + a is source row 2 r + a - top
-                r0, c0 = (top - a + 1) // 2, (left - b + 1) // 2  # the first phase row inside
-                part = source[:, :, 2 * r0 + a - top :: 2, 2 * c0 + b - left :: 2]
-                out[a, b, :, :, r0 : r0 + part.shape[2], c0 : c0 + part.shape[3]] = part.swapaxes(
-                    0, 1
-                )
+        out = np.zeros((2, 2, layer.c_in, x.shape[0], self.tiles[0] + 2, self.wq), dtype=x.dtype)
+        write_phases(x, layer.pads, (2, 2), layer.pad_mode, out.swapaxes(2, 3))
         return out
 
     def weights(self, weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
