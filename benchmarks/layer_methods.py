@@ -8,7 +8,8 @@ the same layer, is the factor by which the model misprices that method against
 gemm: 1 where the constants in ``convmat/nn/_cost.py`` are right. The script
 prints those factors (median and spread per method and precision) and, per
 case, the measured fastest method, the model's choice and the time lost by
-it, and writes them to ``benchmarks/layer_methods.json``.
+it, and writes them to ``benchmarks/layer_methods.json`` and the
+"layer_methods" section of ``benchmarks/RESULTS.md``.
 
 Run: ``make bench-layer-methods`` (torch is installed for ``speed.py``, whose
 layers and timing this shares), three times alone to see the spread. The constants are
@@ -29,7 +30,7 @@ import numpy as np
 from convmat import nn
 from convmat.nn._cost import choose_layer_method, layer_costs
 from convmat.nn._layer import Layer
-from sections import environment
+from sections import environment, markers, write_section
 from speed import LAYERS, interleaved
 
 HERE = Path(__file__).resolve().parent
@@ -116,13 +117,57 @@ def main(argv: list[str] | None = None) -> int:
                 f"range {min(values):.2f} to {max(values):.2f} ({len(values)} cases)"
             )
     losses = [r["times"][r["chosen"]] / min(r["times"].values()) for r in rows]
-    print(
-        f"model's choice against the fastest: median {statistics.median(losses):.2f}, "
-        f"worst {max(losses):.2f}; fastest taken in {sum(x == 1.0 for x in losses)} of {len(rows)}"
+    verdict = (
+        f"the model's choice against the fastest method: median {statistics.median(losses):.2f}, "
+        f"worst {max(losses):.2f}; the fastest taken in {sum(x == 1.0 for x in losses)} of "
+        f"{len(rows)} cases"
     )
+    print(verdict)
     result = {"env": env, "rows": rows, "factors": fits}
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "layer_methods.json").write_text(json.dumps(result, indent=1, default=str))
+    write_section(section(env, fits, rows, verdict), args.out / "RESULTS.md", "layer_methods")
     return 0
+
+
+def section(
+    env: dict[str, str],
+    fits: dict[str, dict[str, list[float]]],
+    rows: list[dict[str, Any]],
+    verdict: str,
+) -> list[str]:
+    """The RESULTS.md section: the factors, and the cases where the model missed the fastest."""
+    begin, end = markers("layer_methods")
+    lines = [
+        begin,
+        "## The layer cost model against every method's time",
+        "",
+        (
+            f"Measured {env['date']} with `make bench-layer-methods` on {env['machine']}; numpy "
+            f"{env['numpy']}, scipy {env['scipy']}. BLAS (threadpoolctl): {env['blas']}. Each "
+            "method the model offers, timed as `speed.py` times; a factor is a method's measured "
+            "seconds per model unit over gemm's on the same layer (1: priced right against gemm)."
+        ),
+        "",
+        "| dtype | method | median factor | range | cases |",
+        "|---|---|---|---|---|",
+    ]
+    for dtype, per in fits.items():
+        for method, values in per.items():
+            lines.append(
+                f"| {dtype} | {method} | {statistics.median(values):.2f} | "
+                f"{min(values):.2f} to {max(values):.2f} | {len(values)} |"
+            )
+    lines += ["", f"Summary: {verdict}.", "", "Cases where the model missed the fastest:", ""]
+    for r in rows:
+        t = r["times"]
+        fastest = min(t, key=t.__getitem__)
+        if r["chosen"] != fastest:
+            lines.append(
+                f"- {r['layer']}, {r['dtype']}, {'adjoint' if r['adjoint'] else 'forward'}: "
+                f"{r['chosen']} {t[r['chosen']] / t[fastest]:.2f}x the time of {fastest}"
+            )
+    return [*lines, "", end]
 
 
 if __name__ == "__main__":

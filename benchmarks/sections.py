@@ -30,6 +30,7 @@ SCRIPTS = (
     "deblur_exactness",
     "deblur_weights",
     "speed",
+    "layer_methods",
     "dask_scale",
 )
 
