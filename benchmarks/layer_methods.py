@@ -8,12 +8,15 @@ the same layer, is the factor by which the model misprices that method against
 gemm: 1 where the constants in ``convmat/nn/_cost.py`` are right. The script
 prints those factors (median and spread per method and precision) and, per
 case, the measured fastest method, the model's choice and the time lost by
-it, and writes them to ``benchmarks/layer_methods.json`` and the
+it; and in float32 each dense method's error over torch's (against the
+float64 layer), Winograd's also where the model does not offer it. It
+writes them to ``benchmarks/layer_methods.json`` and the
 "layer_methods" section of ``benchmarks/RESULTS.md``.
 
-Run: ``make bench-layer-methods`` (torch is installed for ``speed.py``, whose
-layers and timing this shares), three times alone to see the spread. The constants are
-set from the factors, and a change to them is checked by running it again.
+Run: ``make bench-layer-methods`` (torch is a peer here as in ``speed.py``,
+whose layers and timing this shares), three times alone to see the spread.
+The constants are set from the factors, and a change to them is checked by
+running it again.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from convmat import nn
 from convmat.nn._cost import choose_layer_method, layer_costs
+from convmat.nn._gemm import gemm_methods
 from convmat.nn._layer import Layer
 from sections import environment, markers, write_section
 from speed import LAYERS, interleaved
@@ -36,6 +42,7 @@ from speed import LAYERS, interleaved
 HERE = Path(__file__).resolve().parent
 
 MATRIX_ENTRIES = 5_000_000  # the sparse method is timed below this many stored entries
+METHODS = ("gemm", "shift", "winograd")  # the dense methods whose float32 error is measured
 
 
 def case(spec: tuple[Any, ...], dtype: str, adjoint: bool, repeats: int) -> dict[str, Any]:
@@ -66,13 +73,46 @@ def case(spec: tuple[Any, ...], dtype: str, adjoint: bool, repeats: int) -> dict
             return lambda: nn.conv2d(x, w, **args, padding_mode=mode, method=method)
 
     times = interleaved({method: call(method) for method in units}, repeats)
-    return {
+    row = {
         "layer": name,
         "dtype": dtype,
         "adjoint": adjoint,
         "units": units,
         "times": times,
         "chosen": choose_layer_method(layer, n, np.dtype(dtype), adjoint=adjoint),
+    }
+    if dtype == "float32" and not adjoint:
+        row["errors"] = method_errors(spec, x, w, layer)
+    return row
+
+
+def method_errors(
+    spec: tuple[Any, ...], x: np.ndarray, w: np.ndarray, layer: Layer
+) -> dict[str, float]:
+    """Each dense method's float32 error over torch's: relative 2-norms against float64.
+
+    Every method that serves the layer, offered by the model or not (Winograd
+    above 64 channels is measured here, not offered there). The reference is
+    the float64 layer of the same float32 data.
+    """
+    _, _, _, _, _, _, stride, pad, dil, groups, mode = spec
+    args = {"stride": stride, "padding": pad, "dilation": dil, "groups": groups}
+    ref = nn.conv2d(x.astype(np.float64), w.astype(np.float64), **args, padding_mode=mode)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    with torch.no_grad():
+        if mode == "zeros":
+            theirs = F.conv2d(xt, wt, None, stride, pad, dil, groups).numpy()
+        else:
+            theirs = F.conv2d(F.pad(xt, (pad,) * 4, mode=mode), wt, None, stride, 0, dil, groups)
+            theirs = theirs.numpy()
+
+    def error(y: np.ndarray) -> float:
+        return float(np.linalg.norm(y.astype(np.float64) - ref) / np.linalg.norm(ref))
+
+    torch_error = error(theirs)
+    return {
+        method: error(nn.conv2d(x, w, **args, padding_mode=mode, method=method)) / torch_error
+        for method in gemm_methods(layer)
     }
 
 
@@ -158,6 +198,20 @@ def section(
                 f"| {dtype} | {method} | {statistics.median(values):.2f} | "
                 f"{min(values):.2f} to {max(values):.2f} | {len(values)} |"
             )
+    lines += [
+        "",
+        (
+            "Float32 error of each dense method over torch's (relative 2-norms against the "
+            "float64 layer of the same data; the layers guide's rule: at most 2):"
+        ),
+        "",
+        "| layer | " + " | ".join(METHODS) + " |",
+        "|---|" + "---|" * len(METHODS),
+    ]
+    for r in rows:
+        if "errors" in r:
+            cells = [f"{r['errors'][m]:.2f}" if m in r["errors"] else "-" for m in METHODS]
+            lines.append(f"| {r['layer']} | " + " | ".join(cells) + " |")
     lines += ["", f"Summary: {verdict}.", "", "Cases where the model missed the fastest:", ""]
     for r in rows:
         t = r["times"]

@@ -1,14 +1,16 @@
-"""Choose how a CNN layer is applied: its sparse matrix, im2col GEMMs or tap-by-tap shifts.
+"""Choose how a CNN layer is applied: its sparse matrix, im2col GEMMs, Winograd or shifts.
 
 Each method's time is estimated from the layer's shapes, in the unit of
 :mod:`convmat._engines.cost` (a multiply-add of scipy.sparse's scalar loop), and the
 cheapest is taken. ``convmat.nn`` builds a layer's matrix inside every call,
 so building is always charged.
 
-* ``matrix``: thirty units per stored entry to build the CSR matrix (values
+* ``matrix``: two units per stored entry to build the CSR matrix (values
   and indices computed, masked and written) and the fixed cost of about a
   hundred numpy calls that building takes, then one unit per entry and
-  image for the product, plus a pass over the batch to lay it out and back.
+  image for the product (half in single precision), plus a pass over the
+  batch to lay it out and back; for depthwise layers (nine entries a row)
+  ``MATRIX_DEPTHWISE_FACTOR`` of that.
 * ``gemm``: ``C_out * C_in / groups * kH * kW`` multiply-adds per position of
   the wide output grid and image, at sixteen per unit in double precision
   (BLAS: vector units and all cores), twice that in single precision, a
@@ -27,9 +29,19 @@ so building is always charged.
   spans split over the cores, plus two calls per tap and span; a stride-1
   adjoint counted as the transposed depthwise layer it runs as.
 
-The counts use the same block sizes the engine will use. These ratios
-describe kinds of code rather than one machine; the layer tables of
-``benchmarks/speed.py`` show how the choice fares against torch.
+* ``winograd`` (3x3, stride 1, no dilation; float32 to
+  ``WINOGRAD_FLOAT32_CHANNELS`` input channels per group): the 16 channel
+  GEMMs per tile, slowed when a block has fewer than 64 tiles, the two
+  Kronecker transforms as GEMMs of 16 rows, the weights' transform, the
+  phases, gathers and scatters as copies; times ``WINOGRAD_FACTOR``.
+
+The counts use the same block sizes the engine will use. The constants
+describe kinds of code; ``benchmarks/layer_methods.py`` times every method
+on the speed section's layers and reports, per method, how far its units
+are from gemm's on this machine, which is where the fitted ones (the
+build's two units, the two factors, the phases' slowdown) come from. The
+layer tables of ``benchmarks/speed.py`` show how the choice fares against
+torch.
 """
 
 from __future__ import annotations
@@ -55,7 +67,11 @@ _BLAS_MACS_PER_UNIT = 16.0  # double precision, GEMMs of sides at least _BLAS_FU
 _BLAS_FULL_RATE_SIDE = 8  # below this many rows (or inner terms) a GEMM is memory bound
 _MATRIX_CALLS = 100  # the layer matrix's build: plans, index maps, masks, CSR assembly
 _WINOGRAD_FULL_COLUMNS = 64  # a block's tiles below which its channel GEMMs slow down
-WINOGRAD_FACTOR = 1.7  # measured seconds per unit over gemm's (benchmarks/layer_methods.py)
+# measured seconds per unit over gemm's, by benchmarks/layer_methods.py (its factors, three
+# runs): Winograd's by precision, and the sparse matrix's of depthwise layers (nine entries a
+# row, which scipy's product runs through faster than the model counts)
+WINOGRAD_FACTOR = {4: 1.55, 8: 1.2}  # by the real itemsize
+MATRIX_DEPTHWISE_FACTOR = 0.35
 COPY_UNITS = 0.25  # an 8-byte entry copied from a contiguous run, against a multiply-add
 SHIFT_UNITS = 0.3  # an 8-byte entry of a vectorised multiply or add, in cache
 
@@ -90,7 +106,7 @@ def _gemm_cost(engine: LayerGemm, batch: int, dtype: np.dtype, *, adjoint: bool)
     macs = batch * layer.c_out * layer.c_group * engine.taps * engine.wide
     if adjoint:  # the transposed weights, and each column added back rather than copied
         rows, depth = depth, rows
-        columns *= 2
+        columns *= 2 * engine.phases  # into stride-many phases: as slow per pass as shift's
     blocks = _block_count(engine, batch, engine.column_bytes(dtype.itemsize), COLUMN_BYTES)
     return (
         macs / _blas_rate(dtype, rows, depth)
@@ -114,7 +130,8 @@ def _winograd_cost(layer: Layer, batch: int, dtype: np.dtype) -> float:
     weights = 144 * layer.c_out * layer.c_group / _blas_rate(np.dtype(np.float64), 16, 9)
     phases = batch * layer.c_in * 4 * (wino.tiles[0] + 2) * wino.wq
     copies = phases + 16 * layer.c_in * tiles + 2 * 4 * layer.c_out * tiles  # the scatter strides
-    return WINOGRAD_FACTOR * (
+    real = dtype.itemsize // (2 if dtype.kind == "c" else 1)
+    return WINOGRAD_FACTOR[real] * (
         products
         + transforms
         + weights
@@ -140,7 +157,7 @@ def layer_costs(
             + nnz * batch * itemsize / 8  # the product streams values: single precision, half
             + 2.0 * batch * (n_in + n_out)
             + _MATRIX_CALLS * CALL_UNITS
-        )
+        ) * (MATRIX_DEPTHWISE_FACTOR if layer.c_group == 1 else 1.0)
     phases = batch * layer.c_in * engine.phases * engine.rows * engine.wq
     methods = gemm_methods(layer)
     if "gemm" in methods:
@@ -152,8 +169,10 @@ def layer_costs(
         spans = len(shifter.plane_spans(batch, itemsize))
         work = 2 * shifter.taps * batch * shifter.layer.c_out * shifter.wide
         threads = min(THREADS, spans) if work >= PARALLEL_WORK else 1
+        # a strided layer's taps read their runs from stride-many phases: measured that many
+        # times slower per pass (benchmarks/layer_methods.py)
         costs["shift"] = (
-            SHIFT_UNITS * itemsize / 8 * work / threads
+            SHIFT_UNITS * itemsize / 8 * work / threads * shifter.phases
             + COPY_UNITS * itemsize / 8 * (phases + batch * n_out)
             + (2 * engine.taps + 3) * spans * CALL_UNITS
             + 8 * CALL_UNITS
