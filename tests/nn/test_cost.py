@@ -25,17 +25,19 @@ def test_depthwise_layers_are_offered_shift_and_3x3_stride_1_layers_winograd():
     assert set(layer_costs(_layer(8, 8, 16, 5), 2, F64)) == {"matrix", "gemm"}
 
 
-def test_winograd_is_offered_for_floats_only_and_in_float32_to_64_channels():
-    """Its transforms round: never for integers; in float32 its error grows with the channels."""
+def test_winograd_is_offered_for_floats_only_and_in_float32_for_16_to_64_channels():
+    """Its transforms round: never for integers; in float32 its error against torch's
+    exceeded 2x on depthwise layers and at 256 channels and more (measured)."""
     assert "winograd" not in layer_costs(_layer(8, 8, 16, 3), 2, np.dtype(np.int64))
     f32 = np.dtype(np.float32)
-    limit = lc.WINOGRAD_FLOAT32_CHANNELS
-    assert "winograd" in layer_costs(_layer(limit, 8, 16, 3), 2, f32)
-    assert "winograd" not in layer_costs(_layer(limit + 1, 8, 16, 3), 2, f32)
-    assert "winograd" not in layer_costs(_layer(limit + 1, 8, 16, 3), 2, np.dtype(np.complex64))
-    assert "winograd" in layer_costs(_layer(limit + 1, 8, 16, 3), 2, F64)
-    # the adjoint's reduction runs over the output channels
-    assert "winograd" in layer_costs(_layer(limit + 1, 8, 16, 3), 2, f32, adjoint=True)
+    for channels, offered in ((1, False), (15, False), (16, True), (64, True), (65, False)):
+        costs = layer_costs(_layer(channels, 8, 16, 3), 2, f32)
+        assert ("winograd" in costs) == offered, channels
+        assert "winograd" in layer_costs(_layer(channels, 8, 16, 3), 2, F64)
+    assert "winograd" not in layer_costs(_layer(65, 8, 16, 3), 2, np.dtype(np.complex64))
+    assert "winograd" not in layer_costs(_layer(8, 8, 16, 3, groups=8), 2, f32)  # depthwise
+    # the adjoint's sum runs over the output channels
+    assert "winograd" in layer_costs(_layer(65, 16, 16, 3), 2, f32, adjoint=True)
 
 
 @pytest.mark.parametrize(

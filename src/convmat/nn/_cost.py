@@ -29,7 +29,7 @@ so building is always charged.
   spans split over the cores, plus two calls per tap and span; a stride-1
   adjoint counted as the transposed depthwise layer it runs as.
 
-* ``winograd`` (3x3, stride 1, no dilation; float32 to
+* ``winograd`` (3x3, stride 1, no dilation; in float32 for the
   ``WINOGRAD_FLOAT32_CHANNELS`` input channels per group): the 16 channel
   GEMMs per tile, slowed when a block has fewer than 64 tiles, the two
   Kronecker transforms as GEMMs of 16 rows, the weights' transform, the
@@ -179,7 +179,7 @@ def layer_costs(
         )
     single = dtype in (np.dtype(np.float32), np.dtype(np.complex64))
     inner = engine.transposed.layer if adjoint and "winograd" in methods else layer
-    accurate = not single or inner.c_group <= WINOGRAD_FLOAT32_CHANNELS  # the sum's length
+    accurate = not single or inner.c_group in WINOGRAD_FLOAT32_CHANNELS  # the sum's length
     if "winograd" in methods and dtype.kind in "fc" and accurate:
         fold = 0.0 if not adjoint or engine.transposed_inside else batch * n_in * COPY_UNITS
         costs["winograd"] = _winograd_cost(inner, batch, dtype) + fold

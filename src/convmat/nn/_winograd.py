@@ -40,10 +40,12 @@ from ._layer import Layer, write_phases
 __all__: list[str] = []
 
 WINOGRAD_BYTES = 2**20  # the gathered tiles of one block at most (measured: 1 to 16 MiB)
-# in single precision, offered by the cost model only up to this many input channels per
-# group: its error grows with the sum's length, and against torch's float32 error it measured
-# 1.2x at 64 channels, 2.1x and 2.2x at 512 and 256 (the layers guide's rule: at most 2x)
-WINOGRAD_FLOAT32_CHANNELS = 64
+# in single precision, offered by the cost model only for this many input channels per group:
+# against torch's float32 error (the layers guide's rule: at most 2x) it measured 0.77x at 16
+# channels and 1.2x at 64, but 2.1x and 2.2x at 512 and 256 (its error grows with the sum's
+# length) and 2.0x on depthwise layers (one channel: the transforms' rounding against a sum
+# of nine), in benchmarks/layer_methods.py
+WINOGRAD_FLOAT32_CHANNELS = range(16, 65)
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
