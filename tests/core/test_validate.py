@@ -15,6 +15,7 @@ from convmat._core.validate import (
     check_positive_real,
     check_tensor,
     check_weight,
+    is_tensor,
     keyword_only_hint,
     short_repr,
 )
@@ -227,3 +228,15 @@ def test_option_checks_return_the_value_they_accept():
     assert check_channel_axis(None, (2, 4, 5), "image") is None
     with pytest.warns(UserWarning, match=r"`image` has shape \(2, 4, 3\).*channel_axis=-1$"):
         assert check_channel_axis(None, (2, 4, 3), "image") is None
+
+
+def test_is_tensor_tells_a_tensor_by_its_type_s_module_without_importing_torch():
+    class Tensor:  # what torch's type looks like to convmat: a class of the torch package
+        __module__ = "torch"
+
+    class Other:
+        __module__ = "torchvision_like.ops"
+
+    assert is_tensor(Tensor())
+    assert not is_tensor(Other())
+    assert not is_tensor(np.ones(2))

@@ -179,10 +179,15 @@ def check_format(fmt: object) -> Format:
     return cast("Format", fmt)
 
 
+def is_tensor(value: object) -> bool:
+    """Whether `value` is a torch tensor (told by its type's module: torch is never imported)."""
+    return type(value).__module__.split(".")[0] == "torch"
+
+
 def check_tensor(value: object, name: str) -> None:
     """Refuse a torch tensor numpy cannot read as it is: one that requires grad (convmat
     computes no gradients) or one on another device than the CPU; say how to pass it."""
-    if type(value).__module__.split(".")[0] != "torch":
+    if not is_tensor(value):
         return
     if getattr(value, "requires_grad", False):
         msg = (
@@ -219,7 +224,7 @@ def check_array(
         arr = np.asarray(value)
     except (ValueError, TypeError, RuntimeError) as exc:
         msg = f"`{name}` must be a numeric array, got {short_repr(value)} ({exc})"
-        if type(value).__module__.split(".")[0] == "torch":
+        if is_tensor(value):
             msg += f": numpy cannot read this tensor's dtype; pass `{name}.float()`"
         raise DTypeError(msg) from None
     if arr.dtype.kind not in "biufc":

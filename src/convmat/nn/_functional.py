@@ -22,6 +22,7 @@ from .._core.validate import (
     check_format,
     check_nonempty,
     check_shape,
+    is_tensor,
     keyword_only_hint,
 )
 from ._cost import LAYER_METHODS, LayerMethod, choose_layer_method
@@ -173,17 +174,13 @@ def _apply_layer(
     return out.reshape(data.shape[0], *out_shape)
 
 
-def _is_tensor(value: object) -> bool:
-    return type(value).__module__.split(".")[0] == "torch"
-
-
 def _like_input(out: np.ndarray, input: object) -> Any:  # noqa: A002
     """`out` as a torch tensor sharing its memory when `input` is one, else as it is.
 
     torch is already imported when a tensor was passed: it is taken from
     ``sys.modules``, never imported here.
     """
-    if not _is_tensor(input):
+    if not is_tensor(input):
         return out
     return sys.modules["torch"].from_numpy(out)
 

@@ -48,9 +48,7 @@ __all__: list[str] = []
 
 GemmMethod = Literal["gemm", "shift", "winograd"]
 COLUMN_BYTES = 2**22  # one block of columns at most (measured: 1 to 8 MiB alike, more is slower)
-SHIFT_BYTES = (
-    2**20
-)  # one block of the shift method's planes (measured: 64 KiB to 4 MiB, 1 MiB fastest)
+SHIFT_BYTES = 2**20  # the shift method's planes at once (measured: 1 MiB of 64 KiB to 4 MiB)
 
 
 def _spans(total: int, step: int) -> Iterator[tuple[int, int]]:
