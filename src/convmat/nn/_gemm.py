@@ -260,16 +260,18 @@ class LayerGemm:
         per_plane = self.per_group * self.wide * itemsize
         return list(_spans(batch * self.groups, max(1, SHIFT_BYTES // per_plane)))
 
-    def _plane_taps(self, w: np.ndarray, batch: int) -> np.ndarray:
-        """``(N * G, C_out / G, taps)``: each plane's weights, the groups' repeated per image."""
-        taps = w.reshape(1, self.groups, self.per_group, self.taps)
-        return np.broadcast_to(taps, (batch, *taps.shape[1:])).reshape(-1, *taps.shape[2:])
+    def _planes(self, w: np.ndarray, flat: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each plane's weights ``(N * G, C_out / G, taps)`` (the groups' repeated per image)
+        and the phases by plane ``(phases, N * G, rows * W_q)``."""
+        per_image = w.reshape(1, self.groups, self.per_group, self.taps)
+        shape = (batch, self.groups, self.per_group, self.taps)
+        taps = np.broadcast_to(per_image, shape).reshape(-1, self.per_group, self.taps)
+        return taps, flat.reshape(self.phases, taps.shape[0], -1)
 
     def _shift_forward(self, w: np.ndarray, flat: np.ndarray, out: np.ndarray) -> None:
         """Depthwise: per tap, each plane's run times its weights, added up plane by plane."""
         batch, cop, length = out.shape[0], self.per_group, self.wide
-        taps = self._plane_taps(w, batch)
-        planes = flat.reshape(self.phases, taps.shape[0], -1)
+        taps, planes = self._planes(w, flat, batch)
         dest = out.reshape(taps.shape[0], cop, self.h_out, self.w_out)
 
         def block(p0: int, p1: int) -> None:
@@ -289,8 +291,7 @@ class LayerGemm:
     def _shift_adjoint(self, w: np.ndarray, y: np.ndarray, flat: np.ndarray) -> None:
         """Depthwise: per tap, each plane's output times its weights, added back onto its run."""
         batch, cop, length = y.shape[0], self.per_group, self.wide
-        taps = self._plane_taps(w, batch)
-        planes = flat.reshape(self.phases, taps.shape[0], -1)
+        taps, planes = self._planes(w, flat, batch)
         source = y.reshape(taps.shape[0], cop, self.h_out, self.w_out)
 
         def block(p0: int, p1: int) -> None:
