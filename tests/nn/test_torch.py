@@ -340,3 +340,30 @@ def test_float32_layers_match_torch_to_single_precision(spec):
     terms = w[0].size
     tol = 4 * terms * np.finfo(np.float32).eps * float(np.abs(x).max() * np.abs(w).max())
     np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=tol)
+
+
+@given(spec=layers())
+def test_winograd_matches_torch_both_ways(spec):
+    """The layers of test_conv2d_matches_torch made 3x3, stride 1, undilated, by Winograd."""
+    spec = {**spec, "k": (3, 3), "stride": (1, 1), "dilation": (1, 1)}
+    rng = np.random.default_rng(spec["seed"])
+    x = rng.standard_normal((spec["batch"], spec["c_in"], *spec["size"]))
+    w = rng.standard_normal((spec["c_out"], spec["c_in"] // spec["groups"], 3, 3))
+    b = rng.standard_normal(spec["c_out"]) if spec["bias"] else None
+    expected = _torch_or_none(x, w, spec)
+    if expected is None:
+        return  # a layer torch refuses: test_conv2d_matches_torch pins the refusal
+    args = (1, spec["padding"], 1, spec["groups"])
+    got = nn.conv2d(x, w, b, *args, padding_mode=spec["mode"], method="winograd")
+    if b is not None:
+        expected = expected + b[:, None, None]
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    pad = spec["padding"]
+    if isinstance(pad, str):
+        return  # conv_transpose2d takes integer padding only, as torch's
+    y = rng.standard_normal(expected.shape)
+    back = nn.conv_transpose2d(y, w, None, 1, pad, 0, spec["groups"], method="winograd")
+    ref = F.conv_transpose2d(
+        torch.from_numpy(y), torch.from_numpy(w), None, 1, pad, 0, spec["groups"]
+    )
+    np.testing.assert_allclose(back, ref.numpy(), rtol=1e-12, atol=1e-12)
