@@ -76,7 +76,7 @@ def test_adjoint_dot_test(spec, data):
     ("dtype", "rtol"),
     [(np.float32, 1e-5), (np.float16, 2e-3), (np.complex128, 1e-12), (np.complex64, 1e-5)],
 )
-@pytest.mark.parametrize("method", ["gemm", "shift", "matrix"])
+@pytest.mark.parametrize("method", ["gemm", "shift", "matrix", "winograd"])
 def test_dtypes_follow_torch_rule_and_round_once(dtype, rtol, method):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 4, 9, 8)).astype(dtype)
