@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 
 from .._engines.pool import THREADS, run_parallel
-from ._layer import Layer, write_phases
+from ._layer import Layer, image_blocks, spans, write_phases
 from ._winograd import LayerWinograd, winograd_serves
 
 __all__: list[str] = []
@@ -49,11 +49,6 @@ __all__: list[str] = []
 GemmMethod = Literal["gemm", "shift", "winograd"]
 COLUMN_BYTES = 2**22  # one block of columns at most (measured: 1 to 8 MiB alike, more is slower)
 SHIFT_BYTES = 2**20  # the shift method's planes at once (measured: 1 MiB of 64 KiB to 4 MiB)
-
-
-def _spans(total: int, step: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, total, step):
-        yield start, min(total, start + step)
 
 
 class LayerGemm:
@@ -137,15 +132,7 @@ class LayerGemm:
 
     def blocks(self, batch: int, per_image: int, limit: int) -> Iterator[tuple[int, int, int, int]]:
         """(n0, n1, r0, r1): images and output rows whose block takes at most `limit` bytes."""
-        if per_image <= limit:
-            step = max(1, limit // max(per_image, 1))
-            for n0, n1 in _spans(batch, step):
-                yield n0, n1, 0, self.h_out
-            return
-        rows = max(1, limit * self.h_out // per_image)
-        for n in range(batch):
-            for r0, r1 in _spans(self.h_out, rows):
-                yield n, n + 1, r0, r1
+        return image_blocks(batch, self.h_out, per_image, limit)
 
     def working_bytes(self, batch: int, itemsize: int, method: GemmMethod) -> int:
         """Bytes a call allocates, either way: phases, padded grids, output, one block.
@@ -258,7 +245,7 @@ class LayerGemm:
     def plane_spans(self, batch: int, itemsize: int) -> list[tuple[int, int]]:
         """Spans of the ``(image, group)`` planes the shift method takes at once: cache-sized."""
         per_plane = self.per_group * self.wide * itemsize
-        return list(_spans(batch * self.groups, max(1, SHIFT_BYTES // per_plane)))
+        return list(spans(batch * self.groups, max(1, SHIFT_BYTES // per_plane)))
 
     def _planes(self, w: np.ndarray, flat: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Each plane's weights ``(N * G, C_out / G, taps)`` (the groups' repeated per image)

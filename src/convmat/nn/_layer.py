@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from functools import cached_property, lru_cache
 from typing import Literal, cast
 
@@ -247,6 +248,27 @@ class Layer:
         out.has_sorted_indices = True
         out.has_canonical_format = True
         return out
+
+
+def spans(total: int, step: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of consecutive runs of `step` in ``range(total)``, the last one shorter."""
+    for start in range(0, total, step):
+        yield start, min(total, start + step)
+
+
+def image_blocks(
+    batch: int, rows: int, per_image: int, limit: int
+) -> Iterator[tuple[int, int, int, int]]:
+    """(n0, n1, r0, r1): blocks of whole images of `rows` rows taking at most `limit` bytes
+    (`per_image` each), or, when one image takes more, blocks of its rows (at least one)."""
+    if per_image <= limit:
+        for n0, n1 in spans(batch, max(1, limit // max(per_image, 1))):
+            yield n0, n1, 0, rows
+        return
+    step = max(1, limit * rows // per_image)
+    for n in range(batch):
+        for r0, r1 in spans(rows, step):
+            yield n, n + 1, r0, r1
 
 
 def write_phases(

@@ -16,8 +16,9 @@ once.
 
 Rounding: with ``B^T`` and ``A^T`` of entries 0 and +-1 and ``G`` of 0, 1/2 and
 1, F(2x2, 3x3) is the Winograd variant of least error; its float32 error
-against a float64 reference is measured in ``benchmarks/speed.py`` beside
-torch's (the layers guide gives the rule and the figures). Larger tiles
+against a float64 reference is measured beside torch's in
+``benchmarks/layer_methods.py`` on every 3x3 layer of the speed section (the
+layers guide gives the rule and the figures). Larger tiles
 (F(4x4, 3x3), 4x fewer multiplications) have transforms with entries up to 8
 and 1/24 and lose about an order of magnitude more: they are not offered.
 
@@ -35,7 +36,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._layer import Layer, write_phases
+from ._layer import Layer, image_blocks, write_phases
 
 __all__: list[str] = []
 
@@ -58,11 +59,6 @@ WEIGHT_TRANSFORM = np.kron(_G, _G)  # (16, 9): a 3x3 kernel to its 4x4 transform
 def winograd_serves(layer: Layer) -> bool:
     """Whether `layer` is one F(2x2, 3x3) computes: 3x3 taps, stride 1, no dilation."""
     return layer.kernel == (3, 3) and layer.stride == (1, 1) and layer.dilation == (1, 1)
-
-
-def _spans(total: int, step: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, total, step):
-        yield start, min(total, start + step)
 
 
 class LayerWinograd:
@@ -88,15 +84,7 @@ class LayerWinograd:
 
     def blocks(self, batch: int, itemsize: int) -> Iterator[tuple[int, int, int, int]]:
         """(n0, n1, i0, i1): images and tile rows whose tiles take at most ``WINOGRAD_BYTES``."""
-        per_image = self.tile_bytes(itemsize)
-        if per_image <= WINOGRAD_BYTES:
-            for n0, n1 in _spans(batch, max(1, WINOGRAD_BYTES // per_image)):
-                yield n0, n1, 0, self.tiles[0]
-            return
-        rows = max(1, WINOGRAD_BYTES * self.tiles[0] // per_image)
-        for n in range(batch):
-            for i0, i1 in _spans(self.tiles[0], rows):
-                yield n, n + 1, i0, i1
+        return image_blocks(batch, self.tiles[0], self.tile_bytes(itemsize), WINOGRAD_BYTES)
 
     def working_bytes(self, batch: int, itemsize: int) -> int:
         """Bytes a call allocates: the input's phases, the output, one block's four arrays.
