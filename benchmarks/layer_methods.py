@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from convmat import nn
 from convmat.nn._cost import choose_layer_method, layer_costs
 from convmat.nn._gemm import gemm_methods
 from convmat.nn._layer import Layer
 from sections import environment, markers, write_section
-from speed import LAYERS, interleaved
+from speed import LAYERS, interleaved, torch_conv2d
 
 HERE = Path(__file__).resolve().parent
 
@@ -98,13 +97,7 @@ def method_errors(
     _, _, _, _, _, _, stride, pad, dil, groups, mode = spec
     args = {"stride": stride, "padding": pad, "dilation": dil, "groups": groups}
     ref = nn.conv2d(x.astype(np.float64), w.astype(np.float64), **args, padding_mode=mode)
-    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-    with torch.no_grad():
-        if mode == "zeros":
-            theirs = F.conv2d(xt, wt, None, stride, pad, dil, groups).numpy()
-        else:
-            theirs = F.conv2d(F.pad(xt, (pad,) * 4, mode=mode), wt, None, stride, 0, dil, groups)
-            theirs = theirs.numpy()
+    theirs = torch_conv2d(torch.from_numpy(x), torch.from_numpy(w), spec)
 
     def error(y: np.ndarray) -> float:
         return float(np.linalg.norm(y.astype(np.float64) - ref) / np.linalg.norm(ref))

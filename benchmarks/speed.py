@@ -131,6 +131,16 @@ def errors(got: np.ndarray, theirs: np.ndarray, ref: np.ndarray) -> dict[str, fl
     return out
 
 
+def torch_conv2d(xt: torch.Tensor, wt: torch.Tensor, spec: tuple[Any, ...]) -> np.ndarray:
+    """torch's layer of `spec` on `xt` (its padding mode by ``F.pad``, as torch's Conv2d does)."""
+    _, _, _, _, _, _, stride, pad, dil, groups, mode = spec
+    with torch.no_grad():
+        if mode == "zeros":
+            return F.conv2d(xt, wt, None, stride, pad, dil, groups).numpy()
+        padded = F.pad(xt, (pad,) * 4, mode=mode)
+        return F.conv2d(padded, wt, None, stride, 0, dil, groups).numpy()
+
+
 def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any]:
     name, n, c_in, c_out, size, k, stride, pad, dil, groups, mode = spec
     rng = np.random.default_rng(size * 31 + c_in)
@@ -140,11 +150,7 @@ def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
 
     def theirs() -> np.ndarray:
-        with torch.no_grad():
-            if mode == "zeros":
-                return F.conv2d(xt, wt, None, stride, pad, dil, groups).numpy()
-            padded = F.pad(xt, (pad,) * 4, mode=mode)
-            return F.conv2d(padded, wt, None, stride, 0, dil, groups).numpy()
+        return torch_conv2d(xt, wt, spec)
 
     def ours() -> np.ndarray:
         return nn.conv2d(x, w, **args, padding_mode=mode)
@@ -162,12 +168,7 @@ def layer_case(spec: tuple[Any, ...], dtype: str, repeats: int) -> dict[str, Any
     row["conv2d"] = times
     x64, w64 = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64))
     if dtype == "float32":
-        with torch.no_grad():
-            if mode == "zeros":
-                ref = F.conv2d(x64, w64, None, stride, pad, dil, groups).numpy()
-            else:
-                ref = F.conv2d(F.pad(x64, (pad,) * 4, mode=mode), w64, None, stride, 0, dil, groups)
-                ref = ref.numpy()
+        ref = torch_conv2d(x64, w64, spec)
         row["conv2d error"] = errors(ours(), y, ref)
     if mode == "zeros":
         out_pad = tuple(
