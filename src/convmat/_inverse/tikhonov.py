@@ -20,6 +20,7 @@ import numpy as np
 import scipy.fft
 from scipy.sparse.linalg import LinearOperator, cg
 
+from .._core.index import axis_map
 from .._engines.fillfft import FillBlur
 from .._engines.pipeline import forward
 from . import direct as _direct
@@ -333,7 +334,9 @@ def _interior(kernel_shape: tuple[int, ...], shape: tuple[int, int]) -> tuple[sl
     where the kernel leaves none in some axis)."""
     out = []
     for m, n in zip(kernel_shape, shape, strict=True):
-        before, after = m // 2, m - 1 - m // 2  # pixels read before and after an output
+        axis = axis_map(n, m, "same", "fill", False)  # the blur's own geometry
+        before = axis.pad_before  # pixels read before and after an output
+        after = axis.span - before - n
         if n - before - after < 1:
             return None
         out.append(slice(before, n - after))
