@@ -19,6 +19,7 @@ from .._core.plan import compute_dtype
 from .._core.validate import (
     Format,
     check_array,
+    check_choice,
     check_format,
     check_nonempty,
     check_shape,
@@ -54,10 +55,7 @@ def _bias(bias: npt.ArrayLike | None, channels: int) -> np.ndarray | None:
 
 
 def _check_method(method: object, layer: Layer, dtype: np.dtype) -> LayerMethod | Literal["auto"]:
-    allowed = ("auto", *LAYER_METHODS)
-    if not isinstance(method, str) or method not in allowed:
-        msg = f"`method` must be one of {', '.join(map(repr, allowed))}, got {method!r}"
-        raise ValueError(msg)
+    check_choice(method, "method", ("auto", *LAYER_METHODS))
     if method == "shift" and layer.c_group != 1:
         msg = (
             "`method` 'shift' serves depthwise layers only (one input channel per group), "

@@ -22,7 +22,7 @@ from .._core.csr import FOLDED, folded_sums, padded_columns, padded_values, padd
 from .._core.exact import fit
 from .._core.index import AxisMap, PadMode
 from .._core.plan import Plan, compute_dtype
-from .._core.validate import Format, check_nonempty, check_positive_int
+from .._core.validate import Format, check_choice, check_nonempty, check_positive_int
 
 __all__: list[str] = []
 
@@ -107,12 +107,7 @@ def _layer_axis(
 def _check_padding_mode(
     mode: object, pads: tuple[tuple[int, int], ...], spatial: tuple[int, ...]
 ) -> PaddingMode:
-    if not isinstance(mode, str) or mode not in ("zeros", *_NUMPY_PAD):
-        msg = (
-            "`padding_mode` must be one of 'zeros', 'circular', 'reflect', 'replicate', "
-            f"got {mode!r}"
-        )
-        raise ValueError(msg)
+    check_choice(mode, "padding_mode", ("zeros", *_NUMPY_PAD))
     for (before, after), n in zip(pads, spatial, strict=True):
         if mode == "reflect" and max(before, after) >= n:
             msg = (
