@@ -27,22 +27,25 @@ from ._core.budget import check_working_set
 from ._core.validate import (
     caller_level,
     check_array,
-    check_boundary,
+    check_blur_model,
     check_callable,
     check_channel_axis,
     check_choice,
+    check_finite,
     check_flag,
     check_fraction,
     check_nonempty,
     check_positive_int,
     check_positive_real,
+    check_real,
     check_weight,
     compact_repr,
     keyword_only_hint,
-    short_repr,
 )
+from ._inverse.model import solver_for
 from ._inverse.restore import Prior
-from ._inverse.tikhonov import Tikhonov, solver_for
+from ._inverse.tikhonov import Tikhonov
+from ._inverse.tv import TotalVariation
 
 # The default certified residual of a quadratic prior's normal equations, relative to
 # ||A^T y||. Measured on camera 512^2 with the edges unknown, weights by GCV: at 1e-6, 0.2
@@ -300,7 +303,7 @@ def deconvolve2d(
     True
     """
     y, k, channels = _checked_arrays(observed, kernel, channel_axis, callback)
-    model = _check_boundary(boundary)
+    model = check_blur_model(boundary)
     reg_arg = check_weight(reg, "reg", RULES)
     checked_prior = cast("Prior", check_choice(prior, "prior", PRIOR_NAMES))
     sigma = None if noise_std is None else check_positive_real(noise_std, "noise_std")
@@ -320,7 +323,11 @@ def deconvolve2d(
     # tolerances and weight rules then act alike for every scale of either
     gain = _gain(kern)
     power = 1 if checked_prior == "tv" else 2  # the weight's degree in the kernel's scale
-    solve = Tikhonov(kern / gain, (h, w), model, checked_prior, iters, rtol, solver=solver)
+    solve: Tikhonov | TotalVariation
+    if checked_prior == "tv":
+        solve = TotalVariation(kern / gain, (h, w), model, iters, rtol)
+    else:
+        solve = Tikhonov(kern / gain, (h, w), model, checked_prior, iters, rtol, solver=solver)
     # two divisions: a kernel's square may leave float64's range where the weight does not
     weight = reg_arg / gain / gain ** (power - 1) if isinstance(reg_arg, float) else reg_arg
     report = None if callback is None else _scaled(callback, 1.0 / gain)
@@ -374,10 +381,8 @@ def _checked_arrays(
         y = np.moveaxis(y, channels, -3)
     check_nonempty(y.shape[-2:], "observed")
     check_nonempty(k.shape, "kernel")
-    for name, arr in (("observed", y), ("kernel", k)):
-        if arr.dtype.kind == "c":
-            msg = f"`{name}` must be real, got dtype {arr.dtype}"
-            raise TypeError(msg)
+    check_real(y, "observed")
+    check_real(k, "kernel")
     return y, k, channels
 
 
@@ -413,10 +418,8 @@ def _check_work(y: np.ndarray, k: np.ndarray, scene_shape: tuple[int, int]) -> N
         "deblur fewer images per call, or tiles of the image (with boundary='unknown' each "
         "tile's observation is the 'valid' blur of its own larger scene, exactly)",
     )
-    for name, arr in (("observed", y), ("kernel", k)):
-        if not np.isfinite(arr).all():
-            msg = f"`{name}` must be finite, but it holds NaN or inf"
-            raise ValueError(msg)
+    check_finite(y, "observed")
+    check_finite(k, "kernel")
     if not k.any():
         msg = "`kernel` is all zeros: a zero blur erases the scene and cannot be inverted"
         raise ValueError(msg)
@@ -430,7 +433,7 @@ def _gain(kernel: np.ndarray) -> float:
 
 def _deconvolve_each(
     images: np.ndarray,
-    solve: Tikhonov,
+    solve: Tikhonov | TotalVariation,
     reg: float | str,
     sigma: float | None,
     callback: Callable[[np.ndarray, int], object] | None,
@@ -493,22 +496,3 @@ def _scaled(
         return callback(xk * scale, k)
 
     return report
-
-
-def _check_boundary(boundary: object) -> str:
-    """The boundary model: 'unknown', or a boundary of :func:`~convmat.conv2d` that the
-    solvers serve ('fill', 'wrap', 'symm', under any of its names)."""
-    if boundary == "unknown":
-        return "unknown"
-    try:
-        canon = check_boundary(boundary)
-    except ValueError:
-        canon = None
-    if canon not in ("fill", "wrap", "symm"):
-        msg = (
-            "`boundary` must be one of 'unknown', 'fill', 'wrap', 'symm' "
-            "(or scipy.signal's 'pad', 'circular', 'symmetric', scipy.ndimage's 'constant', "
-            f"'grid-wrap', 'reflect'), got {short_repr(boundary)}"
-        )
-        raise ValueError(msg)
-    return canon

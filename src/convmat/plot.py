@@ -15,6 +15,7 @@ from ._core.plan import Plan, checked_plan
 from ._core.validate import (
     Boundary,
     Mode,
+    check_real,
     short_repr,
 )
 
@@ -160,9 +161,7 @@ def plot_matrix(
     k, plan = checked_plan(kernel, image_shape, mode, boundary, ndim=2, shape_name="image_shape")
     path = _png_path(output)
     pixels = check_size(size)
-    if k.dtype.kind == "c":
-        msg = f"`kernel` must be real to be drawn, got dtype {k.dtype}"
-        raise TypeError(msg)
+    check_real(k, "kernel", purpose=" to be drawn")
     rows, cols = plan.shape
     if max(rows, cols) > MAX_SIDE:
         msg = f"the matrix is {rows} x {cols}; only up to {MAX_SIDE} rows and columns are drawn"

@@ -7,12 +7,15 @@ import pytest
 
 import convmat
 from convmat._core.validate import (
+    check_blur_model,
     check_callable,
     check_channel_axis,
     check_choice,
+    check_finite,
     check_flag,
     check_fraction,
     check_positive_real,
+    check_real,
     check_tensor,
     check_weight,
     is_tensor,
@@ -211,6 +214,27 @@ def test_a_positive_real_comes_back_as_a_float():
         (lambda v: check_channel_axis(v, (4, 5), "image"), 0, ValueError, r"at least 3-D"),
         (lambda v: check_channel_axis(v, (2, 4, 5), "image"), 3, ValueError, r"got 3 for shape"),
         (lambda v: check_channel_axis(v, (2, 4, 5), "image"), 1.0, TypeError, r"an int or None"),
+        (
+            lambda v: check_real(v, "kernel"),
+            np.ones(2, complex),
+            TypeError,
+            r"^`kernel` must be real, got dtype complex128$",
+        ),
+        (
+            lambda v: check_real(v, "kernel", purpose=" to be drawn"),
+            np.ones(2, np.complex64),
+            TypeError,
+            r"^`kernel` must be real to be drawn, got dtype complex64$",
+        ),
+        (
+            lambda v: check_finite(v, "observed"),
+            np.array([1.0, np.inf]),
+            ValueError,
+            r"^`observed` must be finite, but it holds NaN or inf$",
+        ),
+        (lambda v: check_finite(v, "observed"), np.array([np.nan]), ValueError, r"NaN or inf"),
+        (check_blur_model, "nearest", ValueError, r"^`boundary` must be one of"),
+        (check_blur_model, 3, ValueError, r"'reflect'\), got 3$"),
     ],
 )
 def test_option_checks_name_the_argument_and_what_is_allowed(check, value, error, match):
@@ -226,6 +250,13 @@ def test_option_checks_return_the_value_they_accept():
     assert check_weight("auto", "reg", ("auto",)) == "auto"
     assert check_channel_axis(-1, (2, 4, 5), "image") == 2
     assert check_channel_axis(None, (2, 4, 5), "image") is None
+    check_real(np.ones(2), "kernel")  # real data pass, integers too
+    check_real(np.ones(2, int), "kernel")
+    check_finite(np.array([1.0, -1e308]), "observed")
+    assert check_blur_model("unknown") == "unknown"
+    assert check_blur_model("circular") == "wrap"
+    assert check_blur_model("constant") == "fill"
+    assert check_blur_model("reflect") == "symm"
     with pytest.warns(UserWarning, match=r"`image` has shape \(2, 4, 3\).*channel_axis=-1$"):
         assert check_channel_axis(None, (2, 4, 3), "image") is None
 

@@ -11,7 +11,7 @@ import scipy.optimize
 
 import convmat
 from convmat._inverse.admm import Diagonal, Splitting
-from convmat._inverse.tikhonov import Tikhonov
+from convmat._inverse.tv import TotalVariation
 
 MODELS = ("unknown", "fill", "symm", "wrap")
 KERNELS = {
@@ -163,7 +163,7 @@ def test_one_split_on_a_transform_model_is_the_mask_splitting_s_minimiser(model)
     """Total variation where the FFT or the DCT diagonalises the model: one split (the data
     term in the x-update) reaches the minimiser the mask splitting reaches."""
     kernel = KERNELS["symmetric"]
-    problem = Tikhonov(kernel, (12, 14), model, "tv", maxiter=100_000, tol=1e-13)
+    problem = TotalVariation(kernel, (12, 14), model, maxiter=100_000, tol=1e-13)
     assert isinstance(problem.splitting, Diagonal)
     y = np.random.default_rng(4).random((12, 14))
     x, _, ok = problem(y, 0.02)

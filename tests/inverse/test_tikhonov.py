@@ -1,4 +1,5 @@
-"""The Tikhonov solver of one blur model: its operator, adjoint and solves against dense algebra."""
+"""The Tikhonov solver of one blur model and quadratic prior: its solves against dense
+algebra, its certified convergence and its weight."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 
 import convmat
+from convmat._inverse.model import solver_for
 from convmat._inverse.restore import apply_prior
-from convmat._inverse.tikhonov import Tikhonov, solver_for
+from convmat._inverse.tikhonov import Tikhonov
+from convmat._inverse.tv import TotalVariation
 
 KERNELS = {
     "symmetric": np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25,
@@ -50,25 +53,6 @@ def test_operator_adjoint_and_solve(model, name, prior):
     np.testing.assert_allclose(solved.ravel(), np.linalg.solve(normal, rhs.ravel()), atol=1e-8)
 
 
-def test_solver_names():
-    assert solver_for("wrap", KERNELS["asymmetric"]) == "fft"
-    assert solver_for("symm", KERNELS["symmetric"]) == "dct"
-    assert solver_for("symm", KERNELS["asymmetric"]) == "admm"
-    assert solver_for("unknown", KERNELS["symmetric"]) == "admm"
-    assert solver_for("fill", KERNELS["symmetric"], "identity") == "admm"
-    assert solver_for("unknown", KERNELS["symmetric"], "laplacian") == "cg"
-    assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
-    for model in ("unknown", "fill", "wrap", "symm"):
-        assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"
-        assert solver_for(model, KERNELS["symmetric"], "tv", 100) == "admm"
-    # small scenes of a quadratic prior are factorised, where no transform serves
-    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2048) == "direct"
-    assert solver_for("unknown", KERNELS["symmetric"], "laplacian", 2048) == "direct"
-    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2049) == "admm"
-    assert solver_for("wrap", KERNELS["asymmetric"], "gradient", 100) == "fft"
-    assert solver_for("symm", KERNELS["symmetric"], "identity", 100) == "dct"
-
-
 @pytest.mark.parametrize("model", ["unknown", "fill", "symm"])
 @pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
 def test_converged_means_the_residual_is_certified(model, prior):
@@ -103,15 +87,15 @@ def test_converged_means_the_residual_is_certified(model, prior):
     assert residual(x) > 1e-12
 
 
-@pytest.mark.parametrize("model", ["unknown", "fill", "wrap", "symm"])
-def test_total_variation_s_quadratic_stand_in_is_the_gradient_prior(model):
-    """Where TV needs a quadratic prior (its transform solvers, the weight GCV picks, the
-    preconditioner), it is the gradient prior, whose weights TV's own scale follows."""
-    k = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
-    tv = Tikhonov(k, (12, 10), model, "tv", 50, 1e-6)
-    grad = Tikhonov(k, (12, 10), model, "gradient", 50, 1e-6)
-    np.testing.assert_array_equal(tv.weights, grad.weights)
-    np.testing.assert_array_equal(tv.model_weights, grad.model_weights)
+def test_total_variation_is_not_a_quadratic_prior():
+    with pytest.raises(ValueError, match="TotalVariation"):
+        Tikhonov(KERNELS["symmetric"], (6, 7), "fill", "tv", 10, 1e-6)
+
+
+def _unit(kernel, shape, model, prior):
+    if prior == "tv":
+        return TotalVariation(kernel, shape, model, 10, 1e-6)
+    return Tikhonov(kernel, shape, model, prior, 10, 1e-6, solver="admm")
 
 
 @pytest.mark.parametrize("how", ["gml", "gcv", "discrepancy"])
@@ -125,10 +109,10 @@ def test_a_fill_observation_s_weight_is_chosen_on_its_interior(how, prior):
     y = convmat.conv2d(rng.random((60, 70)) + 1, kernel, "same") + 0.01 * rng.standard_normal(
         (60, 70)
     )
-    fill = Tikhonov(kernel, y.shape, "fill", prior, 10, 1e-6, solver="admm")
+    fill = _unit(kernel, y.shape, "fill", prior)
     # rows 2..58 and columns 2..67 read no padding: 4 taps (2 before, 1 after), 5 (2 and 2)
     inner = y[2:59, 2:68]
-    unknown = Tikhonov(kernel, inner.shape, "unknown", prior, 10, 1e-6, solver="admm")
+    unknown = _unit(kernel, inner.shape, "unknown", prior)
     assert fill.choose(y, how, None) == unknown.choose(inner, how, None)
     assert fill.choose(y, how, 0.01) == unknown.choose(inner, how, 0.01)
 

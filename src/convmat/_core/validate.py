@@ -244,6 +244,41 @@ def check_array(
     return arr
 
 
+def check_real(arr: np.ndarray, name: str, *, purpose: str = "") -> None:
+    """Refuse complex `arr` (a TypeError naming `name` and its dtype); `purpose` says what
+    the data must be real for (" to be drawn")."""
+    if arr.dtype.kind == "c":
+        msg = f"`{name}` must be real{purpose}, got dtype {arr.dtype}"
+        raise TypeError(msg)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    """Refuse `arr` where it holds NaN or inf (a ValueError naming `name`)."""
+    if not np.isfinite(arr).all():
+        msg = f"`{name}` must be finite, but it holds NaN or inf"
+        raise ValueError(msg)
+
+
+def check_blur_model(boundary: object) -> str:
+    """The boundary model of a deblurring: 'unknown', or a boundary of
+    :func:`~convmat.conv2d` that the solvers serve ('fill', 'wrap', 'symm', under any of
+    its names)."""
+    if boundary == "unknown":
+        return "unknown"
+    try:
+        canon: str | None = check_boundary(boundary)
+    except ValueError:
+        canon = None
+    if canon not in ("fill", "wrap", "symm"):
+        msg = (
+            "`boundary` must be one of 'unknown', 'fill', 'wrap', 'symm' "
+            "(or scipy.signal's 'pad', 'circular', 'symmetric', scipy.ndimage's 'constant', "
+            f"'grid-wrap', 'reflect'), got {short_repr(boundary)}"
+        )
+        raise ValueError(msg)
+    return canon
+
+
 def check_positive_real(value: object, name: str, *, zero: bool = False) -> float:
     """`value` as a finite float > 0 (>= 0 with `zero`): a TypeError for anything but a
     real number (bools included), a ValueError for the rest, each naming `name`."""
