@@ -293,3 +293,40 @@ def test_the_certificate_in_chunks_decides_as_in_one_pass(monkeypatch, boundary)
     np.testing.assert_array_equal(chunked_ok, whole_ok)
     # the same sums, up to the order numpy's reductions add them in (an ulp)
     np.testing.assert_allclose(chunked_norms, whole_norms, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("shape", "kshape", "mode", "corr"),
+    [
+        ((40,), (9,), "full", False),
+        ((20, 17), (7, 5), "full", False),
+        ((20, 17), (6, 5), "same", True),
+        ((9, 8, 7), (4, 3, 5), "full", False),
+        ((3, 30), (8, 3), "full", False),  # a kernel taller than the input
+    ],
+)
+@pytest.mark.parametrize("share", [0.0, 0.01, 0.2, 0.7, 1.0])
+def test_thin_outputs_are_those_whose_inside_taps_hold_little(shape, kshape, mode, corr, share):
+    rng = np.random.default_rng(14)
+    k = rng.standard_normal(kshape) * np.exp(rng.uniform(-4, 0, kshape))
+    plan = make_plan(shape, kshape, mode, "fill", corr=corr)
+    engine = Engine(k, plan)
+    from convmat._core.taps import inside_sum
+
+    inside = np.asarray(inside_sum(np.abs(k), plan)).ravel() / np.abs(k).sum()
+    got = engine.certificate.thin_outputs(share)
+    expected = np.flatnonzero(inside < share)
+    # a share on the edge of a box's sum may round either way
+    edge = np.flatnonzero(np.abs(inside - share) <= 1e-12)
+    np.testing.assert_array_equal(np.setdiff1d(got, edge), np.setdiff1d(expected, edge))
+    assert engine.certificate.thin_outputs(share) is got  # kept per share
+
+
+def test_thin_outputs_need_zero_padding_and_a_ring_of_bounded_size(monkeypatch):
+    k = np.ones((5, 5))
+    for boundary in ("wrap", "symm"):  # every output reads every tap
+        engine = Engine(k, make_plan((20, 20), k.shape, "full", boundary))
+        assert engine.certificate.thin_outputs(0.5).size == 0
+    monkeypatch.setattr(certificate, "THIN_ENTRIES", 50)
+    engine = Engine(k, make_plan((20, 20), k.shape, "full", "fill"))
+    assert engine.certificate.thin_outputs(0.5) is None  # 8 x 24 ring rows: not looked at

@@ -110,6 +110,62 @@ def test_the_certified_fft_is_priced_by_its_precision():
         assert method_costs(e, 1, amortized=True, rtol=0.0)["fft"] > 3 * loose
 
 
+def _gaussian(m):
+    g = np.exp(-((np.arange(m) - m // 2) ** 2) / (2 * (m / 6) ** 2))
+    return np.outer(g, g) / np.outer(g, g).sum()
+
+
+def test_the_ring_that_reads_mostly_padding_is_priced_with_the_fft():
+    """A Gaussian's tails are tiny: in 'full' mode the outer ring reads only them, the FFT's
+    rounding exceeds what those outputs allow, and their direct sums cost more than the
+    transforms. Measured 2026-12-07 (2 CPUs, OpenBLAS), one 128² image, 31² Gaussian:
+    'auto' by the FFT and its ring 13.9x ``fftconvolve``, by separable passes 3.1x."""
+    e = _engine(_gaussian(31), (128, 128), "full")
+    thin = e.certificate.thin_outputs(0.01)
+    assert thin is not None
+    assert thin.size > 1000
+    costs = method_costs(e, 1, amortized=True, rtol=1e-10)
+    assert costs["fft"] > fix_up_units(e, e.certificate.thin_outputs(1e-3))
+    assert choose_method(e, 1, amortized=True, rtol=1e-10) == "shift"
+    # the same kernel in 'same' mode reads at least a quarter of itself: no ring to price
+    same = _engine(_gaussian(31), (128, 128))
+    assert same.certificate.thin_outputs(0.01).size == 0
+
+
+def test_the_predicted_ring_is_the_ring_summed_directly(monkeypatch):
+    """The outputs the cost model expects to sum directly (data of even magnitude) are
+    those the certificate leaves, within a factor of 1.5, for normal and uniform data."""
+    from convmat._engines import apply, certificate
+    from convmat._engines.cost import _THIN_MARGIN
+
+    e = _engine(_gaussian(31), (128, 128), "full")
+    summed = []
+    real = certificate.Certificate.direct_at
+
+    def counted(self, x, rows, outputs):
+        summed.append(outputs.size)
+        return real(self, x, rows, outputs)
+
+    monkeypatch.setattr(certificate.Certificate, "direct_at", counted)
+    rng = np.random.default_rng(4)
+    for x in (rng.standard_normal((1, 128 * 128)), rng.random((1, 128 * 128))):
+        apply.apply(x, e, np.dtype(np.float64), method="fft", certify=True, rtol=1e-10)
+    cert = e.certificate
+    tol = cert.tolerance(1e-10, float(np.finfo(np.float64).eps), transpose=False)
+    unit = float(np.finfo(cert.fft_precision(tol, transpose=False)).eps) / 2
+    need = (
+        certificate.rounding_factor(unit, e.fft_size)
+        * np.sqrt(e.fft_reads)
+        * cert.kernel_norm2
+        / cert.kernel_norm1
+        / (0.5 * tol)
+    )
+    predicted = cert.thin_outputs(min(1.0, _THIN_MARGIN * need)).size
+    assert len(summed) == 2
+    for count in summed:
+        assert predicted / 1.5 <= count <= predicted * 1.5
+
+
 def test_small_images_take_the_method_measured_fastest():
     # measured 2026-12-07 (2 CPUs, OpenBLAS, `make calibrate` and a sweep of 72 cases)
     rng = np.random.default_rng(3)

@@ -11,6 +11,7 @@ geometry, copied when it is made, and calls back into the engine's FFT path
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 from functools import cached_property
@@ -59,6 +60,7 @@ DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a fe
 BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further bound
 KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
 CHUNK_ENTRIES = 2**20  # entries of a chunk of the certificate's passes over the outputs
+THIN_ENTRIES = 2**22  # ring outputs up to which :meth:`Certificate.thin_outputs` looks
 
 
 _PRECISIONS = tuple(
@@ -128,6 +130,7 @@ class Certificate:
         self.fft_reads = path.fft_reads
         self._path = weakref.ref(path)
         self._kept_inside_taps: np.ndarray | None = None
+        self._thin: dict[float, np.ndarray | None] = {}
 
     @property
     def path(self) -> FFTPath:
@@ -452,6 +455,65 @@ class Certificate:
         (zero where it reads padding), in float64."""
         window = self.plan.maps[0].window
         return np.asarray(np.where(window >= 0, e[:, np.maximum(window, 0)], 0.0))
+
+    def thin_outputs(self, share: float) -> np.ndarray | None:
+        """The outputs (flat, ascending) whose taps that read the input hold less than
+        `share` of ``||k||_1``: under zero padding, the ring of 'full' and 'same' mode that
+        reads mostly padding, where no lower bound of ``|k| * |x|`` can reach the FFT's
+        rounding on data of even magnitude, and the direct sums serve. From the kernel and
+        the shapes alone; none for the other boundaries (every output reads every tap);
+        None where the ring holds more than :data:`THIN_ENTRIES` outputs.
+
+        Each output's sum is a box of the kernel's ``|k|``, read from its table of
+        partial sums; the ring is cut into disjoint grids, one per axis: the positions
+        that read padding along that axis, and none along the axes before it.
+        """
+        key = float(share)
+        kept = self._thin.get(key)
+        if kept is not None or key in self._thin:
+            return kept
+        found = self._thin_outputs(key)
+        self._thin[key] = found
+        return found
+
+    def _thin_outputs(self, share: float) -> np.ndarray | None:
+        plan = self.plan
+        empty = np.zeros(0, dtype=np.int64)
+        absk = np.abs(self.kernel).astype(np.float64)
+        total = float(absk.sum())
+        if not self.linear or share <= 0 or not 0 < total < math.inf:
+            return empty
+        table = absk
+        for axis in range(absk.ndim):
+            table = np.cumsum(table, axis=axis)
+        table = np.pad(table, [(1, 0)] * absk.ndim)  # a box's sum by inclusion-exclusion
+        runs = [mp.tap_runs(np.arange(mp.length)) for mp in plan.maps]
+        partial = [hi - lo < mp.m for (lo, hi), mp in zip(runs, plan.maps, strict=True)]
+        grids = []
+        for d in range(len(plan.maps)):
+            along = [
+                np.flatnonzero(~partial[e])
+                if e < d
+                else (np.flatnonzero(partial[e]) if e == d else np.arange(plan.maps[e].length))
+                for e in range(len(plan.maps))
+            ]
+            size = math.prod(a.size for a in along)
+            if size > THIN_ENTRIES:
+                return None
+            if size:
+                grids.append(along)
+        found = [empty]
+        for along in grids:
+            box = np.zeros([a.size for a in along])
+            for corner in itertools.product((0, 1), repeat=len(along)):
+                ends = zip(corner, along, strict=True)
+                at = np.ix_(*[runs[e][c][a] for e, (c, a) in enumerate(ends)])
+                sign = -1.0 if (len(along) - sum(corner)) % 2 else 1.0
+                box += sign * table[at]
+            thin = np.nonzero(box < share * total)
+            coords = [a[c] for a, c in zip(along, thin, strict=True)]
+            found.append(np.ravel_multi_index(coords, plan.output_shape).astype(np.int64))
+        return np.sort(np.concatenate(found))
 
     def _window_minimum_may_pass(self, magnitude: np.ndarray, least: np.ndarray) -> np.ndarray:
         """Per row, whether :meth:`_window_minimum_bound` is likely to certify most outputs:
