@@ -26,6 +26,8 @@ KERNELS = {
     "binomial 5x5": np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(float),
     "sobel 5x5": np.outer([1, 4, 6, 4, 1], [-1, -2, 0, 2, 1]).astype(float),
     "signed 6x4": np.outer([1.5, -2, 0.25, 3, -1, 2], [2, -1, 0.5, 4]),
+    # antisymmetric along the second axis: ndimage pairs the taps' entries
+    "derivative 7x7": np.outer(_gaussian(7, 1.5), [-3.0, -2, -1, 0, 1, 2, 3]),
 }
 
 
@@ -65,7 +67,9 @@ def test_other_kernels_are_not_factored():
 @pytest.mark.skipif(not LONG, reason="the reference needs a long double wider than float64")
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("boundary", BOUNDARIES)
-@pytest.mark.parametrize("name", ["gaussian 7x5", "sobel 5x5", "signed 6x4"])
+@pytest.mark.parametrize(
+    "name", ["gaussian 9x9", "gaussian 7x5", "sobel 5x5", "signed 6x4", "derivative 7x7"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_passes_are_as_accurate_as_a_direct_sum(mode, boundary, name, dtype):
     k = KERNELS[name].astype(dtype)
@@ -91,6 +95,24 @@ def test_the_passes_are_as_accurate_as_a_direct_sum(mode, boundary, name, dtype)
         bound = terms * reads * eps * scale.astype(np.float64)
         assert (err <= bound).all(), float((err / np.maximum(bound, 1e-300)).max())
         assert got.dtype == np.dtype(dtype)
+
+
+def test_ndimage_runs_the_passes_it_keeps_the_bound_for():
+    taps = np.ones(6)
+    assert separable.ndimage_serves(np.dtype(np.float64), taps)
+    assert separable.ndimage_serves(np.dtype(np.float32), taps.astype(np.float32))
+    assert not separable.ndimage_serves(np.dtype(np.float64), np.ones(5))  # few taps
+    assert not separable.ndimage_serves(np.dtype(np.longdouble), taps.astype(np.longdouble))
+    assert not separable.ndimage_serves(np.dtype(np.complex128), taps)
+    # the same sums as the passes one tap at a time, to their rounding, forward and in
+    # strips; odd and even tap counts
+    rng = np.random.default_rng(6)
+    for m in (6, 7, 9):
+        w = rng.standard_normal(m)
+        a = rng.standard_normal((2, 30, 20))
+        got = separable._pass(a, w, axis=1, length=30 - m + 1)
+        ref = sum(w[j] * a[:, m - 1 - j : m - 1 - j + 30 - m + 1] for j in range(m))
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13 * np.abs(a).max() * m)
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)

