@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.signal as ss
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+
+import convmat
 
 MODES = ("full", "same", "valid")
 BOUNDARIES = ("fill", "wrap", "symm", "nearest", "mirror")
@@ -194,3 +198,22 @@ def assert_direct_sum_accuracy(
             f"scale {float(scale[worst]):.3e}"
         )
         raise AssertionError(msg)
+
+
+# small deblurring kernels: symmetric in each axis (the DCT serves 'symm'), and not
+BLUR_KERNELS = {
+    "symmetric": np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25,
+    "asymmetric": np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]]),
+}
+
+
+def blur_matrix(
+    kernel: np.ndarray, shape: tuple[int, int], model: str
+) -> tuple[Any, tuple[int, int]]:
+    """The dense matrix of a deblurring model over observations of `shape`, and its
+    scene's shape: 'valid' of a larger scene for 'unknown', else 'same' with the
+    boundary."""
+    if model == "unknown":
+        scene = (shape[0] + kernel.shape[0] - 1, shape[1] + kernel.shape[1] - 1)
+        return convmat.conv_matrix(kernel, scene, "valid"), scene
+    return convmat.conv_matrix(kernel, shape, "same", model), shape

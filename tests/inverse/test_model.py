@@ -8,32 +8,20 @@ import itertools
 import numpy as np
 import pytest
 
-import convmat
 from convmat._inverse.model import WEIGHT_FLOOR, BlurModel, solver_for
 from convmat._inverse.restore import weight_scale
-
-KERNELS = {
-    "symmetric": np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25,
-    "asymmetric": np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]]),
-}
-
-
-def _matrix(kernel, shape, model):
-    if model == "unknown":
-        scene = (shape[0] + kernel.shape[0] - 1, shape[1] + kernel.shape[1] - 1)
-        return convmat.conv_matrix(kernel, scene, "valid"), scene
-    return convmat.conv_matrix(kernel, shape, "same", model), shape
+from helpers import BLUR_KERNELS, blur_matrix
 
 
 @pytest.mark.parametrize(
     ("model", "name"),
-    list(itertools.product(("unknown", "fill", "wrap", "symm"), KERNELS)),
+    list(itertools.product(("unknown", "fill", "wrap", "symm"), BLUR_KERNELS)),
     ids="-".join,
 )
 def test_the_operator_and_its_adjoint_are_the_matrix_s(model, name):
-    kernel = KERNELS[name]
+    kernel = BLUR_KERNELS[name]
     blur = BlurModel(kernel, (7, 8), model, "gradient")
-    a, scene = _matrix(kernel, (7, 8), model)
+    a, scene = blur_matrix(kernel, (7, 8), model)
     assert blur.scene_shape == scene
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(scene), rng.standard_normal((7, 8))
@@ -45,22 +33,22 @@ def test_the_operator_and_its_adjoint_are_the_matrix_s(model, name):
 
 
 def test_solver_names():
-    assert solver_for("wrap", KERNELS["asymmetric"]) == "fft"
-    assert solver_for("symm", KERNELS["symmetric"]) == "dct"
-    assert solver_for("symm", KERNELS["asymmetric"]) == "admm"
-    assert solver_for("unknown", KERNELS["symmetric"]) == "admm"
-    assert solver_for("fill", KERNELS["symmetric"], "identity") == "admm"
-    assert solver_for("unknown", KERNELS["symmetric"], "laplacian") == "cg"
-    assert solver_for("symm", KERNELS["symmetric"], "laplacian") == "dct"
+    assert solver_for("wrap", BLUR_KERNELS["asymmetric"]) == "fft"
+    assert solver_for("symm", BLUR_KERNELS["symmetric"]) == "dct"
+    assert solver_for("symm", BLUR_KERNELS["asymmetric"]) == "admm"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"]) == "admm"
+    assert solver_for("fill", BLUR_KERNELS["symmetric"], "identity") == "admm"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "laplacian") == "cg"
+    assert solver_for("symm", BLUR_KERNELS["symmetric"], "laplacian") == "dct"
     for model in ("unknown", "fill", "wrap", "symm"):
-        assert solver_for(model, KERNELS["symmetric"], "tv") == "admm"
-        assert solver_for(model, KERNELS["symmetric"], "tv", 100) == "admm"
+        assert solver_for(model, BLUR_KERNELS["symmetric"], "tv") == "admm"
+        assert solver_for(model, BLUR_KERNELS["symmetric"], "tv", 100) == "admm"
     # small scenes of a quadratic prior are factorised, where no transform serves
-    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2048) == "direct"
-    assert solver_for("unknown", KERNELS["symmetric"], "laplacian", 2048) == "direct"
-    assert solver_for("unknown", KERNELS["symmetric"], "gradient", 2049) == "admm"
-    assert solver_for("wrap", KERNELS["asymmetric"], "gradient", 100) == "fft"
-    assert solver_for("symm", KERNELS["symmetric"], "identity", 100) == "dct"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "gradient", 2048) == "direct"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "laplacian", 2048) == "direct"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "gradient", 2049) == "admm"
+    assert solver_for("wrap", BLUR_KERNELS["asymmetric"], "gradient", 100) == "fft"
+    assert solver_for("symm", BLUR_KERNELS["symmetric"], "identity", 100) == "dct"
 
 
 def test_the_rules_read_a_fill_observation_s_interior_only():
@@ -76,7 +64,7 @@ def test_the_rules_read_a_fill_observation_s_interior_only():
 
 def test_a_rule_never_goes_below_the_floor():
     # a noiseless observation: GCV would pick a vanishing weight; the floor holds it up
-    kernel = KERNELS["symmetric"]
+    kernel = BLUR_KERNELS["symmetric"]
     blur = BlurModel(kernel, (16, 16), "symm", "gradient")
     scene = np.random.default_rng(1).random((16, 16))
     y = blur.forward(scene)

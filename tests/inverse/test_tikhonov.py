@@ -13,31 +13,20 @@ from convmat._inverse.model import solver_for
 from convmat._inverse.restore import apply_prior
 from convmat._inverse.tikhonov import Tikhonov
 from convmat._inverse.tv import TotalVariation
-
-KERNELS = {
-    "symmetric": np.outer([1.0, 2.0, 1.0], [1.0, 3.0, 1.0]) / 25,
-    "asymmetric": np.array([[0.5, 0.2, 0.1], [0.1, 0.3, 0.4]]),
-}
-
-
-def _matrix(kernel, shape, model):
-    if model == "unknown":
-        scene = (shape[0] + kernel.shape[0] - 1, shape[1] + kernel.shape[1] - 1)
-        return convmat.conv_matrix(kernel, scene, "valid"), scene
-    return convmat.conv_matrix(kernel, shape, "same", model), shape
+from helpers import BLUR_KERNELS, blur_matrix
 
 
 @pytest.mark.parametrize(
     ("model", "name"),
-    list(itertools.product(("unknown", "fill", "wrap", "symm"), KERNELS)),
+    list(itertools.product(("unknown", "fill", "wrap", "symm"), BLUR_KERNELS)),
     ids="-".join,
 )
 @pytest.mark.parametrize("prior", ["identity", "gradient", "laplacian"])
 def test_operator_adjoint_and_solve(model, name, prior):
-    kernel = KERNELS[name]
+    kernel = BLUR_KERNELS[name]
     shape = (7, 8)
     problem = Tikhonov(kernel, shape, model, prior, maxiter=2000, tol=1e-12)
-    a, scene = _matrix(kernel, shape, model)
+    a, scene = blur_matrix(kernel, shape, model)
     assert problem.scene_shape == scene
     assert problem.solver == solver_for(model, kernel, prior)
     rng = np.random.default_rng(0)
@@ -59,9 +48,9 @@ def test_converged_means_the_residual_is_certified(model, prior):
     """The iterative solves report convergence only where the normal equations' residual,
     recomputed from the estimate with the dense matrices, is within `tol` of ``A^T y``;
     stopped early, they say so and the residual is above it."""
-    kernel = KERNELS["asymmetric"]
+    kernel = BLUR_KERNELS["asymmetric"]
     shape = (9, 10)
-    a, scene = _matrix(kernel, shape, model)
+    a, scene = blur_matrix(kernel, shape, model)
     solver = "cg" if prior == "laplacian" else "admm"
     n = int(np.prod(scene))
     ltl = apply_prior(np.eye(n).reshape(n, *scene), prior, periodic=False).reshape(n, n)
@@ -89,7 +78,7 @@ def test_converged_means_the_residual_is_certified(model, prior):
 
 def test_total_variation_is_not_a_quadratic_prior():
     with pytest.raises(ValueError, match="TotalVariation"):
-        Tikhonov(KERNELS["symmetric"], (6, 7), "fill", "tv", 10, 1e-6)
+        Tikhonov(BLUR_KERNELS["symmetric"], (6, 7), "fill", "tv", 10, 1e-6)
 
 
 def _unit(kernel, shape, model, prior):
