@@ -88,12 +88,18 @@ def forward(
     for r0 in range(0, length0, rows):
         r1 = min(length0, r0 + rows)
         reads = index0[r0 : r1 + mp0.m - 1]  # the window rows this strip reads
-        strip = np.take(images, np.maximum(reads, 0), axis=1).astype(dtype, copy=False)
+        inside = reads >= 0
+        # rows of zero padding along the first axis pass as zeros: only the others run
+        strip = np.take(images, reads[inside], axis=1).astype(dtype, copy=False)
         strip = np.take(strip, columns, axis=2)
-        strip[:, reads < 0] = 0  # zero padding of the first axis
         if pad1.any():
             strip[:, :, pad1] = 0
-        across = _pass(strip, v, axis=2, length=length1)
+        if inside.all():
+            across = _pass(strip, v, axis=2, length=length1)
+        else:
+            across = np.zeros((batch, reads.size, length1), dtype=dtype)
+            if inside.any():
+                across[:, inside] = _pass(strip, v, axis=2, length=length1)
         out[:, r0:r1] = _pass(across, u, axis=1, length=r1 - r0)
     return out
 
