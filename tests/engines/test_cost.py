@@ -119,7 +119,7 @@ def test_the_ring_that_reads_mostly_padding_is_priced_with_the_fft():
     """A Gaussian's tails are tiny: in 'full' mode the outer ring reads only them, the FFT's
     rounding exceeds what those outputs allow, and their direct sums cost more than the
     transforms. Measured 2026-12-07 (2 CPUs, OpenBLAS), one 128² image, 31² Gaussian:
-    the FFT and its ring 13.9x ``fftconvolve``, the separable passes 1.7x to 1.8x."""
+    the FFT and its ring 13.9x ``fftconvolve``, the separable passes 1.6x to 1.7x."""
     e = _engine(_gaussian(31), (128, 128), "full")
     thin = e.certificate.thin_outputs(0.01)
     assert thin is not None
