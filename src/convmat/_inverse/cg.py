@@ -12,12 +12,12 @@ from its solution while the certificate fails and iterations remain.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
 
+from .admm import Callback
 from .model import BlurModel
 from .operators import dct, idct
 from .restore import Prior, apply_prior, periodic_power, prior_weights, response, symmetric
@@ -26,8 +26,6 @@ from .transform import divide
 __all__: list[str] = []
 
 CG_MARGIN = 0.5  # conjugate gradients aim at this share of `tol` (their residual drifts)
-
-Callback = Callable[[np.ndarray, int], object]
 
 
 class ConjugateGradients:

@@ -19,11 +19,9 @@ Total variation is :class:`~convmat._inverse.tv.TotalVariation`'s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from .admm import Splitting
+from .admm import Callback, Splitting
 from .cg import ConjugateGradients
 from .direct import Normal
 from .model import BlurModel, RuleInputs, solver_for
@@ -35,8 +33,6 @@ __all__: list[str] = []
 # ADMM's relative change per iteration at which a quadratic prior's solve hands its
 # iterate to conjugate gradients, which certify the residual of the normal equations
 ADMM_HANDOFF = 1e-3
-
-Callback = Callable[[np.ndarray, int], object]
 
 
 class Tikhonov:

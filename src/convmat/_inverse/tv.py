@@ -11,17 +11,13 @@ prior's Tikhonov weight on the same diagonal model
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from .admm import Diagonal, Splitting
+from .admm import Callback, Diagonal, Splitting
 from .model import BlurModel
 from .restore import tv_weight
 
 __all__: list[str] = []
-
-Callback = Callable[[np.ndarray, int], object]
 
 
 class TotalVariation:
