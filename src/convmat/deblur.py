@@ -6,8 +6,8 @@ the 'valid' part of the blur of a larger scene, so no assumption about what
 lies beyond the edges leaks into the estimate (Reeves 2005; Almeida and
 Figueiredo 2013). Fast exact solvers serve the models a transform
 diagonalises; the others, and total variation, are solved by ADMM with the
-mask splitting (``convmat._inverse.admm``); the Laplacian prior on them by
-preconditioned conjugate gradients on the exact operator.
+mask splitting (``convmat._inverse.admm``), and for the quadratic priors
+finished by preconditioned conjugate gradients on the exact operator.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from ._inverse.tv import TotalVariation
 # to 0.8 s a solve; at 1e-7 up to 4.8 s (a 13x13 Gaussian at noise 1e-4, whose unobserved
 # border converges slowest; docs/guide/deblurring.md gives the distances to the minimiser).
 RESIDUAL_TOL = 1e-6
+DEFAULT_MAXITER = 500
 PROGRESS_SECONDS = 2.0  # between the progress lines of verbose=True
 
 __all__ = ["DeconvolutionInfo", "deconvolve2d"]
@@ -79,8 +80,8 @@ class DeconvolutionInfo:
         The whole estimated scene: larger than the observation for boundary
         'unknown', the estimate itself otherwise.
     solver : str
-        'fft', 'dct' or 'direct' (exact), 'admm' (ADMM, then conjugate
-        gradients for a quadratic prior) or 'cg'.
+        'fft', 'dct' or 'direct' (exact), or 'admm' (ADMM, then conjugate
+        gradients for a quadratic prior).
     stopped : ndarray of str, shape (...)
         Why the solver stopped: 'exact' (an exact solver), 'tol' (the
         certificate of `tol` holds) or 'maxiter'.
@@ -186,15 +187,14 @@ def deconvolve2d(
     noise_std : float, optional
         The noise's standard deviation, for the discrepancy principle.
     maxiter : int, optional
-        Most iterations per image: default 500 for ADMM, 2000 for
-        conjugate gradients.
+        Most iterations per image (ADMM's and conjugate gradients'
+        together): default 500.
     tol : float, optional
         In (0, 1). For the quadratic priors, the certified residual of the
         normal equations: a solve stops with ``stopped='tol'`` only when
         ``||A^T y - (A^T A + reg L^T L) x|| <= tol ||A^T y||``, recomputed
         from the estimate with the exact operators (ADMM brings the iterate
-        near, conjugate gradients finish); default 1e-6, and for the
-        Laplacian prior 1e-8 with a chosen `reg`, 1e-10 with a given one.
+        near, conjugate gradients finish); default 1e-6.
         The distance to the minimiser that a residual certifies grows with
         the problem's conditioning: ``benchmarks/RESULTS.md`` gives it for
         the default on 256x256 crops. Scenes of at most 2048 pixels under
@@ -255,8 +255,9 @@ def deconvolve2d(
     shrinkage, and every iterate is a sane image; for a quadratic prior,
     conjugate gradients on the normal equations with the exact operator,
     preconditioned by the DCT (or periodic) model, start from ADMM's
-    iterate and run until the residual is certified. The Laplacian prior
-    on those models runs conjugate gradients alone. A solve that stops at
+    iterate and run until the residual is certified (for the Laplacian,
+    whose differences of differences the splitting holds as a penalty on
+    the differences, ADMM comes ten times nearer first). A solve that stops at
     `maxiter` before `tol` warns (``RuntimeWarning``) and says so in the
     info.
 
@@ -311,9 +312,7 @@ def deconvolve2d(
     h, w = y.shape[-2:]
     scene_shape = (h + k.shape[0] - 1, w + k.shape[1] - 1) if model == "unknown" else (h, w)
     solver = solver_for(model, kern, checked_prior, scene_shape[0] * scene_shape[1])
-    iters, rtol = _stopping(
-        solver, maxiter, tol, fixed=isinstance(reg_arg, float), tv=checked_prior == "tv"
-    )
+    iters, rtol = _stopping(maxiter, tol, tv=checked_prior == "tv")
     check_flag(verbose, "verbose")
     check_flag(return_info, "return_info")
     _check_work(y, k, scene_shape)
@@ -347,16 +346,15 @@ def deconvolve2d(
         whole = np.moveaxis(whole, -3, channels)
         estimate = np.moveaxis(estimate, -3, channels)
     if not done.all():
-        method = "ADMM" if solver == "admm" else "conjugate gradients"
         warnings.warn(
-            f"{method} stopped at maxiter={iters} before tol={rtol} for "
+            f"ADMM stopped at maxiter={iters} before tol={rtol} for "
             f"{int((~done).sum())} of {done.size} images; raise `maxiter` or `tol`",
             RuntimeWarning,
             stacklevel=caller_level(),
         )
     if not return_info:
         return np.asarray(estimate)
-    iterative = solver in ("admm", "cg")
+    iterative = solver == "admm"
     info = DeconvolutionInfo(
         reg=regs.reshape(batch),
         iterations=steps.reshape(batch),
@@ -386,20 +384,15 @@ def _checked_arrays(
     return y, k, channels
 
 
-def _stopping(
-    solver: str, maxiter: object, tol: object, *, fixed: bool, tv: bool
-) -> tuple[int, float]:
-    """The iteration limit and tolerance: the arguments checked, or the solver's defaults
-    (a quadratic prior's certified residual; ADMM's change per iteration for total
+def _stopping(maxiter: object, tol: object, *, tv: bool) -> tuple[int, float]:
+    """The iteration limit and tolerance: the arguments checked, or the defaults (a
+    quadratic prior's certified residual; ADMM's change per iteration for total
     variation)."""
-    default_iters = 2000 if solver == "cg" else 500
-    iters = default_iters if maxiter is None else check_positive_int(maxiter, "maxiter")
+    iters = DEFAULT_MAXITER if maxiter is None else check_positive_int(maxiter, "maxiter")
     if tol is not None:
         rtol = check_fraction(tol, "tol")
     elif tv:
         rtol = 1e-4
-    elif solver == "cg":  # the Laplacian prior, worse conditioned: a tighter residual
-        rtol = 1e-10 if fixed else 1e-8
     else:
         rtol = RESIDUAL_TOL
     return iters, rtol

@@ -11,7 +11,9 @@ import scipy.optimize
 
 import convmat
 from convmat._inverse.admm import Diagonal, Splitting
+from convmat._inverse.restore import apply_prior
 from convmat._inverse.tv import TotalVariation
+from helpers import blur_matrix
 
 MODELS = ("unknown", "fill", "symm", "wrap")
 KERNELS = {
@@ -143,6 +145,51 @@ def test_iterates_bring_the_objective_down_to_the_minimum(model, penalty):
     assert seen[-1] == pytest.approx(minimum, rel=1e-8)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_the_laplacian_split_and_its_proximal_map_are_the_dense_ones(model):
+    """``B D z`` is the prior's Laplacian of the scene (differences inside it, periodic for
+    'wrap'), zero off it; the proximal map of ``t/2 ||B w||^2`` is the dense solve of
+    ``(I + t B^T B) w = c``."""
+    rng = np.random.default_rng(5)
+    split = Splitting(KERNELS["asymmetric"], (6, 7), model, "laplacian", "tikhonov")
+    z = rng.standard_normal(split.grid)
+    lap = split.laplacian(split.differences(z))
+    expected = apply_prior(z[split.region], "gradient", periodic=model == "wrap")
+    np.testing.assert_allclose(lap[split.region], expected, rtol=0, atol=1e-12)
+    outside = np.ones(split.grid, bool)
+    outside[split.region] = False
+    assert not lap[outside].any()
+    n = z.size
+    columns = [
+        split.laplacian([e[:n].reshape(split.grid), e[n:].reshape(split.grid)]).ravel()
+        for e in np.eye(2 * n)
+    ]
+    b = np.column_stack(columns)
+    c = [rng.standard_normal(split.grid) for _ in range(2)]
+    t = 0.37
+    dense = np.linalg.solve(np.eye(2 * n) + t * b.T @ b, np.concatenate([p.ravel() for p in c]))
+    got = split._laplacian_prox(t)([p.copy() for p in c])
+    np.testing.assert_allclose(np.concatenate([p.ravel() for p in got]), dense, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["unknown", "fill", "symm"])
+def test_the_laplacian_split_reaches_the_dense_minimiser(model):
+    """ADMM on the Laplacian prior converges to ``(A^T A + reg L^T L)^-1 A^T y`` of the dense
+    model, ``L`` the Laplacian with differences inside the scene."""
+    kernel = KERNELS["asymmetric"]
+    shape = (8, 9)
+    a, scene = blur_matrix(kernel, shape, model)
+    n = scene[0] * scene[1]
+    ltl = apply_prior(np.eye(n).reshape(n, *scene), "laplacian", periodic=False).reshape(n, n)
+    y = np.random.default_rng(6).random(shape)
+    reg = 1e-2
+    expected = np.linalg.solve(a.T @ a + reg * ltl, a.T @ y.ravel()).reshape(scene)
+    split = Splitting(kernel, shape, model, "laplacian", "tikhonov")
+    x, _, done = split.solve(y, reg, maxiter=100_000, tol=1e-13)
+    assert done
+    np.testing.assert_allclose(x, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
+
+
 def test_tikhonov_penalty_is_half_the_squared_norm():
     """``objective`` of a known scene: 1/2 ||A x - y||^2 + reg/2 ||D x||^2 inside the image."""
     kernel = KERNELS["symmetric"]
@@ -156,6 +203,10 @@ def test_tikhonov_penalty_is_half_the_squared_norm():
     identity = Splitting(kernel, (5, 6), "fill", "identity", "tikhonov")
     expected = 0.5 * np.sum((convmat.conv2d(x, kernel, "same") - y) ** 2) + 0.15 * np.sum(x**2)
     assert identity.objective(x, y, 0.3) == pytest.approx(expected, rel=1e-13)
+    laplacian = Splitting(kernel, (5, 6), "fill", "laplacian", "tikhonov")
+    prior = apply_prior(x, "gradient", periodic=False)
+    expected = 0.5 * np.sum((convmat.conv2d(x, kernel, "same") - y) ** 2) + 0.15 * np.sum(prior**2)
+    assert laplacian.objective(x, y, 0.3) == pytest.approx(expected, rel=1e-13)
 
 
 @pytest.mark.parametrize("model", ["wrap", "symm"])

@@ -38,7 +38,7 @@ def test_solver_names():
     assert solver_for("symm", BLUR_KERNELS["asymmetric"]) == "admm"
     assert solver_for("unknown", BLUR_KERNELS["symmetric"]) == "admm"
     assert solver_for("fill", BLUR_KERNELS["symmetric"], "identity") == "admm"
-    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "laplacian") == "cg"
+    assert solver_for("unknown", BLUR_KERNELS["symmetric"], "laplacian") == "admm"
     assert solver_for("symm", BLUR_KERNELS["symmetric"], "laplacian") == "dct"
     for model in ("unknown", "fill", "wrap", "symm"):
         assert solver_for(model, BLUR_KERNELS["symmetric"], "tv") == "admm"

@@ -51,7 +51,7 @@ def test_converged_means_the_residual_is_certified(model, prior):
     kernel = BLUR_KERNELS["asymmetric"]
     shape = (9, 10)
     a, scene = blur_matrix(kernel, shape, model)
-    solver = "cg" if prior == "laplacian" else "admm"
+    solver = "admm"
     n = int(np.prod(scene))
     ltl = apply_prior(np.eye(n).reshape(n, *scene), prior, periodic=False).reshape(n, n)
     y = np.random.default_rng(3).random(shape)

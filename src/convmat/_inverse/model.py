@@ -63,8 +63,7 @@ def solver_for(
     'direct' for a quadratic prior on a scene of `pixels` that
     :func:`~convmat._inverse.direct.fits` (the normal equations factorised); else 'admm'
     (the mask splitting, then conjugate gradients to the certified residual; every model
-    with total variation), or 'cg' for the Laplacian prior, which the splitting's
-    differences do not hold."""
+    with total variation)."""
     if prior == "tv":
         return "admm"
     if model == "wrap":
@@ -73,7 +72,7 @@ def solver_for(
         return "dct"
     if pixels is not None and _direct.fits(pixels):
         return "direct"
-    return "cg" if prior == "laplacian" else "admm"
+    return "admm"
 
 
 class BlurModel:

@@ -5,8 +5,8 @@ symmetric in each axis (odd sizes) by the orthonormal 2-D DCT-II (Ng, Chan and
 Tang 1999); so are the difference priors with the matching boundary
 (periodic, or Neumann: differences inside the image only). On those, the
 Tikhonov solution is a division per frequency. Every other model is solved
-iteratively (``convmat._inverse.admm``; conjugate gradients for the Laplacian prior,
-with the nearest diagonal model as preconditioner).
+iteratively (``convmat._inverse.admm``, then conjugate gradients with the nearest
+diagonal model as preconditioner, ``convmat._inverse.cg``).
 
 The weight ``reg`` is chosen on a diagonal model of the observation (the
 FFT model for 'wrap'; otherwise the DCT model, whose blur power is the
