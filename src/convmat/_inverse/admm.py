@@ -325,7 +325,7 @@ class Splitting:
         # default tol on 512x512 images, against 1.5x and 3x; 3x on 256x256 crops at a
         # fixed count)
         rho = 6.0 * math.sqrt(max(relative, 1e-12))
-        # the Laplacian's too is `reg`: 0.25, 4 and 16 times it took 1% to 5% more
+        # the Laplacian's too is `reg`: 0.25, 4 and 16 times it took 0.4% to 5.5% more
         # iterations on 256x256 crops (two images, two blurs, 'unknown' and 'fill')
         rho_prior = reg * PRIOR_PENALTY if self.penalty == "tv" else reg
         rho_scene = rho * scale / 10  # measured: 3x fewer iterations than rho * scale

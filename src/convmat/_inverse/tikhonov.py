@@ -33,8 +33,9 @@ __all__: list[str] = []
 # The Laplacian's normal equations are worse conditioned, and its residual of 1e-6 left
 # far from the solution unless ADMM came nearer first: on 256x256 crops (camera and
 # coins, Gaussian and box blurs, 'unknown' and 'fill', noise 0 to 1e-2) a hand-off at
-# 1e-3 stopped up to 2.3 dB below the solution (clean, box blur, 'unknown'), at 1e-4 at
-# most 0.17 dB below it, in 1.8x the gradient prior's time (median; 5.2x the worst)
+# 1e-3 stopped up to 2.5 dB below the estimate at a residual of 1e-8 (clean, box blur,
+# 'unknown'), at 1e-4 at most 0.17 dB below the one at 1e-9, in 1.8x the gradient prior's
+# time (median; 5.2x the worst)
 ADMM_HANDOFF = 1e-3
 ADMM_HANDOFF_LAPLACIAN = 1e-4
 
