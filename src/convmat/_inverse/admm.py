@@ -233,7 +233,8 @@ class Splitting:
 
     def _laplacian_prox(self, t: float) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
         """The proximal map of ``t/2 ||B w||^2``: ``w - t B^T (I + t B B^T)^-1 B w``, in
-        place; ``B B^T`` solved on the region by its DCT-II."""
+        place; ``B B^T`` solved on the region by its DCT-II (on the grid by its FFT for
+        'wrap')."""
         gain = 1.0 / (1.0 + t * self.region_laplacian)
         region = self.region
 
