@@ -166,15 +166,6 @@ class Splitting:
             self.window = self.region
         # the masks as 0/1 floats: the proximal maps multiply by them
         self.weights = tuple(m.astype(float) for m in self.masks)
-        # the Laplacian's B B^T on the region: in its DCT-II basis, or the grid's FFT basis
-        # for 'wrap' (periodic differences)
-        self.region_laplacian = self.prior_power
-        if prior == "laplacian" and not periodic:
-            region_shape = (
-                self.region[0].stop - self.region[0].start,
-                self.region[1].stop - self.region[1].start,
-            )
-            self.region_laplacian = prior_weights(region_shape, "gradient", periodic=False)
 
     def _pairs(self, axis: int) -> np.ndarray:
         """Where ``z[i + 1] - z[i]`` along `axis` joins two pixels inside (never a wrap)."""
@@ -235,8 +226,13 @@ class Splitting:
         """The proximal map of ``t/2 ||B w||^2``: ``w - t B^T (I + t B B^T)^-1 B w``, in
         place; ``B B^T`` solved on the region by its DCT-II (on the grid by its FFT for
         'wrap')."""
-        gain = 1.0 / (1.0 + t * self.region_laplacian)
         region = self.region
+        if self.model == "wrap":  # periodic differences: the grid's FFT basis
+            eigenvalues = self.prior_power
+        else:
+            shape = (region[0].stop - region[0].start, region[1].stop - region[1].start)
+            eigenvalues = prior_weights(shape, "gradient", periodic=False)
+        gain = 1.0 / (1.0 + t * eigenvalues)
 
         def prox(targets: list[np.ndarray]) -> list[np.ndarray]:
             if t == 0.0:
