@@ -235,6 +235,47 @@ def test_ragged_blocks_split_between_outputs(monkeypatch, block):
     )
 
 
+def test_many_ring_outputs_are_summed_by_their_boxes_a_group_at_a_time(monkeypatch):
+    # more outputs than one group of direct_at, across images: each group by its boxes
+    # (the ring of 'full' mode reads a row or a column of taps), none by every tap; the
+    # ring's strips, which would serve these, set aside
+    monkeypatch.setattr(certificate, "DIRECT_AT_BOXES", 64)
+    monkeypatch.setattr(certificate.Certificate, "_ring_strips", lambda self, outputs: [])
+    rng = np.random.default_rng(12)
+    k = rng.standard_normal((9, 9))
+    plan = make_plan((40, 40), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    width = plan.output_shape[1]
+    ring = np.concatenate([np.arange(width), np.arange(width) * width])  # first row, column
+    rows = np.repeat(np.arange(3), ring.size)
+    outputs = np.tile(ring, 3)
+    gathered = []
+    real = certificate.Certificate._direct_at_taps
+
+    def counted(self, *args):
+        gathered.append(args[1].size)
+        return real(self, *args)
+
+    monkeypatch.setattr(certificate.Certificate, "_direct_at_taps", counted)
+    x = rng.standard_normal((3, 1600))
+    a = convmat.conv_matrix(k, (40, 40), "full")
+    np.testing.assert_allclose(
+        engine.certificate.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+    )
+    assert gathered == []
+    # the price counts the boxes group by group too
+    products, _ = engine.certificate.direct_at_work(ring)
+    assert products == int(engine.certificate.box_sizes(ring).sum())
+    # and the outputs deep inside, whose boxes hold every tap, are gathered
+    middle = np.full(70, 20 * width + 20)
+    np.testing.assert_allclose(
+        engine.certificate.direct_at(x, np.zeros(70, dtype=int), middle),
+        (x @ a.T)[0, middle],
+        rtol=1e-12,
+    )
+    assert sum(gathered) == 70
+
+
 def test_corners_alone_are_summed_not_bounded_by_another_transform(monkeypatch):
     # nonnegative data in 'full' mode: |y| certifies every output but the corners, which
     # read a handful of taps each; their boxes cost less than a transform of |x|

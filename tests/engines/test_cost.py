@@ -9,6 +9,7 @@ from convmat._engines.cost import (
     choose_method,
     fits,
     fix_up_bound_units,
+    fix_up_box_units,
     fix_up_units,
     method_costs,
     retry_units,
@@ -96,6 +97,22 @@ def test_fix_ups_and_retries_are_priced():
     corners = np.array([0, 1, 2, 542, 543, 1084])
     assert fix_up_bound_units(full, corners.size) >= fix_up_units(full, corners)
     assert fix_up_bound_units(e, 10) >= fix_up_units(e, np.repeat(middle, 10))
+    # every row at once, from the count alone or from the boxes of taps
+    np.testing.assert_array_equal(
+        fix_up_bound_units(full, np.array([1, 6])),
+        [fix_up_bound_units(full, 1), fix_up_bound_units(full, 6)],
+    )
+    failing = np.zeros((3, full.plan.shape[0]), dtype=bool)
+    failing[0, corners] = True
+    failing[2, [0, 256 * 542 + 256]] = True
+    boxed = fix_up_box_units(full, failing)
+    assert boxed is not None
+    assert boxed[1] == 0  # nothing to sum
+    assert boxed[0] <= fix_up_bound_units(full, corners.size)
+    assert boxed[2] == fix_up_units(full, np.array([0, 256 * 542 + 256]))
+    assert boxed[0] == fix_up_units(full, corners)
+    wrap = Engine(np.ones((31, 31)), make_plan((64, 64), (31, 31), "same", "wrap"))
+    assert fix_up_box_units(wrap, np.ones((1, 64 * 64), dtype=bool)) is None
     double = retry_units(e, np.dtype(np.float64))
     assert retry_units(e, np.dtype(np.float32)) < double
     if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps / 2:

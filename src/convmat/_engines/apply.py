@@ -29,6 +29,7 @@ from .cost import (
     cheapest_fitting,
     choose_method,
     fix_up_bound_units,
+    fix_up_box_units,
     fix_up_units,
     kept,
     method_costs,
@@ -207,10 +208,17 @@ def _certified_fft(
         else:  # fix-ups where they cost less than serving the row again
             retry = retry_units(engine, wider)
             served = failing <= FIX_UP_SHARE * ok.shape[1]
-            for r in np.flatnonzero(served & (failing > 0)):
-                # priced output by output only where the count alone does not settle it
-                if fix_up_bound_units(engine, int(failing[r])) > retry:
-                    served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
+            # priced by the outputs' boxes of taps only where the count alone does not
+            # settle it, every such row at once; output by output (the ring's strips
+            # too) only where the boxes do not either
+            unsettled = served & (failing > 0)
+            unsettled[unsettled] = fix_up_bound_units(engine, failing[unsettled]) > retry
+            if unsettled.any():
+                boxed = fix_up_box_units(engine, ~ok[unsettled])
+                if boxed is not None:
+                    unsettled[unsettled] = boxed > retry
+            for r in np.flatnonzero(unsettled):
+                served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
         if served.all() and pending.size == x.shape[0] and not failing.any():
             return got  # the common case: every output certified, nothing to copy
         if served.any():

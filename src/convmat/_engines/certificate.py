@@ -54,7 +54,7 @@ CALL_UNITS = 1500.0  # a call into numpy or scipy
 DIRECT_AT_UNITS = 28.0  # one gathered product of Certificate.direct_at: 18 to 45 measured
 CONVOLVE_UNITS = 6.0  # one tap and output of numpy's convolve in a strip of the ring
 
-DIRECT_AT_BOXES = 4096  # most outputs summed one by one over their boxes of taps
+DIRECT_AT_BOXES = 4096  # outputs per group of direct_at, summed by their boxes or every tap
 DIRECT_AT_ENTRIES = 2**22  # gathered entries per block of direct_at
 DIRECT_AT_RAGGED = 2**18  # products per block of the boxes' ragged gather (a few int64 each)
 BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further bound
@@ -587,13 +587,22 @@ class Certificate:
         if not left.any():
             return out
         rows, outputs = rows[left], outputs[left]
-        boxed = self._direct_at_boxes(x, rows, outputs)
-        if boxed is not None:
-            out[left] = boxed
-            return out
+        rest = np.empty(rows.size, dtype=out.dtype)
+        # a group of outputs at a time, each by its boxes of taps where they are small
+        for lo in range(0, rows.size, DIRECT_AT_BOXES):
+            sl = slice(lo, lo + DIRECT_AT_BOXES)
+            boxed = self._direct_at_boxes(x, rows[sl], outputs[sl])
+            rest[sl] = (
+                boxed if boxed is not None else self._direct_at_taps(x, rows[sl], outputs[sl])
+            )
+        out[left] = rest
+        return out
+
+    def _direct_at_taps(self, x: np.ndarray, rows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+        """:meth:`direct_at` by gathering every tap of each output, a block at a time."""
         plan = self.plan
         taps = self.kernel.size
-        rest = np.empty(rows.size, dtype=out.dtype)
+        rest = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
         step = max(1, DIRECT_AT_ENTRIES // taps)
         for lo in range(0, rows.size, step):
             sl = slice(lo, lo + step)
@@ -611,8 +620,7 @@ class Certificate:
             values = x[rows[sl].reshape(-1, *[1] * len(plan.maps)), index]
             terms = np.where(inside, values * self.kernel, 0)
             rest[sl] = terms.reshape(terms.shape[0], -1).sum(axis=1)
-        out[left] = rest
-        return out
+        return rest
 
     def direct_at_work(self, outputs: np.ndarray) -> tuple[int, int]:
         """What :meth:`direct_at` does for these outputs (of one row): products summed and
@@ -625,14 +633,27 @@ class Certificate:
             products += strip_products
             calls += strip_calls
         rest = outputs[left]
-        if rest.size == 0:
-            return products, calls
-        boxes = self._boxes(rest)
-        if boxes is None:
-            return products + rest.size * self.kernel.size, calls + 8
-        total = int(boxes[0].sum())
-        blocks = -(-total // DIRECT_AT_RAGGED)
-        return products + total, calls + blocks * (8 + 6 * len(self.plan.maps))
+        for lo in range(0, rest.size, DIRECT_AT_BOXES):  # the groups of direct_at
+            group = rest[lo : lo + DIRECT_AT_BOXES]
+            boxes = self._boxes(group)
+            if boxes is None:
+                products += group.size * self.kernel.size
+                calls += 8
+                continue
+            total = int(boxes[0].sum())
+            products += total
+            calls += -(-total // DIRECT_AT_RAGGED) * (8 + 6 * len(self.plan.maps))
+        return products, calls
+
+    def box_sizes(self, outputs: np.ndarray) -> np.ndarray | None:
+        """For zero padding, the taps each of these outputs reads the input through (the
+        size of its box of taps); None for the other boundaries (every output reads every
+        tap)."""
+        if not self.linear:
+            return None
+        coords = np.unravel_index(outputs, self.plan.output_shape)
+        runs = [mp.tap_runs(c) for mp, c in zip(self.plan.maps, coords, strict=True)]
+        return np.asarray(np.prod([hi - lo for lo, hi in runs], axis=0), dtype=np.int64)
 
     def _boxes(
         self, outputs: np.ndarray, *, limit: bool = True

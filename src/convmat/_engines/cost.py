@@ -67,6 +67,7 @@ from collections.abc import Callable
 from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 
 from .._core.budget import (
     dense_fits,
@@ -189,13 +190,34 @@ def fix_up_units(engine: Engine, outputs: np.ndarray) -> float:
     return DIRECT_AT_UNITS * products + CALL_UNITS * calls
 
 
-def fix_up_bound_units(engine: Engine, failing: int) -> float:
-    """An upper bound of :func:`fix_up_units` for `failing` outputs of one row, from their
-    count alone: every tap of each gathered, in blocks of the boxes' ragged gather."""
-    products = failing * engine.kernel.size
+def fix_up_bound_units(engine: Engine, failing: npt.ArrayLike) -> np.ndarray:
+    """An upper bound of :func:`fix_up_units` for `failing` outputs of one row (an array of
+    counts gives one per row), from their count alone: every tap of each gathered, in
+    blocks of the boxes' ragged gather."""
+    products = np.asarray(failing, dtype=np.int64) * engine.kernel.size
     blocks = -(-products // DIRECT_AT_RAGGED)
     calls = 8 + blocks * (8 + 6 * len(engine.plan.maps))
-    return DIRECT_AT_UNITS * products + CALL_UNITS * calls
+    return np.asarray(DIRECT_AT_UNITS * products + CALL_UNITS * calls, dtype=np.float64)
+
+
+def fix_up_box_units(engine: Engine, failing: np.ndarray) -> np.ndarray | None:
+    """Per row of `failing` (``(B, n_out)``, True where an output is summed directly), the
+    price of summing those outputs over the boxes of taps they read, all rows priced in a
+    few calls, as :func:`fix_up_units` prices a row of one group of direct_at;
+    None where no boxes apply (boundaries other than zero padding). The ring's strips,
+    which :func:`fix_up_units` also prices, can only cost less."""
+    rows, outputs = np.nonzero(failing)
+    sizes = engine.certificate.box_sizes(outputs)
+    if sizes is None:
+        return None
+    products = np.bincount(rows, weights=sizes, minlength=failing.shape[0])
+    calls = np.ceil(products / DIRECT_AT_RAGGED) * (8 + 6 * len(engine.plan.maps))
+    # boxes holding a quarter of the taps or more are gathered whole, as direct_at does
+    every = np.count_nonzero(failing, axis=1) * engine.kernel.size
+    whole = 4 * products > every
+    products = np.where(whole, every, products)
+    calls = np.where(whole, 8, calls)
+    return np.asarray(DIRECT_AT_UNITS * products + CALL_UNITS * calls, dtype=np.float64)
 
 
 def retry_units(engine: Engine, precision: np.dtype | None) -> float:
