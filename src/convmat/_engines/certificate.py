@@ -244,7 +244,7 @@ class Certificate:
             rows = self._worth_a_bound(ok)
             magnitude = np.abs(x) if rows.any() else x
             if rows.any() and not transpose:
-                hopeful = rows & self._window_minimum_may_pass(magnitude, need.max(axis=1) / k1)
+                hopeful = rows & self._window_minimum_may_pass(magnitude, need.max(axis=1) / k1, ok)
                 if hopeful.any():
                     least = self._window_minimum_bound(magnitude[hopeful])
                     ok[hopeful] |= self._at_least(least, need[hopeful])
@@ -515,11 +515,21 @@ class Certificate:
             found.append(np.ravel_multi_index(coords, plan.output_shape).astype(np.int64))
         return np.sort(np.concatenate(found))
 
-    def _window_minimum_may_pass(self, magnitude: np.ndarray, least: np.ndarray) -> np.ndarray:
-        """Per row, whether :meth:`_window_minimum_bound` is likely to certify most outputs:
-        whether a window of independent entries would likely hold none below `least`."""
-        share = (magnitude >= least[:, None].astype(magnitude.dtype)).mean(axis=1)
-        return np.asarray(share**self.kernel.size >= 0.5)
+    def _window_minimum_may_pass(
+        self, magnitude: np.ndarray, least: np.ndarray, ok: np.ndarray
+    ) -> np.ndarray:
+        """Per row, whether :meth:`_window_minimum_bound` is likely to leave so few
+        outputs uncertified that no transform of ``|x|`` need follow (it costs about as
+        much as one, measured: 0.7x to 3x): the outputs `ok` leaves, times the chance
+        that a window of independent entries holds one below `least`, would cost less
+        to sum directly than a pass over the row."""
+        below = np.count_nonzero(magnitude < least[:, None].astype(magnitude.dtype), axis=1)
+        # the chance of an entry below `least`, by the rule of succession: a sample
+        # without one does not make it nil
+        share = 1.0 - (below + 1.0) / (magnitude.shape[1] + 2.0)
+        failing = ok.shape[1] - np.count_nonzero(ok, axis=1)
+        left = failing * (1.0 - share**self.kernel.size)
+        return np.asarray(left * self.kernel.size <= ok.shape[1])
 
     def _inside_taps(self) -> np.ndarray:
         """Per output, the sum of ``|k|`` over the taps that read the input (float64); kept
