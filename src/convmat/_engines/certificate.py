@@ -219,7 +219,8 @@ class Certificate:
         rows the previous ones leave short: ``|y(o)|`` less the error (free:
         ``|k| * |x|`` is at least the exact value's magnitude); the least
         ``|x|`` under the window times the taps' sum (forward products, when
-        the data make it likely to pass); an FFT of ``|x|`` with ``|k|`` in
+        it is likely to leave too few outputs for the next bound to pay); an
+        FFT of ``|x|`` with ``|k|`` in
         float32 less its own error bound. Rows of long double data beyond float64's
         range (in which the bounds are computed) certify nothing.
         """
