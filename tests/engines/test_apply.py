@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import convmat
+from convmat._engines.apply import apply
 from convmat._engines.cache import engine_for
 from helpers import (
     BOUNDARIES,
@@ -240,6 +241,42 @@ def test_window_minimum_is_skipped_where_a_transform_of_x_would_follow_it(monkey
     ok = _certify(engine, x.reshape(1, -1), float(np.finfo(np.float64).eps), rtol=1e-10)
     assert transforms == [False, True]  # the product, then |x| with |k|
     assert ok.mean() > 0.99
+
+
+def test_fix_ups_are_written_into_the_transform_s_product(monkeypatch):
+    # every row served by the transform: the outputs it leaves (the ring of 'full' mode)
+    # are summed into its product, which is returned without a copy
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 32, 32))
+    k = rng.standard_normal((31, 31))
+    op = convmat.ConvOperator(k, (32, 32), "full")
+    engine = engine_for(k, op._plan, np.dtype(np.float64))
+    products = []
+    real_fft = engine.fft
+
+    def kept(*args, **kwargs):
+        got = real_fft(*args, **kwargs)
+        if not kwargs.get("absolute"):
+            products.append(got)
+        return got
+
+    monkeypatch.setattr(engine, "fft", kept)
+    fixed = []
+    real_direct_at = engine.certificate.direct_at
+
+    def counted(*args):
+        fixed.append(args[1].size)
+        return real_direct_at(*args)
+
+    monkeypatch.setattr(engine.certificate, "direct_at", counted)
+    flat = x.reshape(3, -1)
+    got = apply(flat, engine, np.dtype(np.float64))
+    assert len(fixed) == 1  # one group of outputs summed directly
+    assert fixed[0] > 0
+    assert len(products) == 1
+    assert np.shares_memory(got, products[0])
+    exact = flat @ convmat.conv_matrix(k, (32, 32), "full").T
+    np.testing.assert_allclose(got, exact, rtol=0, atol=1e-10 * np.abs(exact).max())
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)
