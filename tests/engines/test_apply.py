@@ -196,22 +196,37 @@ def test_direct_sums_at_chosen_outputs_are_the_matrix_rows(dtype, boundary):
     np.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def _normal_full_case(seed, batch, size, dtype=np.float64):
+    """Normal data of `size`² and a normal 31x31 kernel in 'full' mode: the rows, the
+    kernel and the engine."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, size, size)).astype(dtype)
+    k = rng.standard_normal((31, 31)).astype(dtype)
+    engine = engine_for(k, convmat.ConvOperator(k, (size, size), "full")._plan, np.dtype(dtype))
+    return x.reshape(batch, -1), k, engine
+
+
+def _watch_transforms(monkeypatch, engine):
+    """Each transform the engine runs, as (whether of |x| with |k|, its result)."""
+    seen = []
+    real_fft = engine.fft
+
+    def watched(*args, **kwargs):
+        got = real_fft(*args, **kwargs)
+        seen.append((bool(kwargs.get("absolute")), got))
+        return got
+
+    monkeypatch.setattr(engine, "fft", watched)
+    return seen
+
+
 def test_window_minimum_certifies_single_precision_without_a_second_transform(monkeypatch):
     # float32 data, float64 transforms: the least |x| under each window certifies every
     # output of random data, corners of 'full' mode included; no float32 transform runs
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 128, 128)).astype(np.float32)
-    k = rng.standard_normal((31, 31)).astype(np.float32)
-    op = convmat.ConvOperator(k, (128, 128), "full")
-    engine = engine_for(k, op._plan, np.dtype(np.float32))
-    real_fft = engine.fft
-
-    def no_bound_transform(*args, **kwargs):
-        assert not kwargs.get("absolute"), "the float32 bound transform ran"
-        return real_fft(*args, **kwargs)
-
-    monkeypatch.setattr(engine, "fft", no_bound_transform)
-    ok = _certify(engine, x.reshape(2, -1), float(np.finfo(np.float32).eps))
+    x, _, engine = _normal_full_case(4, 2, 128, np.float32)
+    seen = _watch_transforms(monkeypatch, engine)
+    ok = _certify(engine, x, float(np.finfo(np.float32).eps))
+    assert [absolute for absolute, _ in seen] == [False]
     assert ok.all()
 
 
@@ -220,47 +235,24 @@ def test_window_minimum_is_skipped_where_a_transform_of_x_would_follow_it(monkey
     # entry too small for the least |x| to certify their output; the window minimum (as
     # costly as a transform of |x|, measured) would leave a hundred outputs, so the
     # transform of |x| runs alone, and certifies all but a few
-    rng = np.random.default_rng(6)
-    x = rng.standard_normal((1, 32, 32))
-    k = rng.standard_normal((31, 31))
-    op = convmat.ConvOperator(k, (32, 32), "full")
-    engine = engine_for(k, op._plan, np.dtype(np.float64))
-    transforms = []
-    real_fft = engine.fft
-
-    def counted(*args, **kwargs):
-        transforms.append(kwargs.get("absolute", False))
-        return real_fft(*args, **kwargs)
+    x, _, engine = _normal_full_case(6, 1, 32)
+    seen = _watch_transforms(monkeypatch, engine)
 
     def no_window_minimum(*args, **kwargs):
         msg = "the window minimum ran"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(engine, "fft", counted)
     monkeypatch.setattr(engine.certificate, "_window_minimum_bound", no_window_minimum)
-    ok = _certify(engine, x.reshape(1, -1), float(np.finfo(np.float64).eps), rtol=1e-10)
-    assert transforms == [False, True]  # the product, then |x| with |k|
+    ok = _certify(engine, x, float(np.finfo(np.float64).eps), rtol=1e-10)
+    assert [absolute for absolute, _ in seen] == [False, True]  # the product, then |x| with |k|
     assert ok.mean() > 0.99
 
 
 def test_fix_ups_are_written_into_the_transform_s_product(monkeypatch):
     # every row served by the transform: the outputs it leaves (the ring of 'full' mode)
     # are summed into its product, which is returned without a copy
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((3, 32, 32))
-    k = rng.standard_normal((31, 31))
-    op = convmat.ConvOperator(k, (32, 32), "full")
-    engine = engine_for(k, op._plan, np.dtype(np.float64))
-    products = []
-    real_fft = engine.fft
-
-    def kept(*args, **kwargs):
-        got = real_fft(*args, **kwargs)
-        if not kwargs.get("absolute"):
-            products.append(got)
-        return got
-
-    monkeypatch.setattr(engine, "fft", kept)
+    x, k, engine = _normal_full_case(7, 3, 32)
+    seen = _watch_transforms(monkeypatch, engine)
     fixed = []
     real_direct_at = engine.certificate.direct_at
 
@@ -269,14 +261,35 @@ def test_fix_ups_are_written_into_the_transform_s_product(monkeypatch):
         return real_direct_at(*args)
 
     monkeypatch.setattr(engine.certificate, "direct_at", counted)
-    flat = x.reshape(3, -1)
-    got = apply(flat, engine, np.dtype(np.float64))
+    got = apply(x, engine, np.dtype(np.float64))
     assert len(fixed) == 1  # one group of outputs summed directly
     assert fixed[0] > 0
+    products = [product for absolute, product in seen if not absolute]
     assert len(products) == 1
     assert np.shares_memory(got, products[0])
-    exact = flat @ convmat.conv_matrix(k, (32, 32), "full").T
+    exact = x @ convmat.conv_matrix(k, (32, 32), "full").T
     np.testing.assert_allclose(got, exact, rtol=0, atol=1e-10 * np.abs(exact).max())
+
+
+def test_fix_ups_of_served_rows_beside_a_row_served_again(monkeypatch):
+    # one row a bright spot on a faint ground (most of its outputs uncertified: served
+    # again in a wider precision), two normal rows served with their ring's fix-ups
+    x, k, engine = _normal_full_case(7, 3, 32)
+    x[1] *= 1e-9
+    x[1, 5 * 32 + 5] = 1e6
+    fixed = []
+    real_direct_at = engine.certificate.direct_at
+
+    def counted(*args):
+        fixed.append(np.unique(args[1]).tolist())
+        return real_direct_at(*args)
+
+    monkeypatch.setattr(engine.certificate, "direct_at", counted)
+    got = apply(x, engine, np.dtype(np.float64))
+    assert fixed[0] == [0, 2]
+    exact = x @ convmat.conv_matrix(k, (32, 32), "full").T
+    scale = np.abs(exact).max(axis=1, keepdims=True)  # each row to its own scale
+    np.testing.assert_allclose(got / scale, exact / scale, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("boundary", BOUNDARIES)

@@ -219,20 +219,14 @@ def _certified_fft(
                     unsettled[unsettled] = boxed > retry
             for r in np.flatnonzero(unsettled):
                 served[r] = fix_up_units(engine, np.flatnonzero(~ok[r])) <= retry
+        # the served rows' fix-ups written into the product itself (a fresh array)
+        if failing[served].any():
+            which = np.flatnonzero(served)
+            fix, outputs = np.nonzero(~ok[which])
+            got[which[fix], outputs] = engine.certificate.direct_at(rows, which[fix], outputs)
         if served.all() and pending.size == x.shape[0]:
-            # the common case: every row served by this transform, its fix-ups written
-            # into the product itself (a fresh array), nothing copied
-            if failing.any():
-                fix, outputs = np.nonzero(~ok)
-                got[fix, outputs] = engine.certificate.direct_at(rows, fix, outputs)
-            return got
-        if served.any():
-            out[pending[served]] = got[served]
-            if failing[served].any():
-                fix, outputs = np.nonzero(~ok[served])
-                out[pending[served][fix], outputs] = engine.certificate.direct_at(
-                    rows[served], fix, outputs
-                )
+            return got  # the common case: every row served by this transform, no copy
+        out[pending[served]] = got[served]
         pending = pending[~served]
         precision = wider
     if pending.size:

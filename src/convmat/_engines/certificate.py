@@ -662,9 +662,17 @@ class Certificate:
         tap)."""
         if not self.linear:
             return None
+        return self._tap_runs(outputs)[0]
+
+    def _tap_runs(
+        self, outputs: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, ...]]:
+        """For zero padding: the size of the box of taps each output reads through, the
+        taps' runs per axis and the outputs' coordinates."""
         coords = np.unravel_index(outputs, self.plan.output_shape)
         runs = [mp.tap_runs(c) for mp, c in zip(self.plan.maps, coords, strict=True)]
-        return np.asarray(np.prod([hi - lo for lo, hi in runs], axis=0), dtype=np.int64)
+        sizes = np.asarray(np.prod([hi - lo for lo, hi in runs], axis=0), dtype=np.int64)
+        return sizes, runs, coords
 
     def _boxes(
         self, outputs: np.ndarray, *, limit: bool = True
@@ -673,12 +681,9 @@ class Certificate:
         taps' runs per axis and the outputs' coordinates; None where the boxes hold a
         quarter of the taps or more in all (then a gather of every tap is faster), or
         (with `limit`) for more than :data:`DIRECT_AT_BOXES` outputs."""
-        plan = self.plan
         if not self.linear or (limit and outputs.size > DIRECT_AT_BOXES):
             return None
-        coords = np.unravel_index(outputs, plan.output_shape)
-        runs = [mp.tap_runs(c) for mp, c in zip(plan.maps, coords, strict=True)]
-        sizes = np.prod([hi - lo for lo, hi in runs], axis=0)
+        sizes, runs, coords = self._tap_runs(outputs)
         if 4 * int(sizes.sum()) > outputs.size * self.kernel.size:
             return None
         return sizes, runs, coords
