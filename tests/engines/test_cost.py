@@ -194,6 +194,45 @@ def test_small_images_take_the_method_measured_fastest():
     assert choose_method(_engine(k7, (32, 32), "full"), 64, amortized=True) == "sparse"
     # one 16² image, 3²: the CSR product's light path 16 µs, dense 29 µs
     assert choose_method(_engine(np.ones((3, 3)), (16, 16)), 1, amortized=True) == "sparse"
+    # one 32² image, 31² normal kernel, 'full', float64: the certified FFT 1.3e6 to 1.6e6
+    # units (2026-12-08, `make calibrate`), its bound of |x| and direct sums included;
+    # the CSR product 1.0e6 to 1.1e6, dense 0.7e6 to 1.3e6
+    full = _engine(k31, (32, 32), "full")
+    assert choose_method(full, 1, amortized=True, rtol=1e-10) in ("dense", "sparse")
+
+
+def test_the_certified_fft_prices_the_calls_of_its_later_steps_once_a_call(monkeypatch):
+    """The bound of |x| and the direct sums cost hundreds of numpy calls where they run:
+    on signed float64 data at the default rtol both run on a 32² image in 'full' mode
+    (the ring), once a call whatever the batch; float32 data under float64 transforms
+    need neither."""
+    from convmat._engines import cost
+
+    rng = np.random.default_rng(5)
+    k = rng.standard_normal((31, 31))
+    later = (cost._BOUND_CALLS + cost._DIRECT_AT_CALLS) * cost.CALL_UNITS
+
+    def fft_price(e, batch, rtol, calls):
+        monkeypatch.setattr(cost, "_BOUND_CALLS", calls[0])
+        monkeypatch.setattr(cost, "_DIRECT_AT_CALLS", calls[1])
+        return cost._certified_fft_cost(e, batch, rtol, amortized=True)
+
+    wide = _engine(k, (32, 32), "full")
+    calls = (cost._BOUND_CALLS, cost._DIRECT_AT_CALLS)
+    for batch in (1, 8):
+        extra = fft_price(wide, batch, 1e-10, calls) - fft_price(wide, batch, 1e-10, (0, 0))
+        np.testing.assert_allclose(extra, later, rtol=1e-9)
+    # no ring: the direct sums as likely as some output of the batch is left by the
+    # first bound (a few of a 16² image's 256 for a 3² kernel)
+    small = _engine(k[:3, :3], (16, 16))
+    one, many = (
+        fft_price(small, b, 1e-10, calls) - fft_price(small, b, 1e-10, (0, 0)) for b in (1, 64)
+    )
+    assert 0.5 * later / 3 < one < many < later
+    assert many - one > 0.1 * calls[1] * cost.CALL_UNITS
+    single = _engine(k.astype(np.float32), (32, 32), "full")
+    extra = fft_price(single, 1, 0.0, calls) - fft_price(single, 1, 0.0, (0, 0))
+    assert 0 <= extra < 0.05 * cost.CALL_UNITS  # a twentieth of one call
 
 
 def test_batched_products_are_priced_per_image_and_per_call():

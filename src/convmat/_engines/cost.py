@@ -108,6 +108,11 @@ _SHIFT_THREAD_GAIN = 0.25
 _LONG_DOUBLE_SLOWDOWN = 11.0  # x86 80-bit transforms against float64 ones: calibrate, 11.9
 _SCALE_FFT = 0.5  # the float32 transform of |x| with |k| that certifies, against a float64 one
 _FFT_CALLS = 200  # the certified FFT's numpy calls: 250 to 290 µs on a 16² image, measured
+# and beyond them, in calls, where they run (measured on single 16² to 64² images, 3² to
+# 31² kernels, in units: 4e5 to 5e5 for the bound of |x| and its decisions, 1.7e5 to
+# 2.4e5 for a call of Certificate.direct_at on a few outputs, beside its priced products)
+_BOUND_CALLS = 300
+_DIRECT_AT_CALLS = 120
 _SCALING_PASSES = 8.0  # casts, power-of-two scalings and norms: passes over the data
 # An output of the ring stays uncertified where its taps reading the input hold less than
 # this many times the bound's share of ||k||_1 (data of even magnitude): on 31² and 15²
@@ -175,10 +180,17 @@ def _certified_fft_cost(
     spectrum = 0.0 if amortized else slow * _fft_size_cost(size)
     thin = engine.certificate.thin_outputs(min(1.0, _THIN_MARGIN * need))
     ring = batch * fix_up_units(engine, thin) if thin is not None and thin.size else 0.0
+    # the calls of the later steps, by their chances: the bound of |x| runs where the
+    # outputs the first bound likely leaves cost more to sum than a pass; the direct
+    # sums where any output is likely left (the expected count in the batch, as Poisson's)
+    share = min(1.0, need * spread)
+    bound = min(1.0, share * engine.kernel.size)
+    left = 1.0 if ring else 1.0 - math.exp(-share * batch * engine.plan.shape[0])
+    calls = _FFT_CALLS + bound * _BOUND_CALLS + left * _DIRECT_AT_CALLS
     return float(
         (slow + likely * _SCALE_FFT) * transforms
         + _SCALING_PASSES * count * size
-        + _FFT_CALLS * CALL_UNITS
+        + calls * CALL_UNITS
         + spectrum
         + ring
     )
