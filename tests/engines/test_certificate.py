@@ -192,6 +192,32 @@ def test_fix_ups_of_the_ring_are_the_matrix_rows(dtype, shape, kshape, mode, cor
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("mode", ["full", "same"])
+def test_the_ring_s_strips_are_decided_for_a_batch_as_for_each_image(mode):
+    # a batch of images, each with its own share of the ring (none, a few, all of it):
+    # the strips decided at once are those decided image by image, and their sums exact
+    rng = np.random.default_rng(14)
+    k = rng.standard_normal((9, 7))
+    plan = make_plan((40, 30), k.shape, mode, "fill")
+    engine = Engine(k, plan)
+    every = np.arange(plan.shape[0])
+    ring = every[engine.certificate.box_sizes(every) < k.size]
+    picks = [ring, ring[: ring.size // 3], ring[::7][:10], np.zeros(0, np.int64), ring[1::2]]
+    rows = np.concatenate([np.full(p.size, i) for i, p in enumerate(picks)])
+    outputs = np.concatenate(picks)
+    batched = engine.certificate._ring_strips_of(rows, outputs)
+    one_by_one = [
+        (i, *strip) for i, p in enumerate(picks) for strip in engine.certificate._ring_strips(p)
+    ]
+    assert batched == one_by_one
+    assert {image for image, *_ in batched} >= {0}  # the whole ring is served by strips
+    x = rng.standard_normal((len(picks), 1200))
+    a = convmat.conv_matrix(k, (40, 30), mode)
+    np.testing.assert_allclose(
+        engine.certificate.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
+    )
+
+
 def test_boxes_are_gathered_as_one_ragged_run():
     # a few corner outputs of 'full' mode: each sums only its own box of taps
     rng = np.random.default_rng(8)

@@ -61,6 +61,7 @@ BOXED_WORTH = 256  # uncertified outputs up to which their boxes price a further
 KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are kept (2 MiB)
 CHUNK_ENTRIES = 2**20  # entries of a chunk of the certificate's passes over the outputs
 THIN_ENTRIES = 2**22  # ring outputs up to which :meth:`Certificate.thin_outputs` looks
+STRIP_OUTPUTS = 16  # outputs of one image from which the ring's strips may serve them
 
 
 _PRECISIONS = tuple(
@@ -589,12 +590,14 @@ class Certificate:
         """
         out = np.empty(rows.size, dtype=np.result_type(x.dtype, self.dtype))
         left = np.ones(rows.size, dtype=bool)
-        for image in np.unique(rows).tolist():
-            mine = np.flatnonzero(rows == image)
-            for strip in self._ring_strips(outputs[mine]):
-                values, inside = self._strip_values(x[image], strip, outputs[mine])
-                out[mine[inside]] = values
-                left[mine[inside]] = False
+        # the strips, decided for every image at once, then served image by image
+        mine, last = np.zeros(0, dtype=np.int64), -1
+        for image, axis, lo, hi in self._ring_strips_of(rows, outputs):
+            if image != last:  # the strips come image by image
+                mine, last = np.flatnonzero(rows == image), image
+            values, inside = self._strip_values(x[image], (axis, lo, hi), outputs[mine])
+            out[mine[inside]] = values
+            left[mine[inside]] = False
         if not left.any():
             return out
         rows, outputs = rows[left], outputs[left]
@@ -742,24 +745,39 @@ class Certificate:
     def _ring_strips(self, outputs: np.ndarray) -> list[tuple[int, int, int]]:
         """Strips ``(axis, lo, hi)`` of outputs (positions ``lo <= o < hi`` along `axis`,
         every position along the other) that serve these outputs of one image more
-        cheaply than a sum per output: zero padding, one or two axes, unit steps.
+        cheaply than a sum per output (:meth:`_ring_strips_of`)."""
+        rows = np.zeros(outputs.size, dtype=np.int64)
+        return [(axis, lo, hi) for _, axis, lo, hi in self._ring_strips_of(rows, outputs)]
+
+    def _ring_strips_of(
+        self, rows: np.ndarray, outputs: np.ndarray
+    ) -> list[tuple[int, int, int, int]]:
+        """Strips ``(image, axis, lo, hi)``, by image, axis and side: for each image, the
+        strips of outputs (positions ``lo <= o < hi`` along `axis`, every position along
+        the other) that serve its `outputs` more cheaply than a sum per output: zero
+        padding, one or two axes, unit steps; decided for every image at once.
 
         Each output in the ring goes to the axis along which it lies nearest an edge;
-        a side's strip reaches the deepest such output, and is kept where numpy's
-        convolve over its lines costs less than the outputs' own boxes of taps.
+        a side's strip reaches the image's deepest such output, and is kept where
+        numpy's convolve over its lines costs less than the image's outputs' own boxes
+        of taps (every tap each, where the boxes hold a quarter of them or more).
         """
-        plan = self.plan
-        maps = plan.maps
-        if not self.linear or len(maps) > 2 or outputs.size < 16:
+        maps = self.plan.maps
+        if not self._strips_apply() or outputs.size < STRIP_OUTPUTS:
             return []
-        if not all(mp.convolution for mp in maps):
-            return []
-        boxes = self._boxes(outputs, limit=False)
+        taps = self.kernel.size
+        counts = np.bincount(rows)
+        sizes, _, coords = self._tap_runs(outputs)
+        total = np.bincount(rows, weights=sizes, minlength=counts.size)
+        boxed = 4 * total <= counts * taps  # else every tap of each is gathered
         # a strip makes at least two calls: outputs whose boxes hold fewer products are
         # summed by their boxes
-        if boxes is not None and DIRECT_AT_UNITS * int(boxes[0].sum()) <= 2 * CALL_UNITS:
+        eligible = (counts >= STRIP_OUTPUTS) & ~(
+            boxed & (DIRECT_AT_UNITS * total <= 2 * CALL_UNITS)
+        )
+        if not eligible.any():
             return []
-        coords = np.unravel_index(outputs, plan.output_shape)
+        weight = np.where(boxed[rows], sizes, taps)  # products of each output's sum
         # per axis, how far each output lies inside the ring's low and high side (inf: not)
         dist, low = [], []
         for mp, c in zip(maps, coords, strict=True):
@@ -769,31 +787,43 @@ class Certificate:
             low.append(below <= above)
         nearest = np.stack(dist)
         owner = np.argmin(nearest, axis=0)  # the axis whose edge is nearest
-        in_ring = np.isfinite(nearest.min(axis=0))
-        strips: list[tuple[int, int, int]] = []
+        in_ring = np.isfinite(nearest.min(axis=0)) & eligible[rows]
+        strips: list[tuple[int, int, int, int, int]] = []  # image, axis, side, lo, hi
         for d, mp in enumerate(maps):
             mine = in_ring & (owner == d)
-            c_low = coords[d][mine & low[d]]
-            c_high = coords[d][mine & ~low[d]]
-            for lo, hi in (
-                (0, int(c_low.max(initial=-1)) + 1),
-                (int(c_high.min(initial=mp.length)), mp.length),
-            ):
-                if hi <= lo:
-                    continue
-                within = (coords[d] >= lo) & (coords[d] < hi)
-                box_products = (
-                    int(boxes[0][within].sum())
-                    if boxes is not None
-                    else int(within.sum()) * self.kernel.size
+            c = coords[d]
+            # per image: the low side's strip up to its deepest output, the high side's
+            # from its deepest
+            deepest_low = np.full(counts.size, -1, dtype=np.int64)
+            np.maximum.at(deepest_low, rows[mine & low[d]], c[mine & low[d]])
+            deepest_high = np.full(counts.size, mp.length, dtype=np.int64)
+            np.minimum.at(deepest_high, rows[mine & ~low[d]], c[mine & ~low[d]])
+            for side, (lo, hi) in enumerate(
+                (
+                    (np.zeros_like(deepest_low), deepest_low + 1),
+                    (deepest_high, np.full_like(deepest_high, mp.length)),
                 )
-                if DIRECT_AT_UNITS * box_products <= 2 * CALL_UNITS * (hi - lo):
-                    continue  # each position of the strip reads at least one line
-                strip_products, strip_calls = self._strip_work(d, lo, hi)
-                strip_units = DIRECT_AT_UNITS * strip_products + CALL_UNITS * strip_calls
-                if strip_units < DIRECT_AT_UNITS * box_products:
-                    strips.append((d, lo, hi))
-        return strips
+            ):
+                within = (c >= lo[rows]) & (c < hi[rows])
+                box_products = np.bincount(
+                    rows[within], weights=weight[within], minlength=counts.size
+                )
+                # each position of the strip reads at least one line
+                worth = (hi > lo) & (DIRECT_AT_UNITS * box_products > 2 * CALL_UNITS * (hi - lo))
+                for image in np.flatnonzero(worth).tolist():
+                    a, b = int(lo[image]), int(hi[image])
+                    strip_products, strip_calls = self._strip_work(d, a, b)
+                    strip_units = DIRECT_AT_UNITS * strip_products + CALL_UNITS * strip_calls
+                    if strip_units < DIRECT_AT_UNITS * box_products[image]:
+                        strips.append((int(image), d, side, a, b))
+        strips.sort()
+        return [(image, d, a, b) for image, d, _, a, b in strips]
+
+    def _strips_apply(self) -> bool:
+        """Whether the ring's strips can serve any output: zero padding, one or two
+        axes, unit steps."""
+        maps = self.plan.maps
+        return self.linear and len(maps) <= 2 and all(mp.convolution for mp in maps)
 
     def _strip_work(self, axis: int, lo: int, hi: int) -> tuple[int, int]:
         """What :meth:`_strip_values` does for one strip, as :meth:`direct_at_work`
