@@ -17,6 +17,8 @@ from convmat._core.plan import make_plan
 from convmat._engines import certificate
 from convmat._engines.cache import engine_for
 from convmat._engines.certificate import (
+    CALL_UNITS,
+    DIRECT_AT_UNITS,
     FORWARD_CONSTANT,
     INVERSE_CONSTANT,
     rounding_factor,
@@ -216,6 +218,28 @@ def test_the_ring_s_strips_are_decided_for_a_batch_as_for_each_image(mode):
     np.testing.assert_allclose(
         engine.certificate.direct_at(x, rows, outputs), (x @ a.T)[rows, outputs], rtol=1e-12
     )
+
+
+def test_strips_are_not_weighed_for_outputs_whose_boxes_cost_less_than_deciding(monkeypatch):
+    # twenty outputs of the outer row of 'full' mode, a row of 31 taps each: 620 products
+    # by their boxes, less than the decision's calls; no strip is priced, the sums exact
+    rng = np.random.default_rng(15)
+    k = rng.standard_normal((31, 31))
+    plan = make_plan((128, 128), k.shape, "full", "fill")
+    engine = Engine(k, plan)
+    outputs = np.arange(40, 60)
+    assert int(engine.certificate.box_sizes(outputs).sum()) == 620
+    priced = []
+    monkeypatch.setattr(
+        certificate.Certificate, "_strip_work", lambda self, *strip: priced.append(strip)
+    )
+    assert engine.certificate._ring_strips(outputs) == []
+    assert priced == []
+    assert DIRECT_AT_UNITS * 620 < certificate.STRIP_DECISION_CALLS * CALL_UNITS
+    x = rng.standard_normal((1, 128 * 128))
+    a = convmat.conv_matrix(k, (128, 128), "full", format="csr")[outputs]
+    rows = np.zeros(outputs.size, dtype=np.int64)
+    np.testing.assert_allclose(engine.certificate.direct_at(x, rows, outputs), a @ x[0], rtol=1e-12)
 
 
 def test_boxes_are_gathered_as_one_ragged_run():

@@ -62,6 +62,7 @@ KEPT_TAP_SUMS = 2**18  # outputs up to which the window minimum's tap sums are k
 CHUNK_ENTRIES = 2**20  # entries of a chunk of the certificate's passes over the outputs
 THIN_ENTRIES = 2**22  # ring outputs up to which :meth:`Certificate.thin_outputs` looks
 STRIP_OUTPUTS = 16  # outputs of one image from which the ring's strips may serve them
+STRIP_DECISION_CALLS = 40  # numpy calls of deciding the ring's strips
 
 
 _PRECISIONS = tuple(
@@ -770,11 +771,17 @@ class Certificate:
         sizes, _, coords = self._tap_runs(outputs)
         total = np.bincount(rows, weights=sizes, minlength=counts.size)
         boxed = 4 * total <= counts * taps  # else every tap of each is gathered
-        # a strip makes at least two calls: outputs whose boxes hold fewer products are
-        # summed by their boxes
-        eligible = (counts >= STRIP_OUTPUTS) & ~(
-            boxed & (DIRECT_AT_UNITS * total <= 2 * CALL_UNITS)
+        # strips save at most what the image's outputs cost by their boxes: where that is
+        # less than the price of this decision or of the cheapest strip (one line's
+        # convolve and two calls), the boxes serve them, undecided
+        shape = self.plan.output_shape
+        cheapest = min(
+            CONVOLVE_UNITS * (math.prod(shape) // n + taps // mp.m) * (taps // mp.m)
+            for n, mp in zip(shape, maps, strict=True)
         )
+        floor = max(STRIP_DECISION_CALLS * CALL_UNITS, cheapest - DIRECT_AT_UNITS + 2 * CALL_UNITS)
+        boxes_price = DIRECT_AT_UNITS * np.where(boxed, total, counts * taps)
+        eligible = (counts >= STRIP_OUTPUTS) & (boxes_price > floor)
         if not eligible.any():
             return []
         weight = np.where(boxed[rows], sizes, taps)  # products of each output's sum
